@@ -1,0 +1,61 @@
+"""Checks of user input that raise a ``ValueError`` saying what is wrong and what was expected."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_matrix(data, name: str, n_columns: int | None, dtype: np.dtype) -> np.ndarray:
+    """``data`` as a finite 2-D array of ``dtype`` with ``n_columns`` columns.
+
+    A 1-D array is taken as one column when ``n_columns`` is 1 (one feature per sample, the
+    tutorial's case), and rejected otherwise since it is ambiguous.
+    """
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim == 1 and n_columns == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        expected = f"(n_samples, {n_columns})" if n_columns else "(n_samples, n_columns)"
+        raise ValueError(f"{name} must be 2-D shaped {expected}, got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no samples (shape {array.shape})")
+    if n_columns is not None and array.shape[1] != n_columns:
+        raise ValueError(
+            f"{name} has {array.shape[1]} columns, expected {n_columns} (shape {array.shape})"
+        )
+    array = np.asarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(f"{name} holds a non-finite value ({array[row, col]}) at [{row}, {col}]")
+    return array
+
+
+def check_same_rows(X: np.ndarray, Y: np.ndarray, x_name: str = "X", y_name: str = "Y") -> None:
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"{x_name} has {X.shape[0]} samples but {y_name} has {Y.shape[0]}; they must match"
+        )
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def positive_float(value, name: str, allow_zero: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return number

@@ -1,0 +1,245 @@
+"""Optimizers: how a gradient becomes an update of the parameters, in place.
+
+Every optimizer is bound to the list of parameter arrays once (:meth:`Optimizer.bind`), which
+allocates its state and one scratch buffer per parameter; :meth:`Optimizer.step` then updates
+all parameters without allocating. The learning rate is passed to each step, so schedules can
+change it. With ``p`` a parameter, ``g = dError/dp`` and ``lr`` the learning rate:
+
+=========  ==================================================================================
+gd         ``p = p - lr * g`` (the tutorial's ``update_w``)
+momentum   ``v = momentum * v - lr * g``;  ``p = p + v``
+nesterov   ``v = momentum * v - lr * g``;  ``p = p + momentum * v - lr * g`` (look-ahead form)
+adagrad    ``s = s + g^2``;  ``p = p - lr * g / (sqrt(s) + eps)``
+rmsprop    ``s = rho * s + (1 - rho) * g^2``;  ``p = p - lr * g / (sqrt(s) + eps)``
+adam       ``m = b1 * m + (1 - b1) * g``;  ``v = b2 * v + (1 - b2) * g^2``;
+           ``p = p - lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
+           ``v_hat = v / (1 - b2^t)`` (Kingma & Ba 2015, Algorithm 1)
+=========  ==================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "GD",
+    "Adagrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "get_optimizer",
+]
+
+
+class Optimizer:
+    """Base class. Subclasses name their state buffers in ``state_names``."""
+
+    name = ""
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.state: dict[str, list[np.ndarray]] = {}
+        self.steps = 0
+        self._scratch: list[np.ndarray] = []
+
+    def hyperparameters(self) -> dict[str, float]:
+        """The settings that define the optimizer (saved with checkpoints)."""
+        return {}
+
+    def bind(self, params: Sequence[np.ndarray]) -> None:
+        """Allocate the state (zeros) and scratch buffers for ``params``."""
+        self.state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
+        self._scratch = [np.empty_like(p) for p in params]
+        self.steps = 0
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float) -> None:
+        """Update every parameter in place from its gradient."""
+        self.steps += 1
+        for index, (param, grad) in enumerate(zip(params, grads)):
+            self._update(index, param, grad, lr, self._scratch[index])
+
+    def _update(self, index, param, grad, lr, scratch) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({settings})"
+
+
+class GD(Optimizer):
+    """Plain gradient descent: ``p = p - lr * g``."""
+
+    name = "gd"
+
+    def _update(self, index, param, grad, lr, scratch):
+        np.multiply(grad, lr, out=scratch)
+        np.subtract(param, scratch, out=param)
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum: ``v = momentum * v - lr * g``; ``p = p + v``."""
+
+    name = "momentum"
+    state_names = ("velocity",)
+
+    def __init__(self, momentum: float = 0.9) -> None:
+        super().__init__()
+        self.momentum = _fraction(momentum, "momentum")
+
+    def hyperparameters(self):
+        return {"momentum": self.momentum}
+
+    def _update(self, index, param, grad, lr, scratch):
+        velocity = self.state["velocity"][index]
+        np.multiply(velocity, self.momentum, out=velocity)
+        np.multiply(grad, lr, out=scratch)
+        np.subtract(velocity, scratch, out=velocity)
+        np.add(param, velocity, out=param)
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient: ``p = p + momentum * v - lr * g`` after updating ``v``."""
+
+    name = "nesterov"
+
+    def _update(self, index, param, grad, lr, scratch):
+        velocity = self.state["velocity"][index]
+        np.multiply(velocity, self.momentum, out=velocity)
+        np.multiply(grad, lr, out=scratch)
+        np.subtract(velocity, scratch, out=velocity)
+        np.subtract(param, scratch, out=param)
+        np.multiply(velocity, self.momentum, out=scratch)
+        np.add(param, scratch, out=param)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: ``s = s + g^2``; ``p = p - lr * g / (sqrt(s) + eps)``."""
+
+    name = "adagrad"
+    state_names = ("sum_squares",)
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = _positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"eps": self.eps}
+
+    def _update(self, index, param, grad, lr, scratch):
+        sum_squares = self.state["sum_squares"][index]
+        np.multiply(grad, grad, out=scratch)
+        np.add(sum_squares, scratch, out=sum_squares)
+        _scaled_step(param, grad, sum_squares, lr, self.eps, scratch)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``s = rho * s + (1 - rho) * g^2``; ``p = p - lr * g / (sqrt(s) + eps)``."""
+
+    name = "rmsprop"
+    state_names = ("mean_square",)
+
+    def __init__(self, rho: float = 0.9, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.rho = _fraction(rho, "rho")
+        self.eps = _positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"rho": self.rho, "eps": self.eps}
+
+    def _update(self, index, param, grad, lr, scratch):
+        mean_square = self.state["mean_square"][index]
+        np.multiply(mean_square, self.rho, out=mean_square)
+        np.multiply(grad, grad, out=scratch)
+        np.multiply(scratch, 1.0 - self.rho, out=scratch)
+        np.add(mean_square, scratch, out=mean_square)
+        _scaled_step(param, grad, mean_square, lr, self.eps, scratch)
+
+
+class Adam(Optimizer):
+    """Adam with the published bias correction (see the module docstring)."""
+
+    name = "adam"
+    state_names = ("first_moment", "second_moment")
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.beta1 = _fraction(beta1, "beta1")
+        self.beta2 = _fraction(beta2, "beta2")
+        self.eps = _positive(eps, "eps")
+
+    def hyperparameters(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def bind(self, params):
+        super().bind(params)
+        self._second_scratch = [np.empty_like(p) for p in params]
+
+    def step(self, params, grads, lr):
+        self.steps += 1
+        self._first_correction = 1.0 - self.beta1**self.steps
+        self._second_correction = 1.0 - self.beta2**self.steps
+        for index, (param, grad) in enumerate(zip(params, grads)):
+            self._update(index, param, grad, lr, self._scratch[index])
+
+    def _update(self, index, param, grad, lr, scratch):
+        first = self.state["first_moment"][index]
+        second = self.state["second_moment"][index]
+        np.multiply(first, self.beta1, out=first)
+        np.multiply(grad, 1.0 - self.beta1, out=scratch)
+        np.add(first, scratch, out=first)
+        np.multiply(second, self.beta2, out=second)
+        np.multiply(grad, grad, out=scratch)
+        np.multiply(scratch, 1.0 - self.beta2, out=scratch)
+        np.add(second, scratch, out=second)
+        # scratch = sqrt(v_hat) + eps; denominator = m_hat / scratch
+        np.divide(second, self._second_correction, out=scratch)
+        np.sqrt(scratch, out=scratch)
+        np.add(scratch, self.eps, out=scratch)
+        step = self._second_scratch[index]
+        np.divide(first, self._first_correction, out=step)
+        np.divide(step, scratch, out=step)
+        np.multiply(step, lr, out=step)
+        np.subtract(param, step, out=param)
+
+
+def _scaled_step(param, grad, accumulated, lr, eps, scratch) -> None:
+    """``param -= lr * grad / (sqrt(accumulated) + eps)``, using ``scratch``."""
+    np.sqrt(accumulated, out=scratch)
+    np.add(scratch, eps, out=scratch)
+    np.divide(grad, scratch, out=scratch)
+    np.multiply(scratch, lr, out=scratch)
+    np.subtract(param, scratch, out=param)
+
+
+def _fraction(value: Any, name: str) -> float:
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return number
+
+
+def _positive(value: Any, name: str) -> float:
+    number = float(value)
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (GD, Momentum, Nesterov, Adagrad, RMSprop, Adam)
+}
+
+
+def get_optimizer(spec: str | Optimizer, **hyperparameters: Any) -> Optimizer:
+    """A fresh optimizer from its name (with optional hyper-parameters), or the object given."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, str) and spec in OPTIMIZERS:
+        return OPTIMIZERS[spec](**hyperparameters)
+    raise ValueError(f"unknown optimizer {spec!r}; expected one of: {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,448 @@
+"""The training loop: gradient descent over batches, with schedules, stopping rules and history.
+
+One epoch is one pass over the data. With ``batch_size=None`` (full batch, the tutorial's
+gradient descent) an epoch is one update, so the tutorial's iterations are epochs; with
+``batch_size=b`` it is ``ceil(n / b)`` updates, and ``batch_size=1`` is stochastic gradient
+descent. Batches are taken through an index order reshuffled in place each epoch from the
+network's seeded generator; the data itself is never copied (each batch is gathered into a
+buffer that is reused).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ._validation import positive_float, positive_int
+from .callbacks import Callback, Checkpoint, EarlyStopping, TargetReached
+from .exceptions import DivergenceError, DivergenceWarning
+from .history import History
+from .losses import BinaryCrossEntropy, CategoricalCrossEntropy
+from .network import Network
+from .optimizers import Optimizer, get_optimizer
+from .schedules import Schedule, get_schedule
+
+__all__ = ["Trainer", "fit"]
+
+
+def fit(
+    net: Network,
+    X: Any,
+    Y: Any,
+    *,
+    epochs: int,
+    learning_rate: float = 0.01,
+    optimizer: str | Optimizer = "gd",
+    batch_size: int | None = None,
+    shuffle: bool = True,
+    schedule: str | Schedule | None = None,
+    l2: float = 0.0,
+    validation_data: tuple[Any, Any] | None = None,
+    callbacks: Iterable[Callback] = (),
+    progress: bool | None = None,
+    target_loss: float | None = None,
+    tolerance: float | None = None,
+    early_stopping: int | EarlyStopping | None = None,
+    on_divergence: str = "warn",
+    divergence_factor: float = 1e8,
+    record_predictions: bool = False,
+    checkpoint: str | None = None,
+    checkpoint_every: int = 1,
+    resume_from: str | None = None,
+) -> History:
+    """Train ``net`` on ``(X, Y)`` by gradient descent and return the :class:`History`.
+
+    Parameters
+    ----------
+    epochs:
+        The maximum number of passes over the data (with full batch: of updates).
+    learning_rate:
+        The step size, ``w = w - learning_rate * gradient`` for ``gd``.
+    optimizer:
+        ``gd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adagrad``, ``adam``, or an
+        :class:`~chainrule.optimizers.Optimizer` carrying its own hyper-parameters.
+    batch_size:
+        ``None`` (full batch), ``b`` (mini-batch) or ``1`` (stochastic).
+    shuffle:
+        Reshuffle the order of the samples every epoch (mini-batch only).
+    schedule:
+        ``constant``, ``step``, ``exponential``, ``inverse_time``, ``cosine`` or a
+        :class:`~chainrule.schedules.Schedule`.
+    l2:
+        Weight decay: adds ``l2 / 2 * sum(weights^2)`` to the loss and ``l2 * weights`` to the
+        weight gradients (biases are not penalised).
+    validation_data:
+        ``(X_val, Y_val)``, evaluated after every epoch (``val_loss``).
+    callbacks:
+        Objects with ``on_train_begin`` / ``on_epoch_end`` / ``on_train_end`` (see callbacks).
+    progress:
+        A tqdm progress bar; ``None`` shows it only when stderr is a terminal.
+    target_loss, tolerance:
+        The tutorial's stopping rule: stop once the loss is at most ``target_loss``, or once
+        every prediction is within ``tolerance`` of its target.
+    early_stopping:
+        Patience in epochs (or an :class:`~chainrule.callbacks.EarlyStopping`): stop when
+        ``val_loss`` stops improving and restore the best weights.
+    on_divergence:
+        ``"warn"`` (stop, warn, keep the last good weights) or ``"raise"`` (the same, then raise
+        :class:`~chainrule.exceptions.DivergenceError`).
+    divergence_factor:
+        A loss above this many times the first epoch's loss counts as diverged, like NaN or inf.
+    record_predictions:
+        Keep the predictions on ``X`` after every epoch in ``history.predicted``.
+    checkpoint, checkpoint_every:
+        Write a resumable checkpoint to this path every ``checkpoint_every`` epochs.
+    resume_from:
+        A checkpoint to continue from: the weights, optimizer state, generator state and
+        history are restored and training goes on up to ``epochs`` in all.
+    """
+    trainer = Trainer(
+        net, X, Y, epochs=epochs, learning_rate=learning_rate, optimizer=optimizer,
+        batch_size=batch_size, shuffle=shuffle, schedule=schedule, l2=l2,
+        validation_data=validation_data, callbacks=callbacks, progress=progress,
+        target_loss=target_loss, tolerance=tolerance, early_stopping=early_stopping,
+        on_divergence=on_divergence, divergence_factor=divergence_factor,
+        record_predictions=record_predictions, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )
+    if resume_from is not None:
+        from .persistence import load_checkpoint
+
+        load_checkpoint(trainer, resume_from)
+    return trainer.run()
+
+
+class _Accuracy:
+    """Counts correct classifications from the batches' predictions, without per-step copies."""
+
+    def __init__(self, net: Network, Y: np.ndarray):
+        self.categorical = isinstance(net.loss_function, CategoricalCrossEntropy)
+        if self.categorical:
+            self.labels = np.argmax(Y, axis=1)
+            self.predicted_labels = np.empty(Y.shape[0], dtype=np.intp)
+        self.correct = 0
+
+    def add_batch(self, predicted: np.ndarray, targets: np.ndarray, start: int) -> None:
+        if self.categorical:
+            stop = start + predicted.shape[0]
+            np.argmax(predicted, axis=1, out=self.predicted_labels[start:stop])
+        else:
+            self.correct += int(np.count_nonzero((predicted > 0.5) == (targets > 0.5)))
+
+    def epoch_value(self, order: np.ndarray | None, n_values: int) -> float:
+        if self.categorical:
+            labels = self.labels if order is None else self.labels[order]
+            correct = np.count_nonzero(self.predicted_labels == labels)
+            return correct / self.predicted_labels.size
+        correct, self.correct = self.correct, 0
+        return correct / n_values
+
+
+def accuracy(net: Network, predicted: np.ndarray, Y: np.ndarray) -> float:
+    """Share of samples classified right (categorical) or of outputs on the right side of 0.5."""
+    if isinstance(net.loss_function, CategoricalCrossEntropy):
+        return float(np.mean(np.argmax(predicted, axis=1) == np.argmax(Y, axis=1)))
+    return float(np.mean((predicted > 0.5) == (Y > 0.5)))
+
+
+@contextmanager
+def _interrupt_guard(trainer: Trainer):
+    """Turn Ctrl-C into a request to stop after the current step, so no update is left half done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        trainer.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """The state of one training run; :func:`fit` builds one and calls :meth:`run`."""
+
+    def __init__(self, net: Network, X: Any, Y: Any, *, epochs: int, learning_rate: float,
+                 optimizer: str | Optimizer, batch_size: int | None, shuffle: bool,
+                 schedule: str | Schedule | None, l2: float,
+                 validation_data: tuple[Any, Any] | None, callbacks: Iterable[Callback],
+                 progress: bool | None, target_loss: float | None, tolerance: float | None,
+                 early_stopping: int | EarlyStopping | None, on_divergence: str,
+                 divergence_factor: float, record_predictions: bool, checkpoint: str | None,
+                 checkpoint_every: int) -> None:
+        self.net = net
+        self.X, self.Y = net.check_data(X, Y)
+        self.epochs = positive_int(epochs, "epochs")
+        self.learning_rate = positive_float(learning_rate, "learning_rate")
+        self.optimizer = get_optimizer(optimizer)
+        n_samples = self.X.shape[0]
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
+            if batch_size > n_samples:
+                raise ValueError(
+                    f"batch_size {batch_size} is larger than the data ({n_samples} samples)"
+                )
+        self.batch_size = batch_size
+        self.full_batch = batch_size is None or batch_size == n_samples
+        self.shuffle = bool(shuffle)
+        self.schedule = get_schedule(schedule)
+        self.l2 = positive_float(l2, "l2", allow_zero=True)
+        self.validation = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, Y_val)")
+            self.validation = net.check_data(*validation_data, x_name="X_val", y_name="Y_val")
+        if on_divergence not in ("warn", "raise"):
+            raise ValueError(f"on_divergence must be 'warn' or 'raise', got {on_divergence!r}")
+        self.on_divergence = on_divergence
+        self.divergence_factor = positive_float(divergence_factor, "divergence_factor")
+        self.record_predictions = record_predictions
+        self.progress = progress
+
+        self.callbacks: list[Callback] = list(callbacks)
+        if target_loss is not None or tolerance is not None:
+            if target_loss is not None:
+                positive_float(target_loss, "target_loss", allow_zero=True)
+            if tolerance is not None:
+                positive_float(tolerance, "tolerance")
+            self.callbacks.append(TargetReached(loss=target_loss, tolerance=tolerance))
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                early_stopping = EarlyStopping(patience=early_stopping)
+            if early_stopping.monitor.startswith("val_") and self.validation is None:
+                raise ValueError("early_stopping needs validation_data to monitor val_loss")
+            self.callbacks.append(early_stopping)
+        if checkpoint is not None:
+            self.callbacks.append(Checkpoint(checkpoint, positive_int(checkpoint_every,
+                                                                      "checkpoint_every")))
+
+        self.history = History()
+        self.history.params = {
+            "epochs": self.epochs, "learning_rate": self.learning_rate,
+            "optimizer": self.optimizer.name, "batch_size": batch_size, "shuffle": self.shuffle,
+            "schedule": self.schedule.name, "l2": self.l2, "n_samples": n_samples,
+        }
+        self.classification = isinstance(
+            net.loss_function, (CategoricalCrossEntropy, BinaryCrossEntropy)
+        )
+        self.epoch = 0  # epochs completed
+        self.first_loss: float | None = None
+        self.interrupted = False
+        self._stop_reason: str | None = None
+        self.optimizer.bind(net.parameters())
+
+    # ------------------------------------------------------------------ control
+    def stop(self, reason: str) -> None:
+        """Ask training to end after the current epoch (used by callbacks)."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+
+    def _progress_bar(self):
+        show = self.progress
+        if show is None:
+            show = sys.stderr.isatty()
+        if not show:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            warnings.warn("progress bars need tqdm (pip install tqdm)", stacklevel=3)
+            return None
+        return tqdm(total=self.epochs, initial=self.epoch, unit="epoch", leave=True)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> History:
+        net, history = self.net, self.history
+        params, grads = net.parameters(), net.gradient_buffers()
+        weights, weight_grads = list(net.weights), net._weight_grads
+        l2_scratch = [np.empty_like(w) for w in weights] if self.l2 else None
+        # Two snapshots taken at the start of alternate epochs: the last weights known good.
+        snapshots = (net.get_state(), net.get_state())
+        accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
+        n_samples = self.X.shape[0]
+        batches = self._batch_plan(n_samples)
+        order = np.arange(n_samples) if batches is not None and self.shuffle else None
+        bar = self._progress_bar()
+        start_time = time.perf_counter() - (history.last("time") or 0.0)
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        try:
+            with _interrupt_guard(self), np.errstate(over="ignore", invalid="ignore"):
+                while self.epoch < self.epochs and self._stop_reason is None:
+                    epoch = self.epoch
+                    snapshot = snapshots[epoch % 2]
+                    for saved, param in zip(snapshot, params):
+                        np.copyto(saved, param)
+                    lr = self.schedule(self.learning_rate, epoch, self.epochs)
+                    if batches is None:
+                        error = net.compute_gradients(self.X, self.Y)
+                        if accuracy_meter is not None:
+                            predicted = net.workspace(n_samples).layer_outputs[-1]
+                            accuracy_meter.add_batch(predicted, self.Y, 0)
+                        if self.l2:
+                            error += self._add_l2(weights, weight_grads, l2_scratch)
+                        if self._diverged(error, epoch, lr, snapshots, first_step=True):
+                            break
+                        self.optimizer.step(params, grads, lr)
+                        history.updates += 1
+                        epoch_loss = error
+                    else:
+                        epoch_loss = self._run_batches(
+                            batches, order, lr, epoch, snapshots, accuracy_meter,
+                            params, grads, weights, weight_grads, l2_scratch,
+                        )
+                        if epoch_loss is None:
+                            break
+                    self._end_epoch(epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar)
+                    if self.interrupted:
+                        self.stop("interrupted (Ctrl-C): kept the weights of the last update")
+        finally:
+            if bar is not None:
+                bar.close()
+        if self._stop_reason is None:
+            self._stop_reason = f"reached the maximum number of epochs ({self.epochs})"
+        history.stopped_reason = self._stop_reason
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        if self._diverged_message is not None and self.on_divergence == "raise":
+            raise DivergenceError(self._diverged_message)
+        return history
+
+    _diverged_message: str | None = None
+
+    def _batch_plan(self, n_samples: int):
+        """``None`` for full batch, else the (start, stop, x_buffer, y_buffer) of each batch."""
+        if self.full_batch:
+            return None
+        plan = []
+        buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for start in range(0, n_samples, self.batch_size):
+            stop = min(start + self.batch_size, n_samples)
+            size = stop - start
+            if self.shuffle and size not in buffers:
+                buffers[size] = (
+                    np.empty((size, self.X.shape[1]), dtype=self.X.dtype),
+                    np.empty((size, self.Y.shape[1]), dtype=self.Y.dtype),
+                )
+            x_buffer, y_buffer = buffers.get(size, (None, None))
+            plan.append((start, stop, x_buffer, y_buffer))
+        return plan
+
+    def _run_batches(self, batches, order, lr, epoch, snapshots, accuracy_meter,
+                     params, grads, weights, weight_grads, l2_scratch) -> float | None:
+        """One epoch of mini-batch steps; the mean of the batches' losses, or None if stopped."""
+        net, X, Y = self.net, self.X, self.Y
+        if order is not None:
+            net.rng.shuffle(order)
+        total = 0.0
+        for start, stop, x_buffer, y_buffer in batches:
+            if order is None:
+                x_batch, y_batch = X[start:stop], Y[start:stop]
+            else:
+                index = order[start:stop]
+                x_batch = np.take(X, index, axis=0, out=x_buffer)
+                y_batch = np.take(Y, index, axis=0, out=y_buffer)
+            error = net.compute_gradients(x_batch, y_batch)
+            if accuracy_meter is not None:
+                predicted = net.workspace(stop - start).layer_outputs[-1]
+                accuracy_meter.add_batch(predicted, y_batch, start)
+            if l2_scratch is not None:
+                error += self._add_l2(weights, weight_grads, l2_scratch)
+            if self._diverged(error, epoch, lr, snapshots, first_step=start == 0):
+                return None
+            self.optimizer.step(params, grads, lr)
+            self.history.updates += 1
+            total += error * (stop - start)
+            if self.interrupted and stop < X.shape[0]:
+                self.stop("interrupted (Ctrl-C) during an epoch: kept the weights of the last "
+                          "update; the unfinished epoch is not in the history")
+                return None
+        return total / X.shape[0]
+
+    def _add_l2(self, weights, weight_grads, scratch) -> float:
+        """Add ``l2 * w`` to each weight gradient; return the penalty ``l2 / 2 * sum(w^2)``."""
+        penalty = 0.0
+        for weight, grad, buffer in zip(weights, weight_grads, scratch):
+            np.multiply(weight, self.l2, out=buffer)
+            np.add(grad, buffer, out=grad)
+            flat = weight.reshape(-1)
+            penalty += float(np.dot(flat, flat))
+        return 0.5 * self.l2 * penalty
+
+    def _diverged(self, error: float, epoch: int, lr: float, snapshots, first_step: bool) -> bool:
+        """Check the loss of a step before its update; on divergence restore good weights."""
+        if self.first_loss is None and math.isfinite(error):
+            self.first_loss = max(error, np.finfo(np.float64).tiny)
+        if math.isfinite(error) and error <= self.divergence_factor * self.first_loss:
+            return False
+        # The weights at the start of this epoch produced this loss when it is the first step,
+        # so go back one more epoch; otherwise the start of this epoch is the last good point.
+        restore_epoch = epoch - 1 if first_step else epoch
+        if restore_epoch >= 0:
+            self.net.set_state(snapshots[restore_epoch % 2])
+        kept = f"the weights from the start of epoch {restore_epoch + 1}" if restore_epoch >= 0 \
+            else "the initial weights"
+        kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
+            if not math.isfinite(error) else f"exploded to {error:.3g}"
+        message = (
+            f"training diverged at epoch {epoch + 1}: the loss {kind} with "
+            f"learning_rate={lr:g}; stopped and kept {kept}. Try a smaller learning rate."
+        )
+        self._diverged_message = message
+        self.stop(message)
+        self.history.diverged = True
+        if self.on_divergence == "warn":
+            warnings.warn(message, DivergenceWarning, stacklevel=4)
+        return True
+
+    def _end_epoch(self, epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar) -> None:
+        net, history = self.net, self.history
+        logs = {"loss": epoch_loss, "learning_rate": lr}
+        if accuracy_meter is not None:
+            logs["accuracy"] = accuracy_meter.epoch_value(order, self.Y.size)
+        if self.validation is not None:
+            X_val, Y_val = self.validation
+            workspace = net.workspace(X_val.shape[0])
+            predicted = net.forward(X_val, workspace)
+            sop = workspace.sops[-1] if net._combined_output else None
+            logs["val_loss"] = net.loss_function.value(predicted, Y_val, sop)
+            if self.classification:
+                logs["val_accuracy"] = accuracy(net, predicted, Y_val)
+        logs["time"] = time.perf_counter() - start_time
+        history.record(**logs)
+        self.epoch = epoch + 1
+        if self.record_predictions:
+            history.predicted.append(net.predict(self.X))
+        if bar is not None:
+            bar.update(1)
+            shown = {k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")}
+            bar.set_postfix(shown, refresh=False)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, epoch, logs)
+
+
+def split_validation(
+    X: np.ndarray, Y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split off a random ``fraction`` of the rows as validation data."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"the validation fraction must be in (0, 1), got {fraction!r}")
+    n_samples = X.shape[0]
+    n_validation = max(1, int(round(fraction * n_samples)))
+    if n_validation >= n_samples:
+        raise ValueError(f"cannot split {n_samples} samples into training and validation")
+    order = rng.permutation(n_samples)
+    held, kept = order[:n_validation], order[n_validation:]
+    return X[kept], Y[kept], X[held], Y[held]
