@@ -171,6 +171,8 @@ class Network:
                 f"got {functions[-1].name}"
             )
         self.init = init
+        #: Free-form, JSON-able facts saved with the model (data scaling, class labels, ...).
+        self.metadata: dict[str, Any] = {}
         self.dtype = _as_dtype(dtype)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
