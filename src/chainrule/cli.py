@@ -1,0 +1,503 @@
+"""The ``chainrule`` command: train, predict, evaluate, tutorial, explain, gradcheck, info.
+
+Bad input never ends in a traceback: every problem is one line on stderr and exit code 2, and
+no output file is left behind (files are written atomically, at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import __version__
+from .datasets import DATASETS, Dataset, load_dataset, read_csv
+from .exceptions import DivergenceWarning
+from .network import Network
+from .persistence import atomic_write, load
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """A problem with what the user asked for; reported in one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") \
+            from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return values
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
+            from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+# ---------------------------------------------------------------------------- data
+def _load_table(path: str, target: str | None) -> Dataset:
+    header, data = read_csv(path)
+    if target is None:
+        target_index = len(header) - 1
+    elif target in header:
+        target_index = header.index(target)
+    else:
+        raise UsageError(f"{path}: no target column {target!r} (columns: {', '.join(header)})")
+    if len(header) < 2:
+        raise UsageError(f"{path}: needs at least one feature column besides the target")
+    features = [i for i in range(len(header)) if i != target_index]
+    y = data[:, target_index]
+    integer = np.all(y == np.round(y)) and len(np.unique(y)) <= 50
+    task = "classification" if integer else "regression"
+    return Dataset(os.path.splitext(os.path.basename(path))[0], data[:, features],
+                   y.astype(int) if integer else y.reshape(-1, 1), task,
+                   [header[i] for i in features], target_name=header[target_index])
+
+
+def _encode_targets(dataset: Dataset, loss: str) -> tuple[np.ndarray, list]:
+    """Targets as the loss takes them: one-hot rows (categorical), 0/1 (binary), or values."""
+    if dataset.task == "regression":
+        if loss not in ("mse", "squared_error"):
+            raise UsageError(f"loss {loss} cannot take real-valued targets; use mse")
+        return dataset.y.reshape(len(dataset.y), -1).astype(float), []
+    classes = np.unique(dataset.y)
+    if len(classes) < 2:
+        raise UsageError(f"{dataset.name}: the target has a single class ({classes[0]})")
+    index = np.searchsorted(classes, dataset.y)
+    if loss == "binary_cross_entropy":
+        if len(classes) != 2:
+            raise UsageError(
+                f"binary_cross_entropy needs 2 classes, the target has {len(classes)}"
+            )
+        return index.reshape(-1, 1).astype(float), classes.tolist()
+    return np.eye(len(classes))[index], classes.tolist()
+
+
+def _split(n: int, fraction: float, seed: int | None):
+    if not 0 < fraction < 1:
+        raise UsageError(f"the split fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    held = max(1, int(round(fraction * n)))
+    if held >= n:
+        raise UsageError(f"{n} samples are too few to hold {fraction:.0%} out")
+    return order[held:], order[:held]
+
+
+def _scale(net: Network, X: np.ndarray) -> np.ndarray:
+    scaling = net.metadata.get("scaling")
+    if not scaling:
+        return X
+    return (X - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
+
+
+def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
+    predicted = net.predict(X)
+    metrics = {"loss": net.loss(X, Y)}
+    if net.metadata.get("task") == "classification":
+        from .training import accuracy
+
+        metrics["accuracy"] = accuracy(net, predicted, Y)
+    else:
+        residual = np.sum((predicted - Y) ** 2)
+        total = np.sum((Y - Y.mean(axis=0)) ** 2)
+        metrics["mse"] = float(np.mean((predicted - Y) ** 2))
+        metrics["r2"] = float(1 - residual / total) if total > 0 else float("nan")
+    return metrics
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_train(args) -> int:
+    if args.data and args.dataset:
+        raise UsageError("give a CSV file or --dataset, not both")
+    dataset = _load_table(args.data, args.target) if args.data \
+        else load_dataset(args.dataset or "digits", seed=args.seed)
+    loss = args.loss or ("categorical_cross_entropy" if dataset.task == "classification"
+                         else "mse")
+    Y, classes = _encode_targets(dataset, loss)
+    X = dataset.X
+    train, held = _split(len(X), args.test_split, args.seed)
+    mean = X[train].mean(axis=0)
+    scale = X[train].std(axis=0)
+    scale[scale == 0] = 1.0
+    X_scaled = (X - mean) / scale
+    output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
+        loss, "identity")
+    if args.output_activation:
+        output = args.output_activation
+    net = Network([X.shape[1], *args.hidden, Y.shape[1]], activation=args.activation,
+                  output_activation=output, loss=loss, init=args.init, seed=args.seed,
+                  dtype=args.dtype)
+    net.metadata = {
+        "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
+        "target_name": dataset.target_name, "classes": classes,
+        "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
+    }
+    run_dir = args.out_dir or os.path.join("runs", dataset.name)
+    model_path = args.out or os.path.join(run_dir, "model.npz")
+    checkpoint_path = args.checkpoint or os.path.join(run_dir, "checkpoint.npz")
+    fit_args = {}
+    X_train, Y_train = X_scaled[train], Y[train]
+    if args.validation_split:
+        fit_train, fit_val = _split(len(train), args.validation_split, args.seed)
+        fit_args["validation_data"] = (X_train[fit_val], Y_train[fit_val])
+        X_train, Y_train = X_train[fit_train], Y_train[fit_train]
+    if args.early_stopping:
+        if not args.validation_split:
+            raise UsageError("--early-stopping needs --validation-split")
+        fit_args["early_stopping"] = args.early_stopping
+    if args.checkpoint_every:
+        fit_args.update(checkpoint=checkpoint_path, checkpoint_every=args.checkpoint_every)
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
+        fit_args["resume_from"] = checkpoint_path
+    batch_size = args.batch_size if args.batch_size and args.batch_size < len(X_train) else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DivergenceWarning)
+        history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
+                          optimizer=args.optimizer, batch_size=batch_size,
+                          schedule=args.schedule, l2=args.l2, progress=args.progress,
+                          **fit_args)
+    for warning in caught:
+        print(f"chainrule: warning: {warning.message}", file=sys.stderr)
+    metrics = _metrics(net, X_scaled[held], Y[held])
+    net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
+                                "stopped_reason": history.stopped_reason}
+    net.save(model_path)
+    curve_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "loss.png")
+    try:
+        history.plot(curve_path)
+    except ImportError:
+        curve_path = None
+    print(f"trained {net!r} on {dataset.name} ({len(X_train)} training samples)")
+    print(f"stopped: {history.stopped_reason}; final training loss {history['loss'][-1]:.6g}")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    print(f"held-out ({len(held)} samples): {shown}")
+    print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
+    return 0
+
+
+def _model_and_data(args, need_target: bool):
+    net = load(args.model)
+    header, data = read_csv(args.data)
+    features = net.metadata.get("feature_names") or []
+    target_name = net.metadata.get("target_name")
+    if features and all(name in header for name in features):
+        X = data[:, [header.index(name) for name in features]]
+    elif data.shape[1] in (net.n_inputs, net.n_inputs + 1):
+        X = data[:, : net.n_inputs]
+    else:
+        raise UsageError(
+            f"{args.data}: has {data.shape[1]} columns, the model {args.model} takes "
+            f"{net.n_inputs} inputs"
+        )
+    if X.shape[1] != net.n_inputs:
+        raise UsageError(f"{args.data}: {X.shape[1]} feature columns, the model takes "
+                         f"{net.n_inputs}")
+    Y = None
+    if need_target:
+        if target_name not in header:
+            if data.shape[1] != net.n_inputs + 1:
+                raise UsageError(f"{args.data}: no target column {target_name!r}")
+            y = data[:, -1]
+        else:
+            y = data[:, header.index(target_name)]
+        Y = _targets_for_model(net, y, args.data)
+    return net, _scale(net, X), Y
+
+
+def _targets_for_model(net: Network, y: np.ndarray, path: str) -> np.ndarray:
+    classes = net.metadata.get("classes") or []
+    if net.metadata.get("task") != "classification":
+        return y.reshape(-1, 1)
+    lookup = {float(c): i for i, c in enumerate(classes)}
+    unknown = [v for v in y if float(v) not in lookup]
+    if unknown:
+        raise UsageError(f"{path}: label {unknown[0]:g} is not one of the model's classes "
+                         f"{classes}")
+    index = np.array([lookup[float(v)] for v in y])
+    if net.n_outputs == 1:
+        return index.reshape(-1, 1).astype(float)
+    return np.eye(net.n_outputs)[index]
+
+
+def cmd_predict(args) -> int:
+    net, X, _ = _model_and_data(args, need_target=False)
+    predicted = net.predict(X)
+    classes = net.metadata.get("classes") or []
+    if net.metadata.get("task") == "classification":
+        if net.n_outputs == 1:
+            labels = [classes[int(p > 0.5)] for p in predicted[:, 0]]
+            columns, rows = ["predicted", "probability"], zip(labels, predicted[:, 0])
+        else:
+            labels = [classes[i] for i in np.argmax(predicted, axis=1)]
+            columns = ["predicted"] + [f"probability_{c}" for c in classes]
+            rows = ([label, *row] for label, row in zip(labels, predicted))
+    else:
+        name = net.metadata.get("target_name") or "predicted"
+        columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
+        rows = predicted.tolist()
+    lines = [",".join(columns)]
+    lines += [",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in
+                       (row if isinstance(row, (list, tuple)) else [row])) for row in rows]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        with atomic_write(args.out) as handle:
+            handle.write(text.encode())
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    net, X, Y = _model_and_data(args, need_target=True)
+    metrics = _metrics(net, X, Y)
+    print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+    return 0
+
+
+def cmd_tutorial(args) -> int:
+    from . import tutorial
+
+    x = args.inputs
+    if not 0 < args.target < 1:
+        raise UsageError(f"--target {args.target} is outside (0, 1), which a sigmoid never "
+                         "reaches")
+    if args.initial_weight is None:
+        weights = tutorial.initial_weights(len(x), args.seed)
+    elif len(args.initial_weight) == 1 and len(x) > 1:
+        weights = np.full(len(x), args.initial_weight[0])
+    elif len(args.initial_weight) != len(x):
+        raise UsageError(f"--initial-weight has {len(args.initial_weight)} values but "
+                         f"--inputs has {len(x)}")
+    else:
+        weights = np.asarray(args.initial_weight)
+    if args.iterations < 1:
+        raise UsageError("--iterations must be >= 1")
+    runs = {"correct": tutorial.run_network(x, args.target, args.lr, args.iterations, weights)}
+    if args.as_published:
+        runs["as published"] = tutorial.run_scalar(x, args.target, args.lr, args.iterations,
+                                                    weights, as_published=True)
+    print(f"inputs {x}, target {args.target}, learning rate {args.lr}, "
+          f"{args.iterations} iterations, initial weights {[float(w) for w in weights]}")
+    for label, run in runs.items():
+        summary = run.summary(x, args.target, args.tolerance)
+        first = summary["first_iteration_within_tolerance"]
+        reached = f"iteration {first}" if first else "not reached"
+        print(f"{label:>13}: |predicted - target| < {args.tolerance:g}: {reached}; "
+              f"final predicted {summary['final_predicted']:.10f}, "
+              f"weights {[round(w, 10) for w in summary['final_weights']]}, "
+              f"error {summary['final_error']:.6g}")
+    if args.plot:
+        from .plotting import plot_tutorial
+
+        plot_tutorial({k: v for k, v in runs.items()}, args.target, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _sample(args, n_inputs: int, n_outputs: int):
+    if args.x is None:
+        X = np.linspace(0.1, 0.9, n_inputs).reshape(1, -1)
+    else:
+        X = np.asarray(args.x, dtype=float).reshape(1, -1)
+    if args.y is None:
+        Y = np.full((1, n_outputs), 0.3)
+        if args.loss == "categorical_cross_entropy":
+            Y = np.eye(n_outputs)[[0]]
+    else:
+        Y = np.asarray(args.y, dtype=float).reshape(1, -1)
+    return X, Y
+
+
+def _network_from_args(args) -> Network:
+    if args.model:
+        return load(args.model)
+    output = args.output_activation or (
+        "softmax" if args.loss == "categorical_cross_entropy" else None)
+    return Network(args.sizes, activation=args.activation, output_activation=output,
+                   bias=not args.no_bias, loss=args.loss, init=args.init, seed=args.seed)
+
+
+def cmd_explain(args) -> int:
+    net = _network_from_args(args)
+    X, Y = _sample(args, net.n_inputs, net.n_outputs)
+    if args.bias is not None:
+        explanation = net.explain(X, Y, args.layer, bias=args.bias)
+    else:
+        if args.weight is None or len(args.weight) != 2:
+            raise UsageError("--weight FROM,TO (two neuron indices) or --bias NEURON is needed")
+        explanation = net.explain(X, Y, args.layer, tuple(args.weight))
+    if args.json:
+        print(json.dumps(explanation.to_dict()))
+    else:
+        print(f"network {net!r}\nsample x={X.tolist()} target={Y.tolist()}\n")
+        print(explanation)
+    return 0
+
+
+def cmd_gradcheck(args) -> int:
+    from .gradcheck import gradcheck
+
+    net = _network_from_args(args)
+    rng = np.random.default_rng(args.seed)
+    X = rng.normal(size=(args.samples, net.n_inputs))
+    if net.loss_name == "categorical_cross_entropy":
+        Y = np.eye(net.n_outputs)[rng.integers(0, net.n_outputs, args.samples)]
+    else:
+        Y = rng.random((args.samples, net.n_outputs))
+    errors = gradcheck(net, X, Y)
+    for layer, error in enumerate(errors):
+        print(f"layer {layer}: largest relative error {error:.3e}")
+    ok = max(errors) < 1e-6
+    print("gradients agree with finite differences" if ok else "GRADIENTS DISAGREE")
+    return 0 if ok else 1
+
+
+def cmd_info(args) -> int:
+    net = load(args.model)
+    print(json.dumps({"network": repr(net), "parameters": net.n_parameters,
+                      "metadata": net.metadata}, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def _add_network_options(parser, sizes_default: str) -> None:
+    parser.add_argument("--sizes", type=_int_list, default=_int_list(sizes_default),
+                        help=f"layer sizes, inputs first (default {sizes_default})")
+    parser.add_argument("--model", help="explain a saved model instead of a new network")
+    parser.add_argument("--activation", default="sigmoid")
+    parser.add_argument("--output-activation")
+    parser.add_argument("--loss", default="squared_error")
+    parser.add_argument("--init", default="xavier")
+    parser.add_argument("--no-bias", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chainrule", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a network on a CSV file or built-in data",
+                                description="Train a network (default: digits).")
+    train.add_argument("data", nargs="?", help="CSV with a header line")
+    train.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
+    train.add_argument("--target", help="the target column (default: the last)")
+    train.add_argument("--hidden", type=_int_list, default=[100], help="e.g. 100,50")
+    train.add_argument("--activation", default="relu")
+    train.add_argument("--output-activation")
+    train.add_argument("--loss", help="default: categorical_cross_entropy or mse")
+    train.add_argument("--optimizer", default="adam")
+    train.add_argument("--lr", type=_positive_float, default=0.001)
+    train.add_argument("--schedule")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--l2", type=float, default=0.0)
+    train.add_argument("--init", default="he")
+    train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--test-split", type=float, default=0.25,
+                       help="share held out for the final metrics")
+    train.add_argument("--validation-split", type=float, default=0.0)
+    train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    train.add_argument("--out", help="model file (default runs/<data>/model.npz)")
+    train.add_argument("--out-dir", help="folder for the model and loss curve")
+    train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
+    train.add_argument("--checkpoint-every", type=int, metavar="N")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    train.set_defaults(run=cmd_train)
+
+    for name, function, text in (("predict", cmd_predict, "write predictions as CSV"),
+                                 ("evaluate", cmd_evaluate, "print metrics on labelled data")):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("model")
+        sub.add_argument("data")
+        if name == "predict":
+            sub.add_argument("--out", help="CSV file (default: stdout)")
+        sub.set_defaults(run=function)
+
+    tutorial = commands.add_parser("tutorial", help="the tutorial's worked example",
+                                   description="Part 1/2 of the tutorial, reproduced.")
+    tutorial.add_argument("--inputs", type=_float_list, default=[0.1])
+    tutorial.add_argument("--target", type=float, default=0.3)
+    tutorial.add_argument("--lr", type=_positive_float, default=0.5)
+    tutorial.add_argument("--iterations", type=int, default=10000)
+    tutorial.add_argument("--initial-weight", type=_float_list)
+    tutorial.add_argument("--seed", type=int, default=0)
+    tutorial.add_argument("--tolerance", type=_positive_float, default=1e-3)
+    tutorial.add_argument("--as-published", action="store_true",
+                          help="also run the published code's derivative")
+    tutorial.add_argument("--plot", metavar="FILE.png")
+    tutorial.set_defaults(run=cmd_tutorial)
+
+    explain = commands.add_parser("explain", help="the chain of derivatives for one weight",
+                                  description="Print dError/dWeight as a chain of derivatives.")
+    _add_network_options(explain, "2,3,1")
+    explain.add_argument("--layer", type=int, default=0)
+    explain.add_argument("--weight", type=_int_list, metavar="FROM,TO")
+    explain.add_argument("--bias", type=int, metavar="NEURON")
+    explain.add_argument("--x", type=_float_list, help="the sample's inputs")
+    explain.add_argument("--y", type=_float_list, help="the sample's targets")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(run=cmd_explain)
+
+    check = commands.add_parser("gradcheck", help="backpropagation against finite differences")
+    _add_network_options(check, "3,4,2")
+    check.add_argument("--samples", type=int, default=5)
+    check.set_defaults(run=cmd_gradcheck)
+
+    info = commands.add_parser("info", help="describe a model file")
+    info.add_argument("model")
+    info.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        return args.run(args)
+    except (UsageError, ValueError) as exc:
+        message = str(exc).replace("\n", " ")
+        print(f"chainrule: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

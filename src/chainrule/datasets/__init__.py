@@ -1,0 +1,166 @@
+"""Built-in datasets (no download) and CSV reading with precise error messages.
+
+Every loader returns a :class:`Dataset`: ``X`` (float64, one row per sample), ``y`` (class
+labels as integers, or real targets shaped ``(n, n_targets)`` for regression), the ``task``
+(``classification`` or ``regression``), ``feature_names`` and ``class_names``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["DATASETS", "Dataset", "load_dataset", "read_csv"]
+
+
+@dataclass
+class Dataset:
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    task: str  # "classification" or "regression"
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    target_name: str = "target"
+
+
+def _data_file(name: str):
+    return resources.files(__name__).joinpath(name)
+
+
+def tutorial(seed: int | None = 0) -> Dataset:
+    """Part 1's single sample: x = 0.1, target 0.3."""
+    return Dataset("tutorial", np.array([[0.1]]), np.array([[0.3]]), "regression", ["x1"])
+
+
+def xor(seed: int | None = 0) -> Dataset:
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    return Dataset("xor", X, np.array([0, 1, 1, 0]), "classification", ["x1", "x2"], ["0", "1"])
+
+
+def iris(seed: int | None = 0) -> Dataset:
+    with _data_file("iris.csv").open("r") as handle:
+        rows = list(csv.reader(handle))
+    class_names = rows[0][2:]
+    data = np.array(rows[1:], dtype=float)
+    names = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    return Dataset("iris", data[:, :4], data[:, 4].astype(int), "classification", names,
+                   class_names)
+
+
+def digits(seed: int | None = 0) -> Dataset:
+    """8x8 handwritten digits, pixel values 0..16."""
+    with _data_file("digits.csv.gz").open("rb") as raw, gzip.open(raw, "rt") as handle:
+        data = np.loadtxt(handle, delimiter=",")
+    names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    return Dataset("digits", data[:, :64], data[:, 64].astype(int), "classification", names,
+                   [str(d) for d in range(10)])
+
+
+def moons(seed: int | None = 0, n_samples: int = 400, noise: float = 0.15) -> Dataset:
+    """Two interleaving half circles with Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    n_top = n_samples // 2
+    angle_top = np.linspace(0, math.pi, n_top)
+    angle_bottom = np.linspace(0, math.pi, n_samples - n_top)
+    top = np.c_[np.cos(angle_top), np.sin(angle_top)]
+    bottom = np.c_[1 - np.cos(angle_bottom), 0.5 - np.sin(angle_bottom)]
+    X = np.vstack([top, bottom]) + rng.normal(0, noise, (n_samples, 2))
+    y = np.r_[np.zeros(n_top, int), np.ones(n_samples - n_top, int)]
+    order = rng.permutation(n_samples)
+    return Dataset("moons", X[order], y[order], "classification", ["x1", "x2"], ["0", "1"])
+
+
+def circles(seed: int | None = 0, n_samples: int = 400, noise: float = 0.08,
+            factor: float = 0.5) -> Dataset:
+    """A small circle inside a large one."""
+    rng = np.random.default_rng(seed)
+    n_outer = n_samples // 2
+    outer = np.linspace(0, 2 * math.pi, n_outer, endpoint=False)
+    inner = np.linspace(0, 2 * math.pi, n_samples - n_outer, endpoint=False)
+    X = np.vstack([np.c_[np.cos(outer), np.sin(outer)],
+                   factor * np.c_[np.cos(inner), np.sin(inner)]])
+    X += rng.normal(0, noise, X.shape)
+    y = np.r_[np.zeros(n_outer, int), np.ones(n_samples - n_outer, int)]
+    order = rng.permutation(n_samples)
+    return Dataset("circles", X[order], y[order], "classification", ["x1", "x2"], ["0", "1"])
+
+
+def regression(seed: int | None = 0, n_samples: int = 500, n_features: int = 5,
+               noise: float = 0.1) -> Dataset:
+    """A noisy non-linear regression: ``y = sin(x @ a) + 0.5 * (x @ b) + noise``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    a, b = rng.normal(size=n_features), rng.normal(size=n_features)
+    y = np.sin(X @ a) + 0.5 * (X @ b) + rng.normal(0, noise, n_samples)
+    names = [f"x{i + 1}" for i in range(n_features)]
+    return Dataset("regression", X, y.reshape(-1, 1), "regression", names)
+
+
+DATASETS = {f.__name__: f for f in (tutorial, xor, iris, digits, moons, circles, regression)}
+
+
+def load_dataset(name: str, seed: int | None = 0) -> Dataset:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; built-in: {', '.join(DATASETS)}")
+    return DATASETS[name](seed=seed)
+
+
+def read_csv(path: str) -> tuple[list[str], np.ndarray]:
+    """Read a numeric CSV with a header line; return the column names and a float64 matrix.
+
+    Raises ``ValueError`` naming the file, row (1-based, counting the header as row 1) and
+    column of the first problem: an empty file, a header only, ragged rows, non-numeric cells,
+    NaN or infinite values.
+    """
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text CSV file") from None
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise ValueError(f"{path}: the file is empty")
+    header = [name.strip() for name in rows[0]]
+    if all(_is_number(cell) for cell in header):
+        raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
+    if len(rows) == 1:
+        raise ValueError(f"{path}: only a header, no data rows")
+    data = np.empty((len(rows) - 1, len(header)))
+    for index, row in enumerate(rows[1:]):
+        line = index + 2
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}: row {line} has {len(row)} values but the header has {len(header)}"
+            )
+        for column, cell in enumerate(row):
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: row {line}, column {header[column]!r}: {cell.strip()!r} "
+                    "is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{path}: row {line}, column {header[column]!r}: {cell.strip()} is not finite"
+                )
+            data[index, column] = value
+    return header, data
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
