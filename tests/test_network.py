@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from chainrule import Network, gradcheck
@@ -40,6 +40,7 @@ def near_kink(net, X, margin=1e-2):
     return False
 
 
+@settings(max_examples=300)
 @given(
     hidden=st.lists(st.integers(1, 5), min_size=0, max_size=4),
     n_inputs=st.integers(1, 4),

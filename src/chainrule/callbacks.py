@@ -1,6 +1,7 @@
 """Callbacks: code that runs around the training loop.
 
-A callback implements any of three methods, each given the running :class:`~chainrule.training.Trainer`
+A callback implements any of three methods, each given the running
+:class:`~chainrule.training.Trainer`
 (which holds ``net``, ``history``, ``epoch`` and ``stop(reason)``)::
 
     on_train_begin(trainer)

@@ -44,6 +44,17 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _index_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected neuron indices like 1,2, got {text!r}") \
+            from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"neuron indices start at 0, got {text!r}")
+    return values
+
+
 def _float_list(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -464,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Print dError/dWeight as a chain of derivatives.")
     _add_network_options(explain, "2,3,1")
     explain.add_argument("--layer", type=int, default=0)
-    explain.add_argument("--weight", type=_int_list, metavar="FROM,TO")
+    explain.add_argument("--weight", type=_index_list, metavar="FROM,TO")
     explain.add_argument("--bias", type=int, metavar="NEURON")
     explain.add_argument("--x", type=_float_list, help="the sample's inputs")
     explain.add_argument("--y", type=_float_list, help="the sample's targets")

@@ -3,8 +3,9 @@
 For every parameter ``p`` the numerical derivative is the five-point central difference
 ``(-loss(p + 2h) + 8 loss(p + h) - 8 loss(p - h) + loss(p - 2h)) / (12 h)``, whose error is
 ``O(h^4)`` plus the rounding of the loss divided by ``h``; with ``h = 1e-4`` both stay near
-``1e-12``, so even layers with tiny gradients (deep sigmoid stacks) are checked sharply. The check runs on a float64 copy of the network, so a float32 network is
-checked for its mathematics rather than for float32 rounding.
+``1e-12``, so even layers with tiny gradients (deep sigmoid stacks) are checked sharply.
+The check runs on a float64 copy of the network, so a float32 network is checked for its
+mathematics rather than for float32 rounding.
 """
 
 from __future__ import annotations

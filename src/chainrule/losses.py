@@ -49,7 +49,9 @@ class Loss:
     #: True when targets must lie in [0, 1].
     needs_probability_targets: bool = False
 
-    def value(self, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None = None) -> float:
+    def value(
+        self, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None = None
+    ) -> float:
         raise NotImplementedError
 
     def predicted_deriv(

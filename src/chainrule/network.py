@@ -3,7 +3,7 @@
 Notation, per layer ``l`` (0 = the first layer after the inputs, ``L`` = the output layer)::
 
     sop[l]    = input[l] @ weights[l] + biases[l]       (sum of products, shape (n, n_out))
-    output[l] = activation[l](sop[l])                  (input[l + 1] = output[l]; predicted = output[L])
+    output[l] = activation[l](sop[l])           (input[l + 1] = output[l]; predicted = output[L])
 
 The backward pass is the chain rule in matrix form for the whole batch. With
 ``delta[l] = dError/dSop[l]``::
@@ -416,7 +416,7 @@ class Network:
 
         return fit(self, X, Y, **kwargs)
 
-    def explain(self, X: Any, Y: Any, layer: int, weight: Any, **kwargs: Any):
+    def explain(self, X: Any, Y: Any, layer: int, weight: Any = None, **kwargs: Any):
         """The chain of derivatives for one weight; see :func:`chainrule.explain.explain`."""
         from .explain import explain
 

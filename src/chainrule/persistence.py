@@ -34,7 +34,6 @@ from .activations import ACTIVATIONS
 from .history import History
 from .losses import LOSSES
 from .network import Network
-from .optimizers import OPTIMIZERS
 
 __all__ = ["ModelFileError", "atomic_write", "load", "save"]
 

@@ -112,7 +112,8 @@ class Cosine(Schedule):
 
     def __call__(self, learning_rate, epoch, epochs):
         progress = epoch / max(epochs, 1)
-        return self.minimum + (learning_rate - self.minimum) * 0.5 * (1 + math.cos(math.pi * progress))
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return self.minimum + (learning_rate - self.minimum) * cosine
 
     def settings(self):
         return {"minimum": self.minimum}

@@ -274,6 +274,7 @@ class Trainer:
         n_samples = self.X.shape[0]
         batches = self._batch_plan(n_samples)
         order = np.arange(n_samples) if batches is not None and self.shuffle else None
+        self._identity_order = np.arange(n_samples)
         bar = self._progress_bar()
         start_time = time.perf_counter() - (history.last("time") or 0.0)
         for callback in self.callbacks:
@@ -345,6 +346,8 @@ class Trainer:
         """One epoch of mini-batch steps; the mean of the batches' losses, or None if stopped."""
         net, X, Y = self.net, self.X, self.Y
         if order is not None:
+            # Each epoch's order depends on the generator alone (so a resumed run repeats it).
+            order[...] = self._identity_order
             net.rng.shuffle(order)
         total = 0.0
         for start, stop, x_buffer, y_buffer in batches:

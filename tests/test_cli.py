@@ -1,0 +1,166 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_csv(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    lines = ["a,b,c,label"] + [f"{r[0]},{r[1]},{r[2]},{t}" for r, t in zip(X, y)]
+    return write_csv(tmp_path / "data.csv", "\n".join(lines) + "\n")
+
+
+def test_train_predict_evaluate_on_a_csv(tmp_path, small_csv, capsys):
+    model = tmp_path / "out" / "model.npz"
+    code, out, err = run(capsys, "train", small_csv, "--hidden", "8", "--epochs", "30",
+                         "--lr", "0.01", "--out", model, "--no-progress")
+    assert code == 0, err
+    assert "held-out" in out and "accuracy" in out
+    assert model.exists() and (model.parent / "loss.png").exists()
+    code, out, err = run(capsys, "predict", model, small_csv)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("predicted,probability_") and len(lines) == 61
+    predictions = tmp_path / "pred.csv"
+    assert run(capsys, "predict", model, small_csv, "--out", predictions)[0] == 0
+    assert predictions.read_text().strip() == out.strip()
+    code, out, err = run(capsys, "evaluate", model, small_csv)
+    assert code == 0 and set(json.loads(out)) == {"loss", "accuracy"}
+
+
+def test_train_regression_and_resume(tmp_path, capsys):
+    folder = tmp_path / "run"
+    args = ["train", "--dataset", "regression", "--hidden", "16", "--epochs", "6",
+            "--out-dir", folder, "--checkpoint-every", "3", "--no-progress"]
+    assert run(capsys, *args)[0] == 0
+    assert (folder / "checkpoint.npz").exists()
+    code, out, err = run(capsys, *args[:6], "12", *args[7:], "--resume")
+    assert code == 0, err
+    assert "r2" in out
+
+
+def test_default_train_is_digits_with_high_accuracy(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "train", "--no-progress")
+    assert code == 0, err
+    accuracy = float(out.split("accuracy ")[1].split()[0])
+    assert accuracy >= 0.95
+    assert (tmp_path / "runs" / "digits" / "model.npz").exists()
+    assert (tmp_path / "runs" / "digits" / "loss.png").exists()
+
+
+def test_tutorial_command_reports_both_derivatives(tmp_path, capsys):
+    plot = tmp_path / "tutorial.png"
+    code, out, err = run(capsys, "tutorial", "--as-published", "--iterations", "60000",
+                         "--initial-weight", "0.5", "--plot", plot)
+    assert code == 0, err
+    assert "correct:" in out and "as published:" in out and "iteration " in out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    code, out, err = run(capsys, "tutorial", "--inputs", "0.1,0.4", "--iterations", "100")
+    assert code == 0 and "inputs [0.1, 0.4]" in out
+
+
+def test_explain_and_gradcheck_commands(capsys):
+    code, out, err = run(capsys, "explain", "--sizes", "2,3,1", "--layer", "0", "--weight", "1,2")
+    assert code == 0, err
+    assert "dSop_next_k/dOutput" in out and "gradient =" in out
+    code, out, _ = run(capsys, "explain", "--sizes", "2,3,1", "--layer", "1", "--bias", "0",
+                       "--json")
+    assert code == 0 and json.loads(out)["parameter"] == "biases[1][0]"
+    code, out, _ = run(capsys, "gradcheck", "--sizes", "3,4,4,2", "--activation", "tanh")
+    assert code == 0 and "agree" in out
+
+
+def bad_cases(tmp_path, model):
+    ragged = write_csv(tmp_path / "ragged.csv", "a,b,c,label\n1,2,3,0\n1,2,0\n")
+    header_only = write_csv(tmp_path / "header.csv", "a,b,c,label\n")
+    empty = write_csv(tmp_path / "empty.csv", "")
+    text = write_csv(tmp_path / "text.csv", "a,b,c,label\n1,2,3,0\n1,x,3,1\n")
+    nan = write_csv(tmp_path / "nan.csv", "a,b,c,label\n1,2,3,0\n1,nan,3,1\n")
+    inf = write_csv(tmp_path / "inf.csv", "a,b,c,label\n1,2,3,0\n1,2,inf,1\n")
+    wide = write_csv(tmp_path / "wide.csv", "p,q,r,s,t,label\n1,2,3,4,5,0\n")
+    unknown_label = write_csv(tmp_path / "label.csv", "a,b,c,label\n1,2,3,7\n")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(model.read_bytes()[:200])
+    tampered = tmp_path / "tampered.npz"
+    with np.load(model, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["layers.0.weight"] = arrays["layers.0.weight"] * 2
+    with open(tampered, "wb") as handle:
+        np.savez(handle, **arrays)
+    out = tmp_path / "should-not-exist" / "model.npz"
+    train = ["train", "--out", out, "--epochs", "2", "--no-progress"]
+    return [
+        (train + [tmp_path / "missing.csv"], "no such file"),
+        (train + [empty], "empty"),
+        (train + [ragged], "row 3 has 3 values but the header has 4"),
+        (train + [header_only], "only a header"),
+        (train + [text], "row 3, column 'b': 'x' is not a number"),
+        (train + [nan], "row 3, column 'b': nan is not finite"),
+        (train + [inf], "row 3, column 'c': inf is not finite"),
+        (train + [tmp_path / "data.csv", "--target", "nope"], "no target column 'nope'"),
+        (train + [tmp_path / "data.csv", "--loss", "binary_cross_entropy"], "needs 2 classes"),
+        (train + ["--dataset", "regression", "--loss", "categorical_cross_entropy"],
+         "cannot take real-valued targets"),
+        (train + [tmp_path / "data.csv", "--lr", "-0.1"], "must be a finite number > 0"),
+        (train + [tmp_path / "data.csv", "--activation", "swish"], "unknown activation"),
+        (train + [tmp_path / "data.csv", "--epochs", "0"], "epochs must be"),
+        (["predict", model, wide], "has 6 columns, the model"),
+        (["evaluate", model, unknown_label], "label 7 is not one of the model's classes"),
+        (["predict", truncated, tmp_path / "data.csv"], "truncated or corrupted"),
+        (["predict", tampered, tmp_path / "data.csv"], "checksum mismatch"),
+        (["predict", tmp_path / "nomodel.npz", tmp_path / "data.csv"], "no such model file"),
+        (["tutorial", "--target", "1.5"], "outside \\(0, 1\\)"),
+        (["tutorial", "--inputs", "0.1,0.4", "--initial-weight", "1,2,3"],
+         "3 values but --inputs has 2"),
+        (["explain", "--layer", "5", "--weight", "0,0"], "layer 5 is outside"),
+        (["explain", "--layer", "0", "--weight", "7,0"], "from_neuron 7"),
+        (["train", "--hidden", "a,b"], "expected integers"),
+    ], out
+
+
+def test_bad_input_is_one_line_exit_2_and_leaves_no_file(tmp_path, small_csv, capsys):
+    model = tmp_path / "model.npz"
+    assert run(capsys, "train", small_csv, "--out", model, "--epochs", "2",
+               "--no-progress")[0] == 0
+    cases, out_path = bad_cases(tmp_path, model)
+    import re
+
+    for argv, message in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, (argv, err)
+        assert re.search(message, lines[0]), (argv, lines[0])
+        assert "Traceback" not in err
+        assert not out_path.parent.exists()
+
+
+def test_the_installed_command_and_python_m(tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "nope"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = subprocess.run([sys.executable, "-m", "chainrule", "--help"], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 0 and "train" in result.stdout

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chainrule import Network
+
+PAIRS = [("squared_error", "sigmoid"), ("mse", "identity"), ("squared_error", "softmax"),
+         ("binary_cross_entropy", "sigmoid"), ("categorical_cross_entropy", "softmax"),
+         ("binary_cross_entropy", "softmax"), ("categorical_cross_entropy", "sigmoid")]
+
+
+@given(
+    hidden=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    n_inputs=st.integers(1, 3),
+    n_samples=st.integers(1, 4),
+    pair=st.sampled_from(PAIRS),
+    activation=st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu", "identity"]),
+    seed=st.integers(0, 2**31),
+)
+def test_explained_gradient_equals_backpropagation(hidden, n_inputs, n_samples, pair,
+                                                   activation, seed):
+    loss, output = pair
+    n_outputs = 3 if output == "softmax" else 2
+    net = Network([n_inputs, *hidden, n_outputs], activation=activation,
+                  output_activation=output, loss=loss, seed=seed)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_inputs))
+    if loss == "categorical_cross_entropy":
+        Y = rng.dirichlet(np.ones(n_outputs), size=n_samples)
+    else:
+        Y = rng.random((n_samples, n_outputs))
+    weight_grads, bias_grads = net.gradients(X, Y)
+    for layer in range(net.n_layers):
+        n_in, n_out = net.sizes[layer], net.sizes[layer + 1]
+        i, j = rng.integers(n_in), rng.integers(n_out)
+        explained = net.explain(X, Y, layer, (i, j))
+        assert explained.gradient == pytest.approx(weight_grads[layer][i, j], rel=1e-12,
+                                                   abs=1e-14)
+        by_bias = net.explain(X, Y, layer, bias=j)
+        assert by_bias.gradient == pytest.approx(bias_grads[layer][j], rel=1e-12, abs=1e-14)
+
+
+def test_output_weight_chain_is_the_tutorials_g1_g2_g3():
+    net = Network([1, 1], bias=False, init="uniform", seed=0)
+    w = net.weights[0][0, 0]
+    explanation = net.explain([[0.1]], [[0.3]], 0, (0, 0))
+    g1, g2 = explanation.delta.factors
+    predicted = 1 / (1 + np.exp(-0.1 * w))
+    assert g1.name == "dError/dPredicted" and g1.value[0] == pytest.approx(2 * (predicted - 0.3))
+    assert g2.name == "dPredicted/dSop" and g2.value[0] == pytest.approx(
+        predicted * (1 - predicted))
+    assert explanation.sop_weight_deriv.value[0] == 0.1
+    text = str(explanation)
+    assert "dError/dPredicted" in text and "gradient" in text
+    data = explanation.to_dict()
+    assert data["parameter"] == "weights[0][0, 0]"
+    assert data["gradient"] == pytest.approx(explanation.gradient)
+
+
+def test_hidden_weight_sums_over_every_next_neuron():
+    net = Network([2, 3, 2], seed=4)
+    explanation = net.explain([[0.1, 0.4]], [[0.3, 0.7]], 0, (1, 2))
+    paths = explanation.delta.paths
+    assert [p["to_neuron"] for p in paths] == [0, 1]
+    total = sum(p["weight"] * p["next"].value[0] for p in paths)
+    derivative = explanation.delta.factors[0].value[0]
+    assert explanation.delta.value[0] == pytest.approx(derivative * total)
+
+
+@pytest.mark.parametrize(
+    "layer, weight, bias, message",
+    [(2, (0, 0), None, "layer 2 is outside"), (0, (5, 0), None, "from_neuron 5"),
+     (0, (0, 9), None, "to_neuron 9"), (0, "x", None, "pair"), (1, None, 0, "has no bias")],
+)
+def test_explain_rejects_indices_outside_the_network(layer, weight, bias, message):
+    net = Network([2, 3, 1], bias=[True, False])
+    with pytest.raises(ValueError, match=message):
+        net.explain([[0.1, 0.2]], [[0.3]], layer, weight, bias=bias)
