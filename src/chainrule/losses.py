@@ -50,8 +50,10 @@ class Loss:
     needs_probability_targets: bool = False
 
     def value(
-        self, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None = None
+        self, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None = None,
+        scratch: np.ndarray | None = None,
     ) -> float:
+        """The error. ``scratch``, shaped like ``predicted``, saves an allocation."""
         raise NotImplementedError
 
     def predicted_deriv(
@@ -81,7 +83,7 @@ class SquaredError(Loss):
     def _output_scale(self, predicted: np.ndarray) -> float:
         return 1.0 / predicted.shape[0]
 
-    def value(self, predicted, target, sop=None):
+    def value(self, predicted, target, sop=None, scratch=None):
         diff = (predicted - target).ravel()
         return float(np.dot(diff, diff)) * self._output_scale(predicted)
 
@@ -126,10 +128,11 @@ class BinaryCrossEntropy(Loss):
     combined_activation = "sigmoid"
     needs_probability_targets = True
 
-    def value(self, predicted, target, sop=None):
+    def value(self, predicted, target, sop=None, scratch=None):
         n = predicted.shape[0]
         if sop is not None:
-            return float(np.sum(np.logaddexp(0.0, sop) - target * sop)) / n
+            softplus = np.logaddexp(0.0, sop, out=scratch)
+            return (float(np.add.reduce(softplus, axis=None)) - _dot(target, sop)) / n
         p = _clipped(predicted)
         return -float(np.sum(target * np.log(p) + (1.0 - target) * np.log1p(-p))) / n
 
@@ -158,13 +161,22 @@ class CategoricalCrossEntropy(Loss):
     combined_activation = "softmax"
     needs_probability_targets = True
 
-    def value(self, predicted, target, sop=None):
+    def value(self, predicted, target, sop=None, scratch=None):
         n = predicted.shape[0]
         if sop is not None:
-            top = sop.max(axis=1, keepdims=True)
-            log_sum_exp = np.log(np.exp(sop - top).sum(axis=1, keepdims=True)) + top
-            return float(np.sum(target * (log_sum_exp - sop))) / n
+            top = np.maximum.reduce(sop, axis=1, keepdims=True)
+            shifted = np.subtract(sop, top, out=scratch)
+            np.exp(shifted, out=shifted)
+            log_sum_exp = np.log(np.add.reduce(shifted, axis=1))
+            log_sum_exp += top[:, 0]
+            return self.value_from_log_sum_exp(log_sum_exp, target, sop)
         return -float(np.sum(target * np.log(_clipped(predicted)))) / n
+
+    @staticmethod
+    def value_from_log_sum_exp(log_sum_exp, target, sop) -> float:
+        """``mean_i sum_k target_ik * (logsumexp(sop_i) - sop_ik)``, exact for any sop."""
+        row_sums = np.add.reduce(target, axis=1)
+        return (float(np.dot(row_sums, log_sum_exp)) - _dot(target, sop)) / sop.shape[0]
 
     def predicted_deriv(self, predicted, target, out):
         np.divide(target, _clipped(predicted), out=out)
@@ -183,6 +195,11 @@ class CategoricalCrossEntropy(Loss):
                 f"{self.name} needs each row of {where} to sum to 1 (one-hot or probabilities); "
                 f"row {int(bad[0])} sums to {row_sums[bad[0]]:g}"
             )
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``sum(a * b)`` over all entries, without a temporary."""
+    return float(np.dot(a.reshape(-1), b.reshape(-1)))
 
 
 def _check_unit_interval(target: np.ndarray, loss_name: str, where: str) -> None:

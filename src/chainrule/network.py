@@ -61,8 +61,9 @@ class ParameterList(list):
     """The per-layer weights (or biases) of a network.
 
     A plain list whose items can be read, changed in place (``net.weights[0][1, 2] = 0.5``) or
-    replaced (``net.weights[0] = array``); a replacement is checked for its shape and converted
-    to the network's dtype, so the network never runs with a malformed layer.
+    replaced (``net.weights[0] = array``); a replacement is checked for its shape and dtype and
+    copied into the network's own array, so the network never runs with a malformed layer and
+    the parameters stay views of one contiguous buffer (see :meth:`Network.flat_parameters`).
     """
 
     def __init__(self, arrays: list, shapes: list, dtype: np.dtype, kind: str):
@@ -80,14 +81,14 @@ class ParameterList(list):
             if value is not None:
                 raise ValueError(f"layer {layer} has no bias; it cannot be set")
             return
-        array = np.array(value, dtype=self._dtype)  # a copy: the network owns its parameters
+        array = np.asarray(value, dtype=self._dtype)
         if array.shape != shape:
             raise ValueError(
                 f"{self._kind}[{layer}] must have shape {shape}, got {array.shape}"
             )
         if not np.isfinite(array).all():
             raise ValueError(f"{self._kind}[{layer}] holds non-finite values")
-        super().__setitem__(layer, array)
+        self[layer][...] = array  # copied into the network's own (flat-buffer) array
 
     def __reduce__(self):
         return (list, (list(self),))
@@ -105,6 +106,7 @@ class _Workspace:
         self.output_grads = buffers()  # dError/dOutput per layer
         self.deltas = buffers()  # dError/dSop per layer
         self.layer_outputs: list[np.ndarray] = [None] * len(layer_sizes)  # what forward produced
+        self.log_sum_exp: np.ndarray | None = None  # softmax output layers: log(sum(exp(sop)))
         self.last_output_grad_flat = self.output_grads[-1].reshape(-1)
 
 
@@ -178,19 +180,57 @@ class Network:
         self.rng = np.random.default_rng(seed)
 
         weights, biases = initial_parameters(init, self.sizes, self.rng, self.dtype)
-        shapes = [w.shape for w in weights]
-        bias_shapes = [(n,) if b else None for n, b in zip(self.sizes[1:], self.bias)]
-        self.weights = ParameterList(weights, shapes, self.dtype, "weights")
-        self.biases = ParameterList(
-            [b if on else None for b, on in zip(biases, self.bias)], bias_shapes, self.dtype,
-            "biases",
-        )
-        self._weight_grads = [np.zeros_like(w) for w in weights]
-        self._bias_grads = [np.zeros_like(b) if on else None for b, on in zip(biases, self.bias)]
-        self._workspaces: dict[int, _Workspace] = {}
+        self._bind_parameters(weights, [b if on else None for b, on in zip(biases, self.bias)])
         output = functions[-1].name
         self._combined_output = self.loss_function.combined_activation == output
         self._squared = isinstance(self.loss_function, SquaredError)
+        self._softmax_cross_entropy = self._combined_output and output == "softmax"
+
+    def _bind_parameters(self, weights: list, biases: list) -> None:
+        """Lay the parameters (and their gradients) out as views of one flat buffer each.
+
+        Order: weights[0], biases[0], weights[1], ... An optimizer then updates every
+        parameter of the network with a handful of NumPy calls on the flat buffer, however
+        many layers there are.
+        """
+        arrays = [a for pair in zip(weights, biases) for a in pair if a is not None]
+        self._flat_parameters = np.empty(sum(a.size for a in arrays), dtype=self.dtype)
+        self._flat_gradients = np.zeros_like(self._flat_parameters)
+        views, grad_views, offset = [], [], 0
+        for array in arrays:
+            view = self._flat_parameters[offset:offset + array.size].reshape(array.shape)
+            view[...] = array
+            views.append(view)
+            grad_views.append(self._flat_gradients[offset:offset + array.size].reshape(
+                array.shape))
+            offset += array.size
+        views.reverse()
+        grad_views.reverse()
+        weight_views, bias_views, weight_grads, bias_grads = [], [], [], []
+        for bias in biases:
+            weight_views.append(views.pop())
+            weight_grads.append(grad_views.pop())
+            bias_views.append(None if bias is None else views.pop())
+            bias_grads.append(None if bias is None else grad_views.pop())
+        self.weights = ParameterList(weight_views, [w.shape for w in weights], self.dtype,
+                                     "weights")
+        self.biases = ParameterList(bias_views, [None if b is None else b.shape for b in biases],
+                                    self.dtype, "biases")
+        self._weight_grads, self._bias_grads = weight_grads, bias_grads
+        self._workspaces: dict[int, _Workspace] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["weights"], state["biases"] = list(self.weights), list(self.biases)
+        for key in ("_flat_parameters", "_flat_gradients", "_weight_grads", "_bias_grads",
+                    "_workspaces"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights, biases = state.pop("weights"), state.pop("biases")
+        self.__dict__.update(state)
+        self._bind_parameters(weights, biases)
 
     # ------------------------------------------------------------------ description
     @staticmethod
@@ -258,6 +298,15 @@ class Network:
                 grads.append(bias_grad)
         return grads
 
+    def flat_parameters(self) -> np.ndarray:
+        """Every parameter in one contiguous array (weights[0], biases[0], weights[1], ...);
+        ``weights`` and ``biases`` are views into it."""
+        return self._flat_parameters
+
+    def flat_gradients(self) -> np.ndarray:
+        """The gradient buffer aligned with :meth:`flat_parameters`."""
+        return self._flat_gradients
+
     def get_state(self) -> list[np.ndarray]:
         """A copy of every parameter (see :meth:`set_state`)."""
         return [p.copy() for p in self.parameters()]
@@ -311,14 +360,19 @@ class Network:
         ``X`` must already be checked (:meth:`check_inputs`). Runs allocation-free.
         """
         layer_input = X
-        outputs = workspace.layer_outputs
-        for layer, function in enumerate(self.activation_functions):
-            sop = workspace.sops[layer]
-            np.matmul(layer_input, self.weights[layer], out=sop)
-            bias = self.biases[layer]
+        outputs, sops = workspace.layer_outputs, workspace.sops
+        last = self.n_layers - 1
+        for layer, (function, weight, bias) in enumerate(
+            zip(self.activation_functions, self.weights, self.biases)
+        ):
+            sop = np.matmul(layer_input, weight, out=sops[layer])
             if bias is not None:
                 np.add(sop, bias, out=sop)
-            layer_input = outputs[layer] = function.forward(sop, workspace.outputs[layer])
+            if layer == last and self._softmax_cross_entropy:
+                workspace.log_sum_exp = function.forward_log_sum_exp(sop, workspace.outputs[layer])
+                layer_input = outputs[layer] = workspace.outputs[layer]
+            else:
+                layer_input = outputs[layer] = function.forward(sop, workspace.outputs[layer])
         return layer_input
 
     def output_delta(self, Y: np.ndarray, workspace: _Workspace) -> tuple[float, np.ndarray]:
@@ -333,8 +387,13 @@ class Network:
         sop = workspace.sops[last]
         delta = workspace.deltas[last]
         loss = self.loss_function
+        if self._softmax_cross_entropy:
+            error = loss.value_from_log_sum_exp(workspace.log_sum_exp, Y, sop)
+            np.subtract(predicted, Y, out=delta)
+            np.multiply(delta, 1.0 / predicted.shape[0], out=delta)
+            return error, delta
         if self._combined_output:
-            error = loss.value(predicted, Y, sop)
+            error = loss.value(predicted, Y, sop, workspace.output_grads[last])
             np.subtract(predicted, Y, out=delta)
             np.multiply(delta, 1.0 / predicted.shape[0], out=delta)
             return error, delta
@@ -360,7 +419,7 @@ class Network:
             layer_input = X if layer == 0 else workspace.layer_outputs[layer - 1]
             np.matmul(layer_input.T, delta, out=weight_grads[layer])
             if bias_grads[layer] is not None:
-                np.sum(delta, axis=0, out=bias_grads[layer])
+                np.add.reduce(delta, axis=0, out=bias_grads[layer])
             if layer:
                 output_grad = workspace.output_grads[layer - 1]
                 np.matmul(delta, self.weights[layer].T, out=output_grad)

@@ -241,7 +241,9 @@ class Trainer:
         self.first_loss: float | None = None
         self.interrupted = False
         self._stop_reason: str | None = None
-        self.optimizer.bind(net.parameters())
+        # The optimizer works on the flat buffers: one update covers every layer.
+        self._params, self._grads = [net.flat_parameters()], [net.flat_gradients()]
+        self.optimizer.bind(self._params)
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str) -> None:
@@ -265,15 +267,13 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> History:
         net, history = self.net, self.history
-        params, grads = net.parameters(), net.gradient_buffers()
-        weights, weight_grads = list(net.weights), net._weight_grads
-        l2_scratch = [np.empty_like(w) for w in weights] if self.l2 else None
+        params = self._params
         # Two snapshots taken at the start of alternate epochs: the last weights known good.
-        snapshots = (net.get_state(), net.get_state())
+        snapshots = ([params[0].copy()], [params[0].copy()])
         accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
         n_samples = self.X.shape[0]
-        batches = self._batch_plan(n_samples)
-        order = np.arange(n_samples) if batches is not None and self.shuffle else None
+        plan = self._batch_plan(n_samples)
+        order = np.arange(n_samples) if not self.full_batch and self.shuffle else None
         self._identity_order = np.arange(n_samples)
         bar = self._progress_bar()
         start_time = time.perf_counter() - (history.last("time") or 0.0)
@@ -283,29 +283,13 @@ class Trainer:
             with _interrupt_guard(self), np.errstate(over="ignore", invalid="ignore"):
                 while self.epoch < self.epochs and self._stop_reason is None:
                     epoch = self.epoch
-                    snapshot = snapshots[epoch % 2]
-                    for saved, param in zip(snapshot, params):
+                    for saved, param in zip(snapshots[epoch % 2], params):
                         np.copyto(saved, param)
                     lr = self.schedule(self.learning_rate, epoch, self.epochs)
-                    if batches is None:
-                        error = net.compute_gradients(self.X, self.Y)
-                        if accuracy_meter is not None:
-                            predicted = net.workspace(n_samples).layer_outputs[-1]
-                            accuracy_meter.add_batch(predicted, self.Y, 0)
-                        if self.l2:
-                            error += self._add_l2(weights, weight_grads, l2_scratch)
-                        if self._diverged(error, epoch, lr, snapshots, first_step=True):
-                            break
-                        self.optimizer.step(params, grads, lr)
-                        history.updates += 1
-                        epoch_loss = error
-                    else:
-                        epoch_loss = self._run_batches(
-                            batches, order, lr, epoch, snapshots, accuracy_meter,
-                            params, grads, weights, weight_grads, l2_scratch,
-                        )
-                        if epoch_loss is None:
-                            break
+                    epoch_loss = self._run_epoch(plan, order, lr, epoch, snapshots,
+                                                 accuracy_meter)
+                    if epoch_loss is None:
+                        break
                     self._end_epoch(epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar)
                     if self.interrupted:
                         self.stop("interrupted (Ctrl-C): kept the weights of the last update")
@@ -322,50 +306,63 @@ class Trainer:
         return history
 
     _diverged_message: str | None = None
+    #: A step whose loss is not <= this has diverged (NaN and inf never are); set by the first.
+    _loss_limit: float = sys.float_info.max
 
-    def _batch_plan(self, n_samples: int):
-        """``None`` for full batch, else the (start, stop, x_buffer, y_buffer) of each batch."""
-        if self.full_batch:
-            return None
+    def _batch_plan(self, n_samples: int) -> list[tuple]:
+        """Per batch: ``(start, stop, inputs, targets, workspace)``. ``inputs`` and ``targets``
+        are views of the data when the order is fixed, else buffers the batch is gathered into
+        (reused every epoch)."""
+        batch_size = n_samples if self.full_batch else self.batch_size
         plan = []
         buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for start in range(0, n_samples, self.batch_size):
-            stop = min(start + self.batch_size, n_samples)
+        for start in range(0, n_samples, batch_size):
+            stop = min(start + batch_size, n_samples)
             size = stop - start
-            if self.shuffle and size not in buffers:
-                buffers[size] = (
-                    np.empty((size, self.X.shape[1]), dtype=self.X.dtype),
-                    np.empty((size, self.Y.shape[1]), dtype=self.Y.dtype),
-                )
-            x_buffer, y_buffer = buffers.get(size, (None, None))
-            plan.append((start, stop, x_buffer, y_buffer))
+            if self.full_batch:
+                inputs, targets = self.X, self.Y
+            elif not self.shuffle:
+                inputs, targets = self.X[start:stop], self.Y[start:stop]
+            else:
+                if size not in buffers:
+                    buffers[size] = (
+                        np.empty((size, self.X.shape[1]), dtype=self.X.dtype),
+                        np.empty((size, self.Y.shape[1]), dtype=self.Y.dtype),
+                    )
+                inputs, targets = buffers[size]
+            plan.append((start, stop, inputs, targets, self.net.workspace(size)))
         return plan
 
-    def _run_batches(self, batches, order, lr, epoch, snapshots, accuracy_meter,
-                     params, grads, weights, weight_grads, l2_scratch) -> float | None:
-        """One epoch of mini-batch steps; the mean of the batches' losses, or None if stopped."""
+    def _run_epoch(self, plan, order, lr, epoch, snapshots, accuracy_meter) -> float | None:
+        """One pass over the data; the mean of the batches' losses, or None if training stops.
+
+        Kept lean on purpose: this loop is the per-step overhead that benchmarks measure.
+        """
         net, X, Y = self.net, self.X, self.Y
         if order is not None:
             # Each epoch's order depends on the generator alone (so a resumed run repeats it).
             order[...] = self._identity_order
             net.rng.shuffle(order)
+        compute_gradients, update = net.compute_gradients, self.optimizer.step
+        params, grads = self._params, self._grads
+        l2 = self.l2
         total = 0.0
-        for start, stop, x_buffer, y_buffer in batches:
-            if order is None:
-                x_batch, y_batch = X[start:stop], Y[start:stop]
-            else:
+        for start, stop, inputs, targets, workspace in plan:
+            if order is not None:
                 index = order[start:stop]
-                x_batch = np.take(X, index, axis=0, out=x_buffer)
-                y_batch = np.take(Y, index, axis=0, out=y_buffer)
-            error = net.compute_gradients(x_batch, y_batch)
+                X.take(index, axis=0, out=inputs)
+                Y.take(index, axis=0, out=targets)
+            error = compute_gradients(inputs, targets)
             if accuracy_meter is not None:
-                predicted = net.workspace(stop - start).layer_outputs[-1]
-                accuracy_meter.add_batch(predicted, y_batch, start)
-            if l2_scratch is not None:
-                error += self._add_l2(weights, weight_grads, l2_scratch)
-            if self._diverged(error, epoch, lr, snapshots, first_step=start == 0):
+                accuracy_meter.add_batch(workspace.layer_outputs[-1], targets, start)
+            if l2:
+                error += self._add_l2()
+            if not error <= self._loss_limit:
+                self._diverged(error, epoch, lr, snapshots, first_step=start == 0)
                 return None
-            self.optimizer.step(params, grads, lr)
+            if self.first_loss is None:
+                self._set_first_loss(error)
+            update(params, grads, lr)
             self.history.updates += 1
             total += error * (stop - start)
             if self.interrupted and stop < X.shape[0]:
@@ -374,27 +371,32 @@ class Trainer:
                 return None
         return total / X.shape[0]
 
-    def _add_l2(self, weights, weight_grads, scratch) -> float:
+    def _set_first_loss(self, error: float) -> None:
+        self.first_loss = max(error, np.finfo(np.float64).tiny)
+        self._loss_limit = min(self.divergence_factor * self.first_loss, sys.float_info.max)
+
+    def _add_l2(self) -> float:
         """Add ``l2 * w`` to each weight gradient; return the penalty ``l2 / 2 * sum(w^2)``."""
+        if self._l2_scratch is None:
+            self._l2_scratch = [np.empty_like(w) for w in self.net.weights]
         penalty = 0.0
-        for weight, grad, buffer in zip(weights, weight_grads, scratch):
+        for weight, grad, buffer in zip(self.net.weights, self.net._weight_grads,
+                                        self._l2_scratch):
             np.multiply(weight, self.l2, out=buffer)
             np.add(grad, buffer, out=grad)
             flat = weight.reshape(-1)
             penalty += float(np.dot(flat, flat))
         return 0.5 * self.l2 * penalty
 
-    def _diverged(self, error: float, epoch: int, lr: float, snapshots, first_step: bool) -> bool:
-        """Check the loss of a step before its update; on divergence restore good weights."""
-        if self.first_loss is None and math.isfinite(error):
-            self.first_loss = max(error, np.finfo(np.float64).tiny)
-        if math.isfinite(error) and error <= self.divergence_factor * self.first_loss:
-            return False
+    _l2_scratch: list[np.ndarray] | None = None
+
+    def _diverged(self, error: float, epoch: int, lr: float, snapshots, first_step: bool) -> None:
+        """The loss of a step (before its update) diverged: restore good weights and stop."""
         # The weights at the start of this epoch produced this loss when it is the first step,
         # so go back one more epoch; otherwise the start of this epoch is the last good point.
         restore_epoch = epoch - 1 if first_step else epoch
         if restore_epoch >= 0:
-            self.net.set_state(snapshots[restore_epoch % 2])
+            np.copyto(self._params[0], snapshots[restore_epoch % 2][0])
         kept = f"the weights from the start of epoch {restore_epoch + 1}" if restore_epoch >= 0 \
             else "the initial weights"
         kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
@@ -407,8 +409,7 @@ class Trainer:
         self.stop(message)
         self.history.diverged = True
         if self.on_divergence == "warn":
-            warnings.warn(message, DivergenceWarning, stacklevel=4)
-        return True
+            warnings.warn(message, DivergenceWarning, stacklevel=5)
 
     def _end_epoch(self, epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar) -> None:
         net, history = self.net, self.history
