@@ -79,7 +79,7 @@ def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
     Y = np.array([[0.2], [0.9]])
     assert max(gradcheck(net, X, Y)) < 1e-6
 
-    def wrong_backward(self, output_grad, sop, output, out):
+    def wrong_backward(self, output_grad, sop, output, out, scratch):
         at_predicted = 1.0 / (1.0 + np.exp(-output))
         np.multiply(output_grad, at_predicted * (1 - at_predicted), out=out)
         return out

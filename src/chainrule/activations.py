@@ -11,7 +11,10 @@ Each activation knows three things:
   wrong; :func:`chainrule.tutorial` reproduces that slip on purpose, nothing here does.
 * ``derivative(sop, output)``: the element-wise ``dOutput/dSop`` (a new array), for explanations.
 
-The functions work in place on preallocated buffers so that a training step allocates nothing.
+The functions write into preallocated buffers so that a training step allocates nothing. Each
+gets a second buffer, ``scratch``, so that no NumPy call writes over one of its own inputs: on
+small arrays such an in-place call costs about twice a call into a separate buffer (NumPy then
+checks the operands for overlap), which is most of a tiny network's step.
 Callers on the hot path run inside ``numpy.errstate(over="ignore")``: the sigmoid computes
 ``1 / (1 + exp(-sop))``, whose ``exp`` overflows to ``inf`` for ``sop < -709`` (float64), and
 ``1 / inf`` is exactly the saturated value 0. The module-level helpers below set that state
@@ -42,13 +45,15 @@ class Activation:
     #: True when ``f`` mixes the neurons of a layer (softmax): its derivative is a Jacobian.
     couples_neurons: bool = False
 
-    def forward(self, sop: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def forward(self, sop: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+        """Return ``f(sop)``, written into ``out`` (identity returns ``sop`` itself)."""
         raise NotImplementedError
 
     def backward(
-        self, output_grad: np.ndarray, sop: np.ndarray, output: np.ndarray, out: np.ndarray
+        self, output_grad: np.ndarray, sop: np.ndarray, output: np.ndarray, out: np.ndarray,
+        scratch: np.ndarray,
     ) -> np.ndarray:
-        """Return ``dError/dSop = output_grad * f'(sop)``, written into ``out``."""
+        """Return ``dError/dSop = output_grad * f'(sop)``, in ``out`` or ``scratch``."""
         np.multiply(self.derivative(sop, output), output_grad, out=out)
         return out
 
@@ -64,7 +69,7 @@ class Activation:
         """Apply the activation to a new array (convenience, not the hot path)."""
         sop = np.asarray(sop, dtype=np.result_type(sop, np.float32))
         with np.errstate(over="ignore"):
-            return self.forward(sop, np.empty_like(sop))
+            return self.forward(sop, np.empty_like(sop), np.empty_like(sop))
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
@@ -75,18 +80,16 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, sop, out):
-        np.negative(sop, out=out)
-        np.exp(out, out=out)  # inf for sop < -709 (float64): 1 / inf below gives exactly 0
-        np.add(out, 1.0, out=out)
-        np.divide(1.0, out, out=out)
-        return out
+    def forward(self, sop, out, scratch):
+        np.negative(sop, out=scratch)
+        np.exp(scratch, out=out)  # inf for sop < -709 (float64): 1 / inf below gives exactly 0
+        np.add(out, 1.0, out=scratch)
+        return np.divide(1.0, scratch, out=out)
 
-    def backward(self, output_grad, sop, output, out):
-        np.subtract(1.0, output, out=out)
-        np.multiply(out, output, out=out)
-        np.multiply(out, output_grad, out=out)
-        return out
+    def backward(self, output_grad, sop, output, out, scratch):
+        np.subtract(1.0, output, out=scratch)
+        np.multiply(scratch, output, out=out)
+        return np.multiply(out, output_grad, out=scratch)
 
     def derivative(self, sop, output):
         return output * (1.0 - output)
@@ -100,14 +103,13 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, sop, out):
+    def forward(self, sop, out, scratch):
         return np.tanh(sop, out=out)
 
-    def backward(self, output_grad, sop, output, out):
-        np.multiply(output, output, out=out)
-        np.subtract(1.0, out, out=out)
-        np.multiply(out, output_grad, out=out)
-        return out
+    def backward(self, output_grad, sop, output, out, scratch):
+        np.multiply(output, output, out=scratch)
+        np.subtract(1.0, scratch, out=out)
+        return np.multiply(out, output_grad, out=scratch)
 
     def derivative(self, sop, output):
         return 1.0 - output * output
@@ -121,15 +123,14 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def forward(self, sop, out):
+    def forward(self, sop, out, scratch):
         return np.maximum(sop, 0.0, out=out)
 
-    def backward(self, output_grad, sop, output, out):
+    def backward(self, output_grad, sop, output, out, scratch):
         # output = max(sop, 0) >= 0, so sign(output) is 1 where sop > 0 and 0 elsewhere:
         # the step function, computed faster than heaviside.
-        np.sign(output, out=out)
-        np.multiply(out, output_grad, out=out)
-        return out
+        np.sign(output, out=scratch)
+        return np.multiply(scratch, output_grad, out=out)
 
     def derivative(self, sop, output):
         return np.heaviside(sop, 0.0)
@@ -148,16 +149,15 @@ class LeakyReLU(Activation):
             raise ValueError(f"leaky_relu slope must be in [0, 1), got {slope}")
         self.slope = float(slope)
 
-    def forward(self, sop, out):
-        np.multiply(sop, self.slope, out=out)
-        return np.maximum(sop, out, out=out)  # valid because slope < 1
+    def forward(self, sop, out, scratch):
+        np.multiply(sop, self.slope, out=scratch)
+        return np.maximum(sop, scratch, out=out)  # valid because slope < 1
 
-    def backward(self, output_grad, sop, output, out):
-        np.heaviside(sop, 0.0, out=out)
-        np.multiply(out, 1.0 - self.slope, out=out)
-        np.add(out, self.slope, out=out)
-        np.multiply(out, output_grad, out=out)
-        return out
+    def backward(self, output_grad, sop, output, out, scratch):
+        np.heaviside(sop, 0.0, out=scratch)
+        np.multiply(scratch, 1.0 - self.slope, out=out)
+        np.add(out, self.slope, out=scratch)
+        return np.multiply(scratch, output_grad, out=out)
 
     def derivative(self, sop, output):
         return np.where(sop > 0, 1.0, self.slope).astype(sop.dtype)
@@ -171,10 +171,10 @@ class Identity(Activation):
 
     name = "identity"
 
-    def forward(self, sop, out):
+    def forward(self, sop, out, scratch):
         return sop
 
-    def backward(self, output_grad, sop, output, out):
+    def backward(self, output_grad, sop, output, out, scratch):
         return output_grad
 
     def derivative(self, sop, output):
@@ -196,29 +196,28 @@ class Softmax(Activation):
     name = "softmax"
     couples_neurons = True
 
-    def forward(self, sop, out):
-        self.forward_log_sum_exp(sop, out)
+    def forward(self, sop, out, scratch):
+        self.forward_log_sum_exp(sop, out, scratch)
         return out
 
-    def forward_log_sum_exp(self, sop, out):
+    def forward_log_sum_exp(self, sop, out, scratch):
         """Write ``softmax(sop)`` into ``out``; return ``log(sum_j exp(sop_j))`` per sample,
         which the categorical cross-entropy needs (a by-product, so the loss costs little)."""
         # Subtracting the row maximum leaves the result unchanged and keeps exp from overflowing.
         top = np.maximum.reduce(sop, axis=1, keepdims=True)
         np.subtract(sop, top, out=out)
-        np.exp(out, out=out)
-        sums = np.add.reduce(out, axis=1, keepdims=True)
-        np.divide(out, sums, out=out)
-        np.log(sums, out=sums)
-        sums += top
-        return sums[:, 0]
+        np.exp(out, out=scratch)
+        sums = np.add.reduce(scratch, axis=1, keepdims=True)
+        np.divide(scratch, sums, out=out)
+        log_sum_exp = np.log(sums)
+        log_sum_exp += top
+        return log_sum_exp[:, 0]
 
-    def backward(self, output_grad, sop, output, out):
-        np.multiply(output_grad, output, out=out)
-        weighted = np.add.reduce(out, axis=1, keepdims=True)
+    def backward(self, output_grad, sop, output, out, scratch):
+        np.multiply(output_grad, output, out=scratch)
+        weighted = np.add.reduce(scratch, axis=1, keepdims=True)
         np.subtract(output_grad, weighted, out=out)
-        np.multiply(out, output, out=out)
-        return out
+        return np.multiply(out, output, out=scratch)
 
     def derivative(self, sop, output):
         """The diagonal of the Jacobian, ``output_k * (1 - output_k)`` (see :meth:`jacobian`)."""

@@ -92,12 +92,13 @@ class SquaredError(Loss):
         np.multiply(out, 2.0 * self._output_scale(predicted), out=out)
         return out
 
-    def value_and_predicted_deriv(self, predicted, target, out, out_flat):
-        """Both at once, sharing ``predicted - target`` (``out_flat`` is ``out.reshape(-1)``)."""
-        np.subtract(predicted, target, out=out)
+    def value_and_predicted_deriv(self, predicted, target, out, scratch_flat, scratch):
+        """Both at once, sharing ``predicted - target`` (computed into ``scratch``, whose flat
+        view is ``scratch_flat``); the derivative goes into ``out``."""
+        np.subtract(predicted, target, out=scratch)
         scale = self._output_scale(predicted)
-        error = float(np.dot(out_flat, out_flat)) * scale
-        np.multiply(out, 2.0 * scale, out=out)
+        error = float(np.dot(scratch_flat, scratch_flat)) * scale
+        np.multiply(scratch, 2.0 * scale, out=out)
         return error
 
     def formula(self):

@@ -105,9 +105,10 @@ class _Workspace:
         self.outputs = buffers()  # where each activation may write its output
         self.output_grads = buffers()  # dError/dOutput per layer
         self.deltas = buffers()  # dError/dSop per layer
+        self.scratch = buffers()  # second buffers, so that no NumPy call works in place
         self.layer_outputs: list[np.ndarray] = [None] * len(layer_sizes)  # what forward produced
         self.log_sum_exp: np.ndarray | None = None  # softmax output layers: log(sum(exp(sop)))
-        self.last_output_grad_flat = self.output_grads[-1].reshape(-1)
+        self.last_scratch_flat = self.scratch[-1].reshape(-1)
 
 
 class Network:
@@ -360,19 +361,24 @@ class Network:
         ``X`` must already be checked (:meth:`check_inputs`). Runs allocation-free.
         """
         layer_input = X
-        outputs, sops = workspace.layer_outputs, workspace.sops
+        outputs, sops, buffers, scratch = (workspace.layer_outputs, workspace.sops,
+                                           workspace.outputs, workspace.scratch)
         last = self.n_layers - 1
         for layer, (function, weight, bias) in enumerate(
             zip(self.activation_functions, self.weights, self.biases)
         ):
-            sop = np.matmul(layer_input, weight, out=sops[layer])
-            if bias is not None:
-                np.add(sop, bias, out=sop)
+            if bias is None:
+                sop = np.dot(layer_input, weight, out=sops[layer])
+            else:  # the product goes to a free buffer first: adding in place costs more
+                sop = np.add(np.dot(layer_input, weight, out=buffers[layer]), bias,
+                             out=sops[layer])
             if layer == last and self._softmax_cross_entropy:
-                workspace.log_sum_exp = function.forward_log_sum_exp(sop, workspace.outputs[layer])
-                layer_input = outputs[layer] = workspace.outputs[layer]
+                workspace.log_sum_exp = function.forward_log_sum_exp(
+                    sop, buffers[layer], scratch[layer])
+                layer_input = outputs[layer] = buffers[layer]
             else:
-                layer_input = outputs[layer] = function.forward(sop, workspace.outputs[layer])
+                layer_input = outputs[layer] = function.forward(sop, buffers[layer],
+                                                                scratch[layer])
         return layer_input
 
     def output_delta(self, Y: np.ndarray, workspace: _Workspace) -> tuple[float, np.ndarray]:
@@ -387,26 +393,26 @@ class Network:
         sop = workspace.sops[last]
         delta = workspace.deltas[last]
         loss = self.loss_function
+        difference = workspace.scratch[last]
         if self._softmax_cross_entropy:
             error = loss.value_from_log_sum_exp(workspace.log_sum_exp, Y, sop)
-            np.subtract(predicted, Y, out=delta)
-            np.multiply(delta, 1.0 / predicted.shape[0], out=delta)
-            return error, delta
+            np.subtract(predicted, Y, out=difference)
+            return error, np.multiply(difference, 1.0 / predicted.shape[0], out=delta)
         if self._combined_output:
             error = loss.value(predicted, Y, sop, workspace.output_grads[last])
-            np.subtract(predicted, Y, out=delta)
-            np.multiply(delta, 1.0 / predicted.shape[0], out=delta)
-            return error, delta
+            np.subtract(predicted, Y, out=difference)
+            return error, np.multiply(difference, 1.0 / predicted.shape[0], out=delta)
         output_grad = workspace.output_grads[last]
         if self._squared:
             error = loss.value_and_predicted_deriv(
-                predicted, Y, output_grad, workspace.last_output_grad_flat
+                predicted, Y, output_grad, workspace.last_scratch_flat, workspace.scratch[last]
             )
         else:
             error = loss.value(predicted, Y, None)
             loss.predicted_deriv(predicted, Y, out=output_grad)
         function = self.activation_functions[last]
-        return error, function.backward(output_grad, sop, predicted, delta)
+        return error, function.backward(output_grad, sop, predicted, delta,
+                                        workspace.scratch[last])
 
     def backward(self, X: np.ndarray, delta: np.ndarray, workspace: _Workspace) -> None:
         """Propagate ``delta = dError/dSop`` of the output layer back to the first layer.
@@ -415,19 +421,19 @@ class Network:
         gradient is computed for the network's inputs (nothing would use it).
         """
         weight_grads, bias_grads = self._weight_grads, self._bias_grads
+        outputs = workspace.layer_outputs
         for layer in range(self.n_layers - 1, -1, -1):
-            layer_input = X if layer == 0 else workspace.layer_outputs[layer - 1]
-            np.matmul(layer_input.T, delta, out=weight_grads[layer])
+            layer_input = X if layer == 0 else outputs[layer - 1]
+            np.dot(layer_input.T, delta, out=weight_grads[layer])
             if bias_grads[layer] is not None:
                 np.add.reduce(delta, axis=0, out=bias_grads[layer])
             if layer:
-                output_grad = workspace.output_grads[layer - 1]
-                np.matmul(delta, self.weights[layer].T, out=output_grad)
-                delta = self.activation_functions[layer - 1].backward(
-                    output_grad,
-                    workspace.sops[layer - 1],
-                    workspace.layer_outputs[layer - 1],
-                    workspace.deltas[layer - 1],
+                below = layer - 1
+                output_grad = np.dot(delta, self.weights[layer].T,
+                                     out=workspace.output_grads[below])
+                delta = self.activation_functions[below].backward(
+                    output_grad, workspace.sops[below], outputs[below],
+                    workspace.deltas[below], workspace.scratch[below],
                 )
 
     def compute_gradients(self, X: np.ndarray, Y: np.ndarray) -> float:

@@ -29,7 +29,7 @@ from .history import History
 from .losses import BinaryCrossEntropy, CategoricalCrossEntropy
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
-from .schedules import Schedule, get_schedule
+from .schedules import Constant, Schedule, get_schedule
 
 __all__ = ["Trainer", "fit"]
 
@@ -119,6 +119,39 @@ def fit(
 
         load_checkpoint(trainer, resume_from)
     return trainer.run()
+
+
+class _Snapshots:
+    """Copies of the flat parameters taken at the start of epochs, to go back to on divergence.
+
+    Two buffers alternate, so the copy from before the current epoch is always there. For a
+    large network trained full batch (one update per epoch) a copy every epoch would cost a
+    noticeable share of the step, so copies are then taken every ``every`` epochs.
+    """
+
+    def __init__(self, parameters: np.ndarray, every: int):
+        self.parameters = parameters
+        self.every = every
+        self.buffers = [np.empty_like(parameters), np.empty_like(parameters)]
+        self.epochs: list[int | None] = [None, None]
+
+    def take(self, epoch: int) -> None:
+        if epoch % self.every and self.epochs[0] is not None:
+            return
+        older = 0 if self.epochs[0] is None or (
+            self.epochs[1] is not None and self.epochs[0] < self.epochs[1]) else 1
+        np.copyto(self.buffers[older], self.parameters)
+        self.epochs[older] = epoch
+
+    def restore(self, latest_good_epoch: int) -> int | None:
+        """Put back the newest copy taken at or before ``latest_good_epoch``; return its epoch."""
+        candidates = [(e, i) for i, e in enumerate(self.epochs)
+                      if e is not None and e <= max(latest_good_epoch, 0)]
+        if not candidates:
+            return None
+        epoch, index = max(candidates)
+        np.copyto(self.parameters, self.buffers[index])
+        return epoch
 
 
 class _Accuracy:
@@ -267,9 +300,8 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> History:
         net, history = self.net, self.history
-        params = self._params
-        # Two snapshots taken at the start of alternate epochs: the last weights known good.
-        snapshots = ([params[0].copy()], [params[0].copy()])
+        snapshots = _Snapshots(self._params[0], every=10 if self.full_batch
+                               and self._params[0].size > 100_000 else 1)
         accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
         n_samples = self.X.shape[0]
         plan = self._batch_plan(n_samples)
@@ -277,20 +309,34 @@ class Trainer:
         self._identity_order = np.arange(n_samples)
         bar = self._progress_bar()
         start_time = time.perf_counter() - (history.last("time") or 0.0)
+        # With nothing to report per epoch but the loss, the epoch's end is three appends.
+        plain_epochs = not (self.callbacks or bar or self.validation is not None
+                            or self.record_predictions or accuracy_meter)
+        losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
+        schedule, base_rate, epochs = self.schedule, self.learning_rate, self.epochs
+        constant_rate = isinstance(schedule, Constant)
+        clock = time.perf_counter
         for callback in self.callbacks:
             callback.on_train_begin(self)
         try:
             with _interrupt_guard(self), np.errstate(over="ignore", invalid="ignore"):
-                while self.epoch < self.epochs and self._stop_reason is None:
+                while self.epoch < epochs and self._stop_reason is None:
                     epoch = self.epoch
-                    for saved, param in zip(snapshots[epoch % 2], params):
-                        np.copyto(saved, param)
-                    lr = self.schedule(self.learning_rate, epoch, self.epochs)
+                    snapshots.take(epoch)
+                    lr = base_rate if constant_rate else schedule(base_rate, epoch, epochs)
                     epoch_loss = self._run_epoch(plan, order, lr, epoch, snapshots,
                                                  accuracy_meter)
                     if epoch_loss is None:
                         break
-                    self._end_epoch(epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar)
+                    if plain_epochs:
+                        losses.append(epoch_loss)
+                        rates.append(lr)
+                        times.append(clock() - start_time)
+                        history.epochs += 1
+                        self.epoch = epoch + 1
+                    else:
+                        self._end_epoch(epoch, epoch_loss, lr, start_time, accuracy_meter,
+                                        order, bar)
                     if self.interrupted:
                         self.stop("interrupted (Ctrl-C): kept the weights of the last update")
         finally:
@@ -338,14 +384,13 @@ class Trainer:
 
         Kept lean on purpose: this loop is the per-step overhead that benchmarks measure.
         """
-        net, X, Y = self.net, self.X, self.Y
+        X, Y = self.X, self.Y
         if order is not None:
             # Each epoch's order depends on the generator alone (so a resumed run repeats it).
             order[...] = self._identity_order
-            net.rng.shuffle(order)
-        compute_gradients, update = net.compute_gradients, self.optimizer.step
-        params, grads = self._params, self._grads
-        l2 = self.l2
+            self.net.rng.shuffle(order)
+        compute_gradients, update = self.net.compute_gradients, self.optimizer.step
+        params, grads, l2 = self._params, self._grads, self.l2
         total = 0.0
         for start, stop, inputs, targets, workspace in plan:
             if order is not None:
@@ -392,13 +437,11 @@ class Trainer:
 
     def _diverged(self, error: float, epoch: int, lr: float, snapshots, first_step: bool) -> None:
         """The loss of a step (before its update) diverged: restore good weights and stop."""
-        # The weights at the start of this epoch produced this loss when it is the first step,
-        # so go back one more epoch; otherwise the start of this epoch is the last good point.
-        restore_epoch = epoch - 1 if first_step else epoch
-        if restore_epoch >= 0:
-            np.copyto(self._params[0], snapshots[restore_epoch % 2][0])
-        kept = f"the weights from the start of epoch {restore_epoch + 1}" if restore_epoch >= 0 \
-            else "the initial weights"
+        # When this is the epoch's first step, the weights the epoch started from produced
+        # the bad loss, so only a snapshot from an earlier epoch is good.
+        restored = snapshots.restore(epoch if not first_step else epoch - 1)
+        kept = "the initial weights" if restored is None or restored < 0 \
+            else f"the weights from the start of epoch {restored + 1}"
         kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
             if not math.isfinite(error) else f"exploded to {error:.3g}"
         message = (

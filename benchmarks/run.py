@@ -1,0 +1,260 @@
+"""chainrule's speed against scikit-learn, PyTorch, the tutorial's code and a NumPy floor.
+
+    python benchmarks/run.py [--workloads W1,W2,W3,W4] [--rounds 3] [--threads 1]
+                             [--markdown docs/benchmarks-latest.md]
+
+Every measurement runs in its own new process (``workers.py``); within a round the
+implementations alternate, and the order rotates from round to round. Tables give medians over
+rounds and, per round, the ratio to the fastest implementation of that round (median of those).
+The machine's load from other processes is recorded, as are the versions, the BLAS library and
+its threads (threadpoolctl). Implementations whose package is missing are skipped and said so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+IMPLS = {
+    "W1": ["chainrule", "tutorial", "python_floats", "micrograd", "torch"],
+    "W2": ["chainrule", "numpy_floor", "sklearn", "torch"],
+    "W3": ["chainrule", "numpy_floor", "torch"],
+    "W4": ["chainrule", "numpy_floor", "torch"],
+}
+NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd"}
+
+
+def available(impl: str) -> bool:
+    module = NEEDS.get(impl)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def cpu_busy() -> tuple[float, float]:
+    with open("/proc/stat") as handle:
+        fields = [float(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class LoadMeter:
+    """The share of the machine's cores that processes other than ours used meanwhile."""
+
+    def __enter__(self):
+        self.busy, self.total = cpu_busy()
+        self.own = 0.0
+        return self
+
+    def add_own(self, seconds: float) -> None:
+        self.own += seconds
+
+    def __exit__(self, *exc):
+        busy, total = cpu_busy()
+        ticks = os.sysconf("SC_CLK_TCK")
+        elapsed = (total - self.total) / ticks / os.cpu_count()
+        other = (busy - self.busy) / ticks - self.own
+        self.load = max(other, 0.0) / max(elapsed, 1e-9)
+
+
+def run_worker(workload: str, impl: str, threads: int | None, meter: LoadMeter,
+               **options) -> dict | None:
+    command = [sys.executable, os.path.join(HERE, "workers.py"), workload, impl]
+    for key, value in options.items():
+        command += [f"--{key}", str(value)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    start = time.perf_counter()
+    usage_before = os.times()
+    result = subprocess.run(command, capture_output=True, text=True)
+    usage_after = os.times()
+    meter.add_own((usage_after.children_user - usage_before.children_user)
+                  + (usage_after.children_system - usage_before.children_system))
+    if result.returncode != 0:
+        print(f"  {workload} {impl} {options} failed: {result.stderr.strip()[-300:]}",
+              file=sys.stderr)
+        return None
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data["wall_s"] = time.perf_counter() - start
+    return data
+
+
+def measure(workload: str, impls: list[str], rounds: int, threads: int | None, key: str,
+            **options) -> dict[str, dict]:
+    """Run every implementation ``rounds`` times, alternating; medians and median ratios."""
+    samples: dict[str, list[dict]] = defaultdict(list)
+    ratios: dict[str, list[float]] = defaultdict(list)
+    with LoadMeter() as meter:
+        for round_index in range(rounds):
+            rotation = impls[round_index % len(impls):] + impls[:round_index % len(impls)]
+            this_round = {}
+            for impl in rotation:
+                data = run_worker(workload, impl, threads, meter, **options)
+                if data is not None:
+                    samples[impl].append(data)
+                    this_round[impl] = data[key]
+            if this_round:
+                fastest = min(this_round.values())
+                for impl, value in this_round.items():
+                    ratios[impl].append(value / fastest)
+    summary = {}
+    for impl, values in samples.items():
+        summary[impl] = {
+            name: float(np.median([v[name] for v in values]))
+            for name in values[0] if isinstance(values[0][name], (int, float))
+        }
+        summary[impl]["ratio_to_fastest"] = float(np.median(ratios[impl]))
+    summary["_load"] = meter.load
+    return summary
+
+
+def environment() -> dict:
+    info = {"python": platform.python_version(), "machine": platform.machine(),
+            "processor": platform.processor() or "", "cpus": os.cpu_count(),
+            "numpy": np.__version__}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    for module in ("chainrule", "sklearn", "torch", "micrograd", "threadpoolctl"):
+        if importlib.util.find_spec(module):
+            imported = __import__(module)
+            info[module] = getattr(imported, "__version__", "?")
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for pool in threadpool_info()
+        ]
+    except ImportError:
+        info["blas"] = "threadpoolctl not installed"
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "OPENBLAS_CORETYPE"):
+        info[variable] = os.environ.get(variable, "unset")
+    return info
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/torch threads per process (0: library default)")
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    parser.add_argument("--json", help="write the raw results to this file")
+    args = parser.parse_args()
+    threads = args.threads or None
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    results: dict = {"environment": environment(), "threads": threads or "default"}
+    sections = []
+    skipped = sorted({i for w in workloads for i in IMPLS[w] if not available(i)})
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+    def impls_of(workload):
+        return [i for i in IMPLS[workload] if available(i)]
+
+    if "W1" in workloads:
+        print("W1 tutorial (1 -> 1, sigmoid, squared error, lr 0.5, 10,000 iterations)")
+        summary = measure("W1", impls_of("W1"), args.rounds, threads, "us_per_iter")
+        results["W1"] = summary
+        rows = [[impl, f"{s['us_per_iter']:.2f}", f"{s['ratio_to_fastest']:.2f}",
+                 f"{s['final_w']:.9f}"]
+                for impl, s in sorted(summary.items(), key=lambda kv: kv[0])
+                if not impl.startswith("_")]
+        sections.append(table(f"W1 tutorial: µs per iteration (load {summary['_load']:.2f})",
+                              ["implementation", "µs/iteration", "× fastest", "final w"],
+                              rows))
+        print(sections[-1])
+    if "W2" in workloads:
+        for batch in (200, 32):
+            print(f"W2 digits 64-100-10, batch {batch}")
+            summary = measure("W2", impls_of("W2"), args.rounds, threads, "ms_per_epoch",
+                              batch=batch)
+            results[f"W2_b{batch}"] = summary
+            floor = summary.get("numpy_floor", {}).get("ms_per_epoch")
+            rows = [[impl, f"{s['ms_per_epoch']:.2f}",
+                     f"{s['ms_per_epoch'] / floor:.2f}" if floor else "-",
+                     f"{s['ratio_to_fastest']:.2f}", f"{s['accuracy']:.3f}"]
+                    for impl, s in summary.items() if not impl.startswith("_")]
+            sections.append(table(
+                f"W2 digits, batch {batch}: ms per epoch (load {summary['_load']:.2f})",
+                ["implementation", "ms/epoch", "× numpy floor", "× fastest (per round)",
+                 "held-out accuracy"], rows))
+            print(sections[-1])
+    if "W3" in workloads:
+        for dtype in ("float32", "float64"):
+            print(f"W3 784-1024-1024-10, batch 512, {dtype}")
+            summary = measure("W3", impls_of("W3"), args.rounds, threads, "ms_per_step",
+                              dtype=dtype)
+            results[f"W3_{dtype}"] = summary
+            rows = [[impl, f"{s['ms_per_step']:.1f}", f"{s['gflops']:.1f}",
+                     f"{s['matmul_gflops']:.1f}", f"{s['fraction']:.2f}",
+                     f"{s['ratio_to_fastest']:.2f}"]
+                    for impl, s in summary.items() if not impl.startswith("_")]
+            sections.append(table(
+                f"W3 big MLP, {dtype}: one step (load {summary['_load']:.2f})",
+                ["implementation", "ms/step", "GFLOP/s (6·B·Σ in·out)", "matmul GFLOP/s",
+                 "fraction of matmul", "× fastest"], rows))
+            print(sections[-1])
+    if "W4" in workloads:
+        rows = []
+        per_row = defaultdict(dict)
+        for n_rows in (1_000, 10_000, 100_000):
+            print(f"W4 scaling, {n_rows} rows")
+            summary = measure("W4", impls_of("W4"), args.rounds, threads, "ms_per_epoch",
+                              rows=n_rows)
+            results[f"W4_{n_rows}"] = summary
+            for impl, s in summary.items():
+                if impl.startswith("_"):
+                    continue
+                per_row[impl][n_rows] = s["us_per_row"]
+                rows.append([impl, f"{n_rows:,}", f"{s['ms_per_epoch']:.1f}",
+                             f"{s['us_per_row']:.2f}", f"{s['data_mib']:.1f}",
+                             f"{s['peak_extra_mib']:.1f}", f"{summary['_load']:.2f}"])
+        for impl, values in per_row.items():
+            if 1_000 in values and 100_000 in values:
+                rows.append([impl, "100k ÷ 1k per-row cost", f"{values[100_000] / values[1_000]:.2f}",
+                             "", "", "", ""])
+        sections.append(table("W4 scaling: 64-100-10, batch 200",
+                              ["implementation", "rows", "ms/epoch", "µs/row", "data MiB",
+                               "peak memory above data MiB", "load"], rows))
+        print(sections[-1])
+
+    header = [f"Measured {started} by `python benchmarks/run.py --rounds {args.rounds} "
+              f"--threads {args.threads}`.", "",
+              "Environment: `" + json.dumps(results["environment"]) + "`", ""]
+    if skipped:
+        header.append(f"Skipped (package not installed): {', '.join(skipped)}.\n")
+    text = "\n".join(header) + "\n" + "\n".join(sections)
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(text)
+        print(f"wrote {args.markdown}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

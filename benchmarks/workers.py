@@ -1,0 +1,318 @@
+"""One measurement in a fresh process: ``python benchmarks/workers.py WORKLOAD IMPL [options]``.
+
+Prints one JSON line. ``run.py`` starts these processes, alternating implementations, so that
+thread pools of different libraries never share a process (they compete for the cores) and no
+run warms the caches of the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from floor import NumpyFloor  # noqa: E402
+
+
+def limit_threads(threads: int | None, impl: str) -> None:
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    if impl == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def digits_split():
+    from chainrule.datasets import load_dataset
+
+    data = load_dataset("digits")
+    X = data.X / 16.0
+    Y = np.eye(10)[data.y]
+    order = np.random.default_rng(0).permutation(len(X))
+    test, train = order[:450], order[450:]
+    return X[train], Y[train], X[test], data.y[test]
+
+
+# ---------------------------------------------------------------------------- W1
+def w1(impl: str, iterations: int = 10_000) -> dict:
+    x, target, lr, w0 = 0.1, 0.3, 0.5, 0.5
+    if impl == "chainrule":
+        import chainrule
+
+        net = chainrule.Network([1, 1], bias=False, init="uniform", seed=0)
+        net.weights[0] = [[w0]]
+        X, Y = np.array([[x]]), np.array([[target]])
+        start = time.perf_counter()
+        net.fit(X, Y, epochs=iterations, learning_rate=lr, progress=False)
+        elapsed = time.perf_counter() - start
+        w = float(net.weights[0][0, 0])
+    elif impl == "tutorial":
+        # The tutorial's style: numpy scalars, sigmoid evaluated inside each derivative.
+        def sigmoid(sop):
+            return 1.0 / (1 + np.exp(-1 * sop))
+
+        w = w0
+        start = time.perf_counter()
+        for _ in range(iterations):
+            sop = w * x
+            predicted = sigmoid(sop)
+            g1 = 2 * (predicted - target)
+            g2 = sigmoid(sop) * (1.0 - sigmoid(sop))
+            g3 = x
+            w = w - lr * (g3 * g2 * g1)
+        elapsed = time.perf_counter() - start
+        w = float(w)
+    elif impl == "python_floats":
+        w = w0
+        start = time.perf_counter()
+        for _ in range(iterations):
+            predicted = 1.0 / (1.0 + math.exp(-w * x))
+            w -= lr * x * predicted * (1.0 - predicted) * 2.0 * (predicted - target)
+        elapsed = time.perf_counter() - start
+    elif impl == "torch":
+        import torch
+
+        weight = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        xt = torch.tensor(x, dtype=torch.float64)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            error = (torch.sigmoid(weight * xt) - target) ** 2
+            error.backward()
+            with torch.no_grad():
+                weight -= lr * weight.grad
+            weight.grad = None
+        elapsed = time.perf_counter() - start
+        w = float(weight)
+    elif impl == "micrograd":
+        from micrograd.engine import Value
+
+        w = w0
+        start = time.perf_counter()
+        for _ in range(iterations):
+            weight = Value(w)
+            predicted = 1 / (1 + (-(weight * x)).exp()) if hasattr(Value, "exp") else None
+            if predicted is None:  # micrograd 0.1.0 has no exp: sigmoid via tanh
+                predicted = (weight * (x / 2)).tanh() * 0.5 + 0.5
+            error = (predicted - target) ** 2
+            error.backward()
+            w = w - lr * weight.grad
+        elapsed = time.perf_counter() - start
+    else:
+        raise SystemExit(f"unknown impl {impl}")
+    return {"us_per_iter": elapsed / iterations * 1e6, "final_w": w}
+
+
+# ---------------------------------------------------------------------------- W2
+def w2(impl: str, batch: int, epochs: int = 50, seed: int = 0) -> dict:
+    X, Y, X_test, y_test = digits_split()
+    if impl == "chainrule":
+        import chainrule
+
+        net = chainrule.Network([64, 100, 10], activation="relu", output_activation="softmax",
+                                loss="categorical_cross_entropy", seed=seed)
+        net.fit(X[:batch], Y[:batch], epochs=1, learning_rate=1e-9, batch_size=batch)  # warm
+        net = chainrule.Network([64, 100, 10], activation="relu", output_activation="softmax",
+                                loss="categorical_cross_entropy", seed=seed)
+        start = time.perf_counter()
+        net.fit(X, Y, epochs=epochs, learning_rate=0.1, batch_size=batch, progress=False)
+        elapsed = time.perf_counter() - start
+        predicted = np.argmax(net.predict(X_test), axis=1)
+    elif impl == "numpy_floor":
+        NumpyFloor([64, 100, 10], seed=seed).fit(X[:batch], Y[:batch], 1, batch, 0.0)  # warm
+        model = NumpyFloor([64, 100, 10], seed=seed)
+        start = time.perf_counter()
+        model.fit(X, Y, epochs, batch, 0.1, seed=seed)
+        elapsed = time.perf_counter() - start
+        predicted = np.argmax(model.predict(X_test), axis=1)
+    elif impl == "sklearn":
+        import warnings
+
+        from sklearn.neural_network import MLPClassifier
+
+        labels = np.argmax(Y, axis=1)
+        model = MLPClassifier(hidden_layer_sizes=(100,), solver="sgd", momentum=0,
+                              nesterovs_momentum=False, learning_rate_init=0.1, alpha=0,
+                              tol=0, n_iter_no_change=10**9, max_iter=epochs, shuffle=True,
+                              batch_size=batch, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            model.fit(X, labels)
+            elapsed = time.perf_counter() - start
+        predicted = model.predict(X_test)
+    elif impl == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
+                                    torch.nn.Linear(100, 10)).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss_function = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(np.argmax(Y, axis=1))
+        start = time.perf_counter()
+        for _ in range(epochs):
+            order = torch.randperm(len(Xt))
+            for begin in range(0, len(Xt), batch):
+                index = order[begin:begin + batch]
+                optimizer.zero_grad()
+                loss_function(model(Xt[index]), yt[index]).backward()
+                optimizer.step()
+        elapsed = time.perf_counter() - start
+        with torch.no_grad():
+            predicted = model(torch.from_numpy(X_test)).argmax(dim=1).numpy()
+    else:
+        raise SystemExit(f"unknown impl {impl}")
+    return {"ms_per_epoch": elapsed / epochs * 1e3,
+            "accuracy": float(np.mean(predicted == y_test))}
+
+
+# ---------------------------------------------------------------------------- W3
+def matmul_gflops(dtype) -> float:
+    a = np.random.default_rng(0).random((1024, 1024)).astype(dtype)
+    a @ a
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * 1024**3 / min(times) / 1e9
+
+
+def w3(impl: str, dtype: str, steps: int = 10) -> dict:
+    sizes = [784, 1024, 1024, 10]
+    batch = 512
+    rng = np.random.default_rng(0)
+    X = rng.random((batch, 784)).astype(dtype)
+    Y = np.eye(10, dtype=dtype)[rng.integers(0, 10, batch)]
+    if impl == "chainrule":
+        import chainrule
+
+        net = chainrule.Network(sizes, activation="relu", output_activation="softmax",
+                                loss="categorical_cross_entropy", seed=0, dtype=dtype)
+
+        def step():
+            net.fit(X, Y, epochs=1, learning_rate=0.01, progress=False)
+    elif impl == "numpy_floor":
+        model = NumpyFloor(sizes, dtype=np.dtype(dtype))
+
+        def step():
+            model.step(X, Y, 0.01)
+    elif impl == "torch":
+        import torch
+
+        torch_dtype = torch.float32 if dtype == "float32" else torch.float64
+        layers = [torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
+                  torch.nn.ReLU(), torch.nn.Linear(1024, 10)]
+        model = torch.nn.Sequential(*layers).to(torch_dtype)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        loss_function = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(np.argmax(Y, axis=1))
+
+        def step():
+            optimizer.zero_grad()
+            loss_function(model(Xt), yt).backward()
+            optimizer.step()
+    else:
+        raise SystemExit(f"unknown impl {impl}")
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    seconds = float(np.median(times))
+    flops = 6 * batch * sum(a * b for a, b in zip(sizes, sizes[1:]))
+    peak = matmul_gflops(dtype)
+    return {"ms_per_step": seconds * 1e3, "gflops": flops / seconds / 1e9,
+            "matmul_gflops": peak, "fraction": flops / seconds / 1e9 / peak}
+
+
+# ---------------------------------------------------------------------------- W4
+def w4(impl: str, rows: int, epochs: int) -> dict:
+    rng = np.random.default_rng(0)
+    X = rng.random((rows, 64))
+    Y = np.eye(10)[rng.integers(0, 10, rows)]
+    data_mib = (X.nbytes + Y.nbytes) / 2**20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if impl == "chainrule":
+        import chainrule
+
+        net = chainrule.Network([64, 100, 10], activation="relu", output_activation="softmax",
+                                loss="categorical_cross_entropy", seed=0)
+        net.fit(X, Y, epochs=1, learning_rate=0.1, batch_size=200, progress=False)  # warm
+
+        def run():
+            net.fit(X, Y, epochs=epochs, learning_rate=0.1, batch_size=200, progress=False)
+    elif impl == "numpy_floor":
+        model = NumpyFloor([64, 100, 10])
+        model.fit(X, Y, 1, 200, 0.1)
+
+        def run():
+            model.fit(X, Y, epochs, 200, 0.1)
+    elif impl == "torch":
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
+                                    torch.nn.Linear(100, 10)).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss_function = torch.nn.CrossEntropyLoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(np.argmax(Y, axis=1))
+
+        def run():
+            for _ in range(epochs):
+                order = torch.randperm(len(Xt))
+                for begin in range(0, len(Xt), 200):
+                    index = order[begin:begin + 200]
+                    optimizer.zero_grad()
+                    loss_function(model(Xt[index]), yt[index]).backward()
+                    optimizer.step()
+    else:
+        raise SystemExit(f"unknown impl {impl}")
+    start = time.perf_counter()
+    run()
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"ms_per_epoch": elapsed / epochs * 1e3,
+            "us_per_row": elapsed / epochs / rows * 1e6,
+            "data_mib": data_mib, "peak_extra_mib": max(after - before, 0.0)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4"])
+    parser.add_argument("impl")
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    limit_threads(args.threads, args.impl)
+    if args.workload == "W1":
+        result = w1(args.impl)
+    elif args.workload == "W2":
+        result = w2(args.impl, args.batch, seed=args.seed)
+    elif args.workload == "W3":
+        result = w3(args.impl, args.dtype)
+    else:
+        epochs = args.epochs or max(1, min(40, 40_000 // args.rows))
+        result = w4(args.impl, args.rows, epochs)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
