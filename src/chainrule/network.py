@@ -150,6 +150,7 @@ class Network:
     ) -> None:
         self.sizes = self._check_sizes(sizes)
         n_layers = len(self.sizes) - 1
+        self._last = n_layers - 1  # the output layer's index, used on every step
         functions = [get_activation(a) for a in _per_layer(activation, n_layers, "activation")]
         if output_activation is not None:
             functions[-1] = get_activation(output_activation)
@@ -363,7 +364,7 @@ class Network:
         layer_input = X
         outputs, sops, buffers, scratch = (workspace.layer_outputs, workspace.sops,
                                            workspace.outputs, workspace.scratch)
-        last = self.n_layers - 1
+        last = self._last
         for layer, (function, weight, bias) in enumerate(
             zip(self.activation_functions, self.weights, self.biases)
         ):
@@ -388,7 +389,7 @@ class Network:
         when the loss and the output activation combine (softmax + categorical cross-entropy,
         sigmoid + binary cross-entropy).
         """
-        last = self.n_layers - 1
+        last = self._last
         predicted = workspace.layer_outputs[last]
         sop = workspace.sops[last]
         delta = workspace.deltas[last]
@@ -422,7 +423,7 @@ class Network:
         """
         weight_grads, bias_grads = self._weight_grads, self._bias_grads
         outputs = workspace.layer_outputs
-        for layer in range(self.n_layers - 1, -1, -1):
+        for layer in range(self._last, -1, -1):
             layer_input = X if layer == 0 else outputs[layer - 1]
             np.dot(layer_input.T, delta, out=weight_grads[layer])
             if bias_grads[layer] is not None:
@@ -441,7 +442,7 @@ class Network:
 
         Returns the error (the loss) before any update. This is the training step's core.
         """
-        workspace = self.workspace(X.shape[0])
+        workspace = self._workspaces.get(X.shape[0]) or self.workspace(X.shape[0])
         self.forward(X, workspace)
         error, delta = self.output_delta(Y, workspace)
         self.backward(X, delta, workspace)

@@ -77,6 +77,12 @@ class GD(Optimizer):
 
     name = "gd"
 
+    def step(self, params, grads, lr):
+        self.steps += 1
+        for param, grad, scratch in zip(params, grads, self._scratch):
+            np.multiply(grad, lr, out=scratch)
+            np.subtract(param, scratch, out=param)
+
     def _update(self, index, param, grad, lr, scratch):
         np.multiply(grad, lr, out=scratch)
         np.subtract(param, scratch, out=param)

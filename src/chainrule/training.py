@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fastpath
 from ._validation import positive_float, positive_int
 from .callbacks import Callback, Checkpoint, EarlyStopping, TargetReached
 from .exceptions import DivergenceError, DivergenceWarning
@@ -320,6 +321,10 @@ class Trainer:
             callback.on_train_begin(self)
         try:
             with _interrupt_guard(self), np.errstate(over="ignore", invalid="ignore"):
+                if plain_epochs and fastpath.applies(self):
+                    fastpath.run(self, start_time)
+                elif plain_epochs and self.full_batch:
+                    self._run_plain_full_batch(snapshots, start_time)
                 while self.epoch < epochs and self._stop_reason is None:
                     epoch = self.epoch
                     snapshots.take(epoch)
@@ -416,6 +421,43 @@ class Trainer:
                 return None
         return total / X.shape[0]
 
+    def _run_plain_full_batch(self, snapshots: _Snapshots, start_time: float) -> None:
+        """Every epoch of full-batch training when only the loss is recorded (the tutorial's
+        loop): the steps of :meth:`_run_epoch` with the epoch's bookkeeping inlined, since for
+        a tiny network the Python around the step costs as much as the step."""
+        X, Y, history = self.X, self.Y, self.history
+        compute_gradients, update = self.net.compute_gradients, self.optimizer.step
+        params, grads, take_snapshot = self._params, self._grads, snapshots.take
+        losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
+        schedule, base_rate, epochs = self.schedule, self.learning_rate, self.epochs
+        constant_rate = isinstance(schedule, Constant)
+        clock = time.perf_counter
+        epoch = first_epoch = self.epoch
+        lr = base_rate
+        while epoch < epochs:
+            take_snapshot(epoch)
+            if not constant_rate:
+                lr = schedule(base_rate, epoch, epochs)
+            error = compute_gradients(X, Y)
+            if self.l2:
+                error += self._add_l2()
+            if not error <= self._loss_limit:
+                self._diverged(error, epoch, lr, snapshots, first_step=True)
+                break
+            if self.first_loss is None:
+                self._set_first_loss(error)
+            update(params, grads, lr)
+            losses.append(error)
+            rates.append(lr)
+            times.append(clock() - start_time)
+            epoch += 1
+            if self.interrupted:
+                self.stop("interrupted (Ctrl-C): kept the weights of the last update")
+                break
+        history.updates += epoch - first_epoch
+        history.epochs += epoch - first_epoch
+        self.epoch = epoch
+
     def _set_first_loss(self, error: float) -> None:
         self.first_loss = max(error, np.finfo(np.float64).tiny)
         self._loss_limit = min(self.divergence_factor * self.first_loss, sys.float_info.max)
@@ -440,6 +482,10 @@ class Trainer:
         # When this is the epoch's first step, the weights the epoch started from produced
         # the bad loss, so only a snapshot from an earlier epoch is good.
         restored = snapshots.restore(epoch if not first_step else epoch - 1)
+        self._report_divergence(error, epoch, lr, restored)
+
+    def _report_divergence(self, error: float, epoch: int, lr: float,
+                           restored: int | None) -> None:
         kept = "the initial weights" if restored is None or restored < 0 \
             else f"the weights from the start of epoch {restored + 1}"
         kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
@@ -452,7 +498,7 @@ class Trainer:
         self.stop(message)
         self.history.diverged = True
         if self.on_divergence == "warn":
-            warnings.warn(message, DivergenceWarning, stacklevel=5)
+            warnings.warn(message, DivergenceWarning, stacklevel=6)
 
     def _end_epoch(self, epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar) -> None:
         net, history = self.net, self.history
