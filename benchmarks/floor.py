@@ -12,7 +12,7 @@ import numpy as np
 class NumpyFloor:
     def __init__(self, sizes, seed=0, dtype=np.float64):
         rng = np.random.default_rng(seed)
-        self.weights = [rng.uniform(-1, 1, (a, b)).astype(dtype) * np.sqrt(6 / (a + b))
+        self.weights = [(rng.uniform(-1, 1, (a, b)) * np.sqrt(6 / (a + b))).astype(dtype)
                         for a, b in zip(sizes[:-1], sizes[1:])]
         self.biases = [np.zeros(b, dtype=dtype) for b in sizes[1:]]
 

@@ -98,14 +98,22 @@ def w1(impl: str, iterations: int = 10_000) -> dict:
     elif impl == "micrograd":
         from micrograd.engine import Value
 
+        def sigmoid(value):
+            # micrograd 0.1.0 has no exp: one graph node with its own backward, as its ops do.
+            s = 1.0 / (1.0 + math.exp(-value.data))
+            out = Value(s, (value,), "sigmoid")
+
+            def backward():
+                value.grad += s * (1.0 - s) * out.grad
+
+            out._backward = backward
+            return out
+
         w = w0
         start = time.perf_counter()
         for _ in range(iterations):
             weight = Value(w)
-            predicted = 1 / (1 + (-(weight * x)).exp()) if hasattr(Value, "exp") else None
-            if predicted is None:  # micrograd 0.1.0 has no exp: sigmoid via tanh
-                predicted = (weight * (x / 2)).tanh() * 0.5 + 0.5
-            error = (predicted - target) ** 2
+            error = (sigmoid(weight * x) - target) ** 2
             error.backward()
             w = w - lr * weight.grad
         elapsed = time.perf_counter() - start

@@ -198,6 +198,8 @@ class Network:
         arrays = [a for pair in zip(weights, biases) for a in pair if a is not None]
         self._flat_parameters = np.empty(sum(a.size for a in arrays), dtype=self.dtype)
         self._flat_gradients = np.zeros_like(self._flat_parameters)
+        # Free between steps: the optimizers' scratch space, reused by every fit.
+        self._flat_scratch = np.zeros_like(self._flat_parameters)
         views, grad_views, offset = [], [], 0
         for array in arrays:
             view = self._flat_parameters[offset:offset + array.size].reshape(array.shape)
@@ -224,8 +226,8 @@ class Network:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["weights"], state["biases"] = list(self.weights), list(self.biases)
-        for key in ("_flat_parameters", "_flat_gradients", "_weight_grads", "_bias_grads",
-                    "_workspaces"):
+        for key in ("_flat_parameters", "_flat_gradients", "_flat_scratch", "_weight_grads",
+                    "_bias_grads", "_workspaces"):
             state.pop(key)
         return state
 

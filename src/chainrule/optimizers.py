@@ -52,10 +52,13 @@ class Optimizer:
         """The settings that define the optimizer (saved with checkpoints)."""
         return {}
 
-    def bind(self, params: Sequence[np.ndarray]) -> None:
-        """Allocate the state (zeros) and scratch buffers for ``params``."""
+    def bind(self, params: Sequence[np.ndarray],
+             scratch: Sequence[np.ndarray] | None = None) -> None:
+        """Allocate the state (zeros) for ``params``; ``scratch`` (buffers shaped like them,
+        free between steps) saves allocating scratch buffers."""
         self.state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
-        self._scratch = [np.empty_like(p) for p in params]
+        self._scratch = list(scratch) if scratch is not None else [np.empty_like(p)
+                                                                   for p in params]
         self.steps = 0
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float) -> None:
@@ -182,8 +185,8 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
-    def bind(self, params):
-        super().bind(params)
+    def bind(self, params, scratch=None):
+        super().bind(params, scratch)
         self._second_scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr):

@@ -130,17 +130,25 @@ class _Snapshots:
     noticeable share of the step, so copies are then taken every ``every`` epochs.
     """
 
-    def __init__(self, parameters: np.ndarray, every: int):
+    def __init__(self, parameters: np.ndarray, every: int, skip_first: bool = False):
         self.parameters = parameters
         self.every = every
-        self.buffers = [np.empty_like(parameters), np.empty_like(parameters)]
+        self.buffers: list[np.ndarray | None] = [None, None]  # allocated on first use
         self.epochs: list[int | None] = [None, None]
+        # A copy at the start of a single full-batch epoch is never needed: divergence can only
+        # show at its one step, before any update, when the weights are still the initial ones.
+        self.skip_first = skip_first
 
     def take(self, epoch: int) -> None:
+        if self.skip_first:
+            self.skip_first = False
+            return
         if epoch % self.every and self.epochs[0] is not None:
             return
         older = 0 if self.epochs[0] is None or (
             self.epochs[1] is not None and self.epochs[0] < self.epochs[1]) else 1
+        if self.buffers[older] is None:
+            self.buffers[older] = np.empty_like(self.parameters)
         np.copyto(self.buffers[older], self.parameters)
         self.epochs[older] = epoch
 
@@ -277,7 +285,7 @@ class Trainer:
         self._stop_reason: str | None = None
         # The optimizer works on the flat buffers: one update covers every layer.
         self._params, self._grads = [net.flat_parameters()], [net.flat_gradients()]
-        self.optimizer.bind(self._params)
+        self.optimizer.bind(self._params, [net._flat_scratch])
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str) -> None:
@@ -301,8 +309,9 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> History:
         net, history = self.net, self.history
-        snapshots = _Snapshots(self._params[0], every=10 if self.full_batch
-                               and self._params[0].size > 100_000 else 1)
+        snapshots = _Snapshots(
+            self._params[0], every=10 if self.full_batch and self._params[0].size > 100_000
+            else 1, skip_first=self.full_batch and self.epochs - self.epoch == 1)
         accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
         n_samples = self.X.shape[0]
         plan = self._batch_plan(n_samples)
