@@ -234,8 +234,8 @@ def main() -> None:
                              f"{s['peak_extra_mib']:.1f}", f"{summary['_load']:.2f}"])
         for impl, values in per_row.items():
             if 1_000 in values and 100_000 in values:
-                rows.append([impl, "100k ÷ 1k per-row cost", f"{values[100_000] / values[1_000]:.2f}",
-                             "", "", "", ""])
+                growth = values[100_000] / values[1_000]
+                rows.append([impl, "100k ÷ 1k per-row cost", f"{growth:.2f}", "", "", "", ""])
         sections.append(table("W4 scaling: 64-100-10, batch 200",
                               ["implementation", "rows", "ms/epoch", "µs/row", "data MiB",
                                "peak memory above data MiB", "load"], rows))
