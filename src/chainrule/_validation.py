@@ -31,10 +31,28 @@ def as_matrix(data, name: str, n_columns: int | None, dtype: np.dtype) -> np.nda
             f"{name} has {array.shape[1]} columns, expected {n_columns} (shape {array.shape})"
         )
     array = np.asarray(array, dtype=dtype)
-    if not np.isfinite(array).all():
-        row, col = (int(i) for i in np.argwhere(~np.isfinite(array))[0])
+    bad = first_non_finite(array)
+    if bad is not None:
+        row, col = bad
         raise ValueError(f"{name} holds a non-finite value ({array[row, col]}) at [{row}, {col}]")
     return array
+
+
+def first_non_finite(array: np.ndarray, rows_per_chunk: int = 4096) -> tuple[int, int] | None:
+    """``(row, column)`` of the first NaN or infinity in a 2-D array, or None.
+
+    A sum is finite exactly when no entry is NaN or infinite (or the sum overflowed), so one
+    reduction settles the common case without a temporary as large as the data; only when it is
+    not finite are the rows searched, a chunk at a time.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return None
+    for start in range(0, array.shape[0], rows_per_chunk):
+        found = np.argwhere(~np.isfinite(array[start:start + rows_per_chunk]))
+        if found.size:
+            return int(found[0][0]) + start, int(found[0][1])
+    return None
 
 
 def check_same_rows(X: np.ndarray, Y: np.ndarray, x_name: str = "X", y_name: str = "Y") -> None:

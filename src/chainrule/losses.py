@@ -189,13 +189,15 @@ class CategoricalCrossEntropy(Loss):
 
     def check_targets(self, target, where="Y"):
         _check_unit_interval(target, self.name, where)
-        row_sums = target.sum(axis=1)
-        bad = np.flatnonzero(np.abs(row_sums - 1.0) > 1e-6 * max(1, target.shape[1]))
-        if bad.size:
-            raise ValueError(
-                f"{self.name} needs each row of {where} to sum to 1 (one-hot or probabilities); "
-                f"row {int(bad[0])} sums to {row_sums[bad[0]]:g}"
-            )
+        tolerance = 1e-6 * max(1, target.shape[1])
+        for start in range(0, target.shape[0], _ROWS_PER_CHUNK):
+            row_sums = np.add.reduce(target[start:start + _ROWS_PER_CHUNK], axis=1)
+            bad = np.flatnonzero(np.abs(row_sums - 1.0) > tolerance)
+            if bad.size:
+                raise ValueError(
+                    f"{self.name} needs each row of {where} to sum to 1 (one-hot or "
+                    f"probabilities); row {int(bad[0]) + start} sums to {row_sums[bad[0]]:g}"
+                )
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -203,7 +205,12 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.reshape(-1), b.reshape(-1)))
 
 
+_ROWS_PER_CHUNK = 8192  # checks run in chunks: no temporary grows with the data
+
+
 def _check_unit_interval(target: np.ndarray, loss_name: str, where: str) -> None:
+    if np.minimum.reduce(target, axis=None) >= 0 and np.maximum.reduce(target, axis=None) <= 1:
+        return
     bad = np.argwhere((target < 0) | (target > 1))
     if bad.size:
         row, col = (int(i) for i in bad[0])

@@ -6,6 +6,7 @@ Layout (format version 1, documented in ``docs/model-format.md``)::
     layers.<i>.weight       float32/float64, shape (n_in, n_out)
     layers.<i>.bias         shape (n_out,), present only for layers with a bias
     optimizer.<name>.<k>    checkpoints only: the optimizer's state arrays
+    trainer.order           checkpoints only: the current order of the samples
 
 The header holds ``format``, ``format_version``, ``architecture`` (sizes, activation names,
 bias flags, loss name), ``dtype``, a SHA-256 ``checksum`` of every array, and free-form
@@ -208,7 +209,8 @@ def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarra
         expected[f"layers.{layer}.weight"] = (n_in, n_out)
         if bias[layer]:
             expected[f"layers.{layer}.bias"] = (n_out,)
-    layer_arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
+    layer_arrays = {k: v for k, v in arrays.items()
+                    if not k.startswith(("optimizer.", "trainer."))}
     missing = sorted(set(expected) - set(layer_arrays))
     extra = sorted(set(layer_arrays) - set(expected))
     if missing or extra:
@@ -254,6 +256,8 @@ def save_checkpoint(trainer: Any, path: str) -> None:
     for name, buffers in optimizer.state.items():
         for index, buffer in enumerate(buffers):
             arrays[f"optimizer.{name}.{index}"] = buffer
+    if trainer.order is not None:
+        arrays["trainer.order"] = trainer.order
     state = net.rng.bit_generator.state
     training = {
         "epoch": trainer.epoch,
@@ -301,6 +305,14 @@ def load_checkpoint(trainer: Any, path: str) -> None:
                 raise ModelFileError(f"{path}: optimizer state {key} is missing or malformed")
             buffer[...] = arrays[key]
     trainer.optimizer.steps = int(optimizer_info.get("steps", 0))
+    if "trainer.order" in arrays:
+        order = arrays["trainer.order"]
+        n_samples = trainer.X.shape[0]
+        if order.shape != (n_samples,) or order.dtype.kind not in "iu" or not np.array_equal(
+                np.sort(order), np.arange(n_samples)):
+            raise ValueError(f"{path}: the checkpoint's sample order does not fit this data "
+                             f"({n_samples} samples)")
+        trainer.order = order.astype(np.intp)
     state = training["rng_state"]
     state["state"] = {k: int(v) for k, v in state["state"].items()}
     if "inc" in state:

@@ -182,9 +182,13 @@ class _Accuracy:
 
     def epoch_value(self, order: np.ndarray | None, n_values: int) -> float:
         if self.categorical:
-            labels = self.labels if order is None else self.labels[order]
-            correct = np.count_nonzero(self.predicted_labels == labels)
-            return correct / self.predicted_labels.size
+            correct, n = 0, self.labels.size
+            for start in range(0, n, 8192):  # chunks: no temporary as long as the data
+                stop = min(start + 8192, n)
+                labels = self.labels[start:stop] if order is None \
+                    else self.labels.take(order[start:stop])
+                correct += np.count_nonzero(self.predicted_labels[start:stop] == labels)
+            return correct / n
         correct, self.correct = self.correct, 0
         return correct / n_values
 
@@ -280,6 +284,7 @@ class Trainer:
             net.loss_function, (CategoricalCrossEntropy, BinaryCrossEntropy)
         )
         self.epoch = 0  # epochs completed
+        self.order: np.ndarray | None = None  # the sample order, reshuffled each epoch
         self.first_loss: float | None = None
         self.interrupted = False
         self._stop_reason: str | None = None
@@ -315,8 +320,9 @@ class Trainer:
         accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
         n_samples = self.X.shape[0]
         plan = self._batch_plan(n_samples)
-        order = np.arange(n_samples) if not self.full_batch and self.shuffle else None
-        self._identity_order = np.arange(n_samples)
+        if not self.full_batch and self.shuffle and self.order is None:
+            self.order = np.arange(n_samples)
+        order = self.order if not self.full_batch and self.shuffle else None
         bar = self._progress_bar()
         start_time = time.perf_counter() - (history.last("time") or 0.0)
         # With nothing to report per epoch but the loss, the epoch's end is three appends.
@@ -400,17 +406,17 @@ class Trainer:
         """
         X, Y = self.X, self.Y
         if order is not None:
-            # Each epoch's order depends on the generator alone (so a resumed run repeats it).
-            order[...] = self._identity_order
-            self.net.rng.shuffle(order)
+            self.net.rng.shuffle(order)  # in place; checkpoints save it, so resuming repeats it
         compute_gradients, update = self.net.compute_gradients, self.optimizer.step
         params, grads, l2 = self._params, self._grads, self.l2
         total = 0.0
         for start, stop, inputs, targets, workspace in plan:
             if order is not None:
                 index = order[start:stop]
-                X.take(index, axis=0, out=inputs)
-                Y.take(index, axis=0, out=targets)
+                # mode="clip" skips the bounds-checking copy that ``out`` costs otherwise; the
+                # indices are a permutation of the rows, so clipping never changes one.
+                X.take(index, axis=0, out=inputs, mode="clip")
+                Y.take(index, axis=0, out=targets, mode="clip")
             error = compute_gradients(inputs, targets)
             if accuracy_meter is not None:
                 accuracy_meter.add_batch(workspace.layer_outputs[-1], targets, start)
