@@ -62,6 +62,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -77,6 +78,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
         pass
     finally:
         os.close(folder_descriptor)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
