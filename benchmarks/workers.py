@@ -310,9 +310,59 @@ def w4(impl: str, rows: int, epochs: int) -> dict:
             "peak_extra_mib": max(rss_growth, 0.0) if impl == "torch" else peak}
 
 
+# ---------------------------------------------------------------------------- W5
+def w5(impl: str, rows: int, steps: int = 3) -> dict:
+    """Full-batch steps on ``rows`` x 64 random data, 64-100-10: one process, or Dask workers."""
+    import chainrule
+
+    def network():
+        return chainrule.Network([64, 100, 10], activation="relu", output_activation="softmax",
+                                 loss="categorical_cross_entropy", seed=0)
+
+    if impl == "numpy":
+        rng = np.random.default_rng(0)
+        X = rng.random((rows, 64))
+        Y = np.eye(10)[rng.integers(0, 10, rows)]
+        net = network()
+        net.fit(X, Y, epochs=1, learning_rate=0.1, progress=False)
+        start = time.perf_counter()
+        net.fit(X, Y, epochs=steps, learning_rate=0.1, progress=False)
+        return {"s_per_step": (time.perf_counter() - start) / steps}
+    workers = int(impl.removeprefix("dask"))
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # one core per worker process, inherited
+    import warnings
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from chainrule import distributed
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        chunk = -(-rows // (2 * workers))
+        generator = da.random.default_rng(0)
+        X = generator.random((rows, 64), chunks=(chunk, 64))
+        labels = generator.integers(0, 10, rows, chunks=chunk)
+        Y = (labels[:, None] == da.arange(10)[None, :]).astype(float)
+        X, Y = client.persist([X, Y])  # made on the workers: the driver never holds the data
+        distributed.fit(network(), X, Y, client=client, epochs=1, learning_rate=0.1)  # warm
+        start = time.perf_counter()
+        distributed.fit(network(), X, Y, client=client, epochs=steps, learning_rate=0.1)
+        elapsed = time.perf_counter() - start
+    finally:
+        client.close()
+        cluster.close()
+    # The first of the timed fit's steps also loads the blocks and checks them.
+    return {"s_per_step": elapsed / steps}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5"])
     parser.add_argument("impl")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--dtype", default="float64")
@@ -328,6 +378,8 @@ def main() -> None:
         result = w2(args.impl, args.batch, seed=args.seed)
     elif args.workload == "W3":
         result = w3(args.impl, args.dtype)
+    elif args.workload == "W5":
+        result = w5(args.impl, args.rows)
     else:
         epochs = args.epochs or max(1, min(40, 40_000 // args.rows))
         result = w4(args.impl, args.rows, epochs)

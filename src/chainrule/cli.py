@@ -193,10 +193,13 @@ def cmd_train(args) -> int:
     batch_size = args.batch_size if args.batch_size and args.batch_size < len(X_train) else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
-        history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
-                          optimizer=args.optimizer, batch_size=batch_size,
-                          schedule=args.schedule, l2=args.l2, progress=args.progress,
-                          **fit_args)
+        if args.dask or args.dask_workers:
+            history = _train_on_dask(args, net, X_train, Y_train, batch_size, fit_args)
+        else:
+            history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
+                              optimizer=args.optimizer, batch_size=batch_size,
+                              schedule=args.schedule, l2=args.l2, progress=args.progress,
+                              **fit_args)
     for warning in caught:
         print(f"chainrule: warning: {warning.message}", file=sys.stderr)
     metrics = _metrics(net, X_scaled[held], Y[held])
@@ -214,6 +217,44 @@ def cmd_train(args) -> int:
     print(f"held-out ({len(held)} samples): {shown}")
     print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
     return 0
+
+
+def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size, fit_args):
+    """The same training on a Dask cluster: a scheduler's address, or N local workers."""
+    if fit_args:
+        raise UsageError("--dask/--dask-workers do not combine with --validation-split, "
+                         "--early-stopping, --checkpoint-every or --resume")
+    try:
+        import dask.array as da
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--dask needs dask: pip install 'chainrule[dask]'") from None
+    from . import distributed
+
+    if args.dask_workers is not None and args.dask_workers < 1:
+        raise UsageError("--dask-workers must be >= 1")
+    cluster = None
+    try:
+        if args.dask:
+            client = Client(args.dask, timeout="10s")
+        else:
+            cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler {args.dask}: {exc}") from None
+    try:
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
+        return distributed.fit(net, da.from_array(X, chunks=(rows, X.shape[1])),
+                               da.from_array(Y, chunks=(rows, Y.shape[1])), client=client,
+                               epochs=args.epochs, learning_rate=args.lr,
+                               optimizer=args.optimizer, batch_size=batch_size,
+                               schedule=args.schedule, l2=args.l2)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _model_and_data(args, need_target: bool):
@@ -446,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, metavar="N")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
+                       help="train on a Dask cluster (see docs/distributed.md)")
+    train.add_argument("--dask-workers", type=int, metavar="N",
+                       help="train on a local Dask cluster of N worker processes")
     train.set_defaults(run=cmd_train)
 
     for name, function, text in (("predict", cmd_predict, "write predictions as CSV"),

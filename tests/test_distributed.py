@@ -1,0 +1,143 @@
+import os
+import signal
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from chainrule import Network  # noqa: E402
+from chainrule import distributed as chainrule_distributed  # noqa: E402
+from chainrule.callbacks import Callback  # noqa: E402
+from chainrule.exceptions import DivergenceWarning  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def data(rows=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 4))
+    Y = np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    return X, Y
+
+
+def network():
+    return Network([4, 6, 3], activation="tanh", output_activation="softmax",
+                   loss="categorical_cross_entropy", seed=2)
+
+
+def assert_close(a, b, rtol=1e-12):
+    for p, q in zip(a.parameters(), b.parameters()):
+        scale = max(np.max(np.abs(p)), 1e-300)
+        assert np.max(np.abs(p - q)) / scale <= rtol
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov", "adagrad", "rmsprop",
+                                       "adam"])
+def test_full_batch_equals_single_process(client, optimizer):
+    X, Y = data()
+    local, remote = network(), network()
+    expected = local.fit(X, Y, epochs=4, learning_rate=0.1, optimizer=optimizer, l2=1e-3)
+    history = chainrule_distributed.fit(
+        remote, da.from_array(X, chunks=(70, 4)), da.from_array(Y, chunks=(70, 3)),
+        client=client, epochs=4, learning_rate=0.1, optimizer=optimizer, l2=1e-3)
+    assert_close(local, remote)
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-12)
+    assert history.updates == expected.updates == 4
+
+
+def test_mini_batches_follow_the_single_process_order(client):
+    X, Y = data(200)
+    local, remote = network(), network()
+    local.fit(X, Y, epochs=2, learning_rate=0.05, batch_size=50, optimizer="adam")
+    history = chainrule_distributed.fit(
+        remote, da.from_array(X, chunks=(60, 4)), da.from_array(Y, chunks=(60, 3)),
+        client=client, epochs=2, learning_rate=0.05, batch_size=50, optimizer="adam")
+    assert history.updates == 8
+    assert_close(local, remote, rtol=1e-11)
+
+
+def test_a_worker_killed_mid_fit_changes_nothing(client):
+    X, Y = data(240)
+    reference = network()
+    chainrule_distributed.fit(reference, da.from_array(X, chunks=(60, 4)),
+                              da.from_array(Y, chunks=(60, 3)), client=client, epochs=6,
+                              learning_rate=0.2)
+
+    class KillAWorker(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            if epoch == 2:
+                victim = sorted(client.scheduler_info()["workers"])[0]
+                pid = client.run(os.getpid, workers=[victim])[victim]
+                os.kill(pid, signal.SIGKILL)
+
+    survivor = network()
+    history = chainrule_distributed.fit(
+        survivor, da.from_array(X, chunks=(60, 4)), da.from_array(Y, chunks=(60, 3)),
+        client=client, epochs=6, learning_rate=0.2, callbacks=[KillAWorker()])
+    assert history.epochs == 6
+    for p, q in zip(reference.parameters(), survivor.parameters()):
+        np.testing.assert_array_equal(p, q)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_unaligned_chunks_are_refused(client):
+    X, Y = data(100)
+    with pytest.raises(ValueError, match="row chunks of X .* are not aligned"):
+        chainrule_distributed.fit(network(), da.from_array(X, chunks=(50, 4)),
+                                  da.from_array(Y, chunks=(40, 3)), client=client, epochs=1)
+
+
+def test_nan_in_a_block_names_the_block(client):
+    X, Y = data(100)
+    X[77, 2] = np.nan
+    with pytest.raises(ValueError, match=r"block 3: X holds a non-finite value at row 2 of "
+                                         r"the block, column 2"):
+        chainrule_distributed.fit(network(), da.from_array(X, chunks=(25, 4)),
+                                  da.from_array(Y, chunks=(25, 3)), client=client, epochs=1)
+
+
+def test_divergence_keeps_finite_weights(client):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    Y = X @ np.array([[1.0], [-2.0], [0.5]])
+    net = Network([3, 4, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
+    with pytest.warns(DivergenceWarning, match="learning_rate=1000"):
+        history = chainrule_distributed.fit(net, da.from_array(X, chunks=(40, 3)),
+                                            da.from_array(Y, chunks=(40, 1)), client=client,
+                                            epochs=50, learning_rate=1e3)
+    assert history.diverged
+    assert all(np.isfinite(p).all() for p in net.parameters())
+
+
+def test_plain_arrays_are_refused(client):
+    X, Y = data(10)
+    with pytest.raises(ValueError, match="dask arrays"):
+        chainrule_distributed.fit(network(), X, Y, client=client, epochs=1)
+
+
+def test_command_line_trains_on_local_workers_like_one_process(tmp_path, capsys):
+    import chainrule
+    from chainrule.cli import main
+
+    common = ["train", "--dataset", "iris", "--epochs", "15", "--lr", "0.01",
+              "--batch-size", "1000", "--no-progress"]
+    assert main(common + ["--out", str(tmp_path / "local.npz")]) == 0
+    assert main(common + ["--dask-workers", "2", "--out", str(tmp_path / "dask.npz")]) == 0
+    local, remote = chainrule.load(str(tmp_path / "local.npz")), \
+        chainrule.load(str(tmp_path / "dask.npz"))
+    assert_close(local, remote)
+    assert main(common + ["--dask-workers", "2", "--validation-split", "0.2"]) == 2
+    assert "do not combine" in capsys.readouterr().err
