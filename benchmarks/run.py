@@ -31,8 +31,10 @@ IMPLS = {
     "W2": ["chainrule", "numpy_floor", "sklearn", "torch"],
     "W3": ["chainrule", "numpy_floor", "torch"],
     "W4": ["chainrule", "numpy_floor", "torch"],
+    "W5": ["numpy", "dask1", "dask2"],
 }
-NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd"}
+NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
+         "dask1": "distributed", "dask2": "distributed"}
 
 
 def available(impl: str) -> bool:
@@ -157,7 +159,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/torch threads per process (0: library default)")
@@ -239,6 +241,35 @@ def main() -> None:
         sections.append(table("W4 scaling: 64-100-10, batch 200",
                               ["implementation", "rows", "ms/epoch", "µs/row", "data MiB",
                                "peak memory above data MiB", "load"], rows))
+        print(sections[-1])
+
+    if "W5" in workloads:
+        rows_table, step_times = [], defaultdict(dict)
+        for n_rows in (10_000, 100_000, 1_000_000):
+            print(f"W5 distributed full batch, {n_rows} rows")
+            # One round: a step on a million rows takes seconds, and clusters start slowly.
+            summary = measure("W5", impls_of("W5"), 1, threads, "s_per_step", rows=n_rows)
+            results[f"W5_{n_rows}"] = summary
+            for impl, s in summary.items():
+                if not impl.startswith("_"):
+                    step_times[impl][n_rows] = s["s_per_step"]
+                    rows_table.append([impl, f"{n_rows:,}", f"{s['s_per_step']:.3f}",
+                                       f"{summary['_load']:.2f}"])
+        notes = []
+        single = step_times.get("numpy", {})
+        for impl in ("dask1", "dask2"):
+            times = step_times.get(impl, {})
+            if 10_000 in times and 10_000 in single:
+                notes.append(f"- {impl}: overhead per step about "
+                             f"{(times[10_000] - single[10_000]) * 1e3:.0f} ms (its step time "
+                             "on 10,000 rows minus one process's)")
+            faster = [n for n in sorted(times) if n in single and times[n] < single[n]]
+            notes.append(f"- {impl}: faster than one process from "
+                         f"{faster[0]:,} rows on" if faster else
+                         f"- {impl}: not faster than one process at the sizes measured")
+        sections.append(table("W5 distributed (Dask): full-batch step, 64-100-10, 1 round",
+                              ["implementation", "rows", "s/step", "load"], rows_table)
+                        + "\n" + "\n".join(notes) + "\n")
         print(sections[-1])
 
     header = [f"Measured {started} by `python benchmarks/run.py --rounds {args.rounds} "

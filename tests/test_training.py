@@ -200,9 +200,9 @@ def test_mini_batch_and_sgd_visit_every_sample_once_per_epoch():
     net = Network([1, 1], activation="identity", seed=0)
     original = net.compute_gradients
 
-    def spy(x_batch, y_batch):
+    def spy(x_batch, y_batch, observe=None):
         seen.append(x_batch[:, 0].copy())
-        return original(x_batch, y_batch)
+        return original(x_batch, y_batch, observe)
 
     net.compute_gradients = spy
     history = net.fit(X, Y, epochs=2, learning_rate=0.01, batch_size=3)
@@ -298,3 +298,26 @@ def test_bad_fit_arguments_are_clear_value_errors(kwargs, message):
     net = Network([2, 1])
     with pytest.raises(ValueError, match=message):
         net.fit(XOR_X, XOR_Y, **kwargs)
+
+
+@pytest.mark.parametrize("batch_size", [None, 40])
+def test_batches_larger_than_a_slice_give_the_same_training(batch_size, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(97, 3))
+    Y = np.eye(4)[rng.integers(0, 4, 97)]
+
+    def train(rows_per_slice):
+        net = Network([3, 5, 4], activation="relu", output_activation="softmax",
+                      loss="categorical_cross_entropy", seed=1)
+        net.rows_per_slice = rows_per_slice
+        history = net.fit(X, Y, epochs=4, learning_rate=0.1, batch_size=batch_size,
+                          validation_data=(X[:30], Y[:30]))
+        return net, history
+
+    whole, whole_history = train(1000)
+    sliced, sliced_history = train(7)
+    for p, q in zip(whole.parameters(), sliced.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        np.testing.assert_allclose(sliced_history[key], whole_history[key], rtol=1e-12)
+    assert len(sliced._workspaces) <= 3  # slices of 7 rows (and the remainders), never 97

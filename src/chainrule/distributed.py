@@ -41,7 +41,6 @@ from .training import _interrupt_guard
 __all__ = ["fit"]
 
 _WORKER_NETWORKS: dict[tuple, Network] = {}
-_ROWS_PER_SLICE = 16384
 
 
 def _worker_network(spec: tuple) -> Network:
@@ -81,19 +80,12 @@ def _block_sums(spec: tuple, parameters: np.ndarray, X: np.ndarray, Y: np.ndarra
             return 0.0, np.zeros_like(parameters), 0
         X, Y = X[rows], Y[rows]
     np.copyto(net.flat_parameters(), parameters)
-    n = X.shape[0]
-    loss_sum, gradient_sum = 0.0, np.zeros_like(parameters)
-    # Large blocks go through in slices, so a worker's work space stays a few MB whatever
-    # the block's size.
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    Y = np.ascontiguousarray(Y, dtype=net.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, n, _ROWS_PER_SLICE):
-            stop = min(start + _ROWS_PER_SLICE, n)
-            x = np.ascontiguousarray(X[start:stop], dtype=net.dtype)
-            y = np.ascontiguousarray(Y[start:stop], dtype=net.dtype)
-            error = net.compute_gradients(x, y)  # means over the slice's rows
-            loss_sum += error * (stop - start)
-            gradient_sum += net.flat_gradients() * (stop - start)
-    return loss_sum, gradient_sum, n
+        error = net.compute_gradients(X, Y)  # means over the block's rows (large: in slices)
+    n = X.shape[0]
+    return error * n, net.flat_gradients() * n, n
 
 
 def _parameters(values: np.ndarray) -> np.ndarray:

@@ -173,6 +173,12 @@ class _Accuracy:
             self.predicted_labels = np.empty(Y.shape[0], dtype=np.intp)
         self.correct = 0
 
+    batch_start = 0  # the first row of the current batch, in the epoch's order
+
+    def observe(self, predicted: np.ndarray, targets: np.ndarray, first_row: int) -> None:
+        """``Network.compute_gradients``'s hook: the predictions of (a slice of) the batch."""
+        self.add_batch(predicted, targets, self.batch_start + first_row)
+
     def add_batch(self, predicted: np.ndarray, targets: np.ndarray, start: int) -> None:
         if self.categorical:
             stop = start + predicted.shape[0]
@@ -376,7 +382,7 @@ class Trainer:
     _loss_limit: float = sys.float_info.max
 
     def _batch_plan(self, n_samples: int) -> list[tuple]:
-        """Per batch: ``(start, stop, inputs, targets, workspace)``. ``inputs`` and ``targets``
+        """Per batch: ``(start, stop, inputs, targets)``. ``inputs`` and ``targets``
         are views of the data when the order is fixed, else buffers the batch is gathered into
         (reused every epoch)."""
         batch_size = n_samples if self.full_batch else self.batch_size
@@ -396,7 +402,7 @@ class Trainer:
                         np.empty((size, self.Y.shape[1]), dtype=self.Y.dtype),
                     )
                 inputs, targets = buffers[size]
-            plan.append((start, stop, inputs, targets, self.net.workspace(size)))
+            plan.append((start, stop, inputs, targets))
         return plan
 
     def _run_epoch(self, plan, order, lr, epoch, snapshots, accuracy_meter) -> float | None:
@@ -410,16 +416,17 @@ class Trainer:
         compute_gradients, update = self.net.compute_gradients, self.optimizer.step
         params, grads, l2 = self._params, self._grads, self.l2
         total = 0.0
-        for start, stop, inputs, targets, workspace in plan:
+        observe = None if accuracy_meter is None else accuracy_meter.observe
+        for start, stop, inputs, targets in plan:
+            if observe is not None:
+                accuracy_meter.batch_start = start
             if order is not None:
                 index = order[start:stop]
                 # mode="clip" skips the bounds-checking copy that ``out`` costs otherwise; the
                 # indices are a permutation of the rows, so clipping never changes one.
                 X.take(index, axis=0, out=inputs, mode="clip")
                 Y.take(index, axis=0, out=targets, mode="clip")
-            error = compute_gradients(inputs, targets)
-            if accuracy_meter is not None:
-                accuracy_meter.add_batch(workspace.layer_outputs[-1], targets, start)
+            error = compute_gradients(inputs, targets, observe)
             if l2:
                 error += self._add_l2()
             if not error <= self._loss_limit:
@@ -522,10 +529,7 @@ class Trainer:
             logs["accuracy"] = accuracy_meter.epoch_value(order, self.Y.size)
         if self.validation is not None:
             X_val, Y_val = self.validation
-            workspace = net.workspace(X_val.shape[0])
-            predicted = net.forward(X_val, workspace)
-            sop = workspace.sops[-1] if net._combined_output else None
-            logs["val_loss"] = net.loss_function.value(predicted, Y_val, sop)
+            logs["val_loss"], predicted = net.evaluate(X_val, Y_val)
             if self.classification:
                 logs["val_accuracy"] = accuracy(net, predicted, Y_val)
         logs["time"] = time.perf_counter() - start_time
