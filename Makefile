@@ -36,6 +36,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch unavailable: its rows are skipped"
 	touch $@
 
+# The speed comparisons (several minutes); tables in docs/benchmarks-latest.md.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py --markdown docs/benchmarks-latest.md
 

@@ -135,10 +135,14 @@ def environment() -> dict:
                     break
     except OSError:
         pass
-    for module in ("chainrule", "sklearn", "torch", "micrograd", "threadpoolctl"):
-        if importlib.util.find_spec(module):
-            imported = __import__(module)
-            info[module] = getattr(imported, "__version__", "?")
+    from importlib import metadata
+
+    for package in ("chainrule", "scikit-learn", "torch", "micrograd", "threadpoolctl",
+                    "dask", "distributed"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
     try:
         from threadpoolctl import threadpool_info
 
@@ -195,8 +199,9 @@ def main() -> None:
     if "W2" in workloads:
         for batch in (200, 32):
             print(f"W2 digits 64-100-10, batch {batch}")
-            summary = measure("W2", impls_of("W2"), args.rounds, threads, "ms_per_epoch",
-                              seeded=True, batch=batch)
+            # At least 5 rounds: each round is another seed, and accuracy is compared too.
+            summary = measure("W2", impls_of("W2"), max(args.rounds, 5), threads,
+                              "ms_per_epoch", seeded=True, batch=batch)
             results[f"W2_b{batch}"] = summary
             floor = summary.get("numpy_floor", {}).get("ms_per_epoch")
             rows = [[impl, f"{s['ms_per_epoch']:.2f}",

@@ -64,8 +64,8 @@ def edit_header(key, value):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda p: open(p, "wb").write(open(p, "rb").read()[:100]) if False else
-         p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "truncated or corrupted"),
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+         "truncated or corrupted"),
         (lambda p: p.write_bytes(b"not a zip at all"), "truncated or corrupted|not a chainrule"),
         (lambda p: p.write_bytes(b""), "truncated or corrupted|not a chainrule"),
         (lambda p: rewrite(p, lambda a: a.__setitem__("layers.0.weight", np.ones((3, 5)))),

@@ -63,6 +63,16 @@ def _float_list(text: str) -> list[float]:
             from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -190,7 +200,7 @@ def cmd_train(args) -> int:
         if not os.path.exists(checkpoint_path):
             raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
-    batch_size = args.batch_size if args.batch_size and args.batch_size < len(X_train) else None
+    batch_size = args.batch_size if args.batch_size < len(X_train) else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
         if args.dask or args.dask_workers:
@@ -471,8 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", default="adam")
     train.add_argument("--lr", type=_positive_float, default=0.001)
     train.add_argument("--schedule")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=_positive_int, default=32)
+    train.add_argument("--epochs", type=_positive_int, default=50)
     train.add_argument("--l2", type=float, default=0.0)
     train.add_argument("--init", default="he")
     train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
@@ -484,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="model file (default runs/<data>/model.npz)")
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
-    train.add_argument("--checkpoint-every", type=int, metavar="N")
+    train.add_argument("--checkpoint-every", type=_positive_int, metavar="N")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
@@ -507,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     tutorial.add_argument("--inputs", type=_float_list, default=[0.1])
     tutorial.add_argument("--target", type=float, default=0.3)
     tutorial.add_argument("--lr", type=_positive_float, default=0.5)
-    tutorial.add_argument("--iterations", type=int, default=10000)
+    tutorial.add_argument("--iterations", type=_positive_int, default=10000)
     tutorial.add_argument("--initial-weight", type=_float_list)
     tutorial.add_argument("--seed", type=int, default=0)
     tutorial.add_argument("--tolerance", type=_positive_float, default=1e-3)

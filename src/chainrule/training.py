@@ -544,17 +544,3 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self, epoch, logs)
 
-
-def split_validation(
-    X: np.ndarray, Y: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split off a random ``fraction`` of the rows as validation data."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"the validation fraction must be in (0, 1), got {fraction!r}")
-    n_samples = X.shape[0]
-    n_validation = max(1, int(round(fraction * n_samples)))
-    if n_validation >= n_samples:
-        raise ValueError(f"cannot split {n_samples} samples into training and validation")
-    order = rng.permutation(n_samples)
-    held, kept = order[:n_validation], order[n_validation:]
-    return X[kept], Y[kept], X[held], Y[held]
