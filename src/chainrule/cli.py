@@ -216,7 +216,7 @@ def cmd_train(args) -> int:
     net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
                                 "stopped_reason": history.stopped_reason}
     net.save(model_path)
-    curve_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "loss.png")
+    curve_path = os.path.join(os.path.dirname(model_path), "loss.png")
     try:
         history.plot(curve_path)
     except ImportError:
