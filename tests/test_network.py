@@ -14,7 +14,7 @@ OUTPUT_PAIRS = [
     ("squared_error", "sigmoid"), ("squared_error", "identity"), ("squared_error", "tanh"),
     ("squared_error", "softmax"), ("squared_error", "relu"), ("squared_error", "leaky_relu"),
     ("mse", "identity"), ("mse", "sigmoid"), ("mse", "softmax"), ("mse", "tanh"),
-    ("binary_cross_entropy", "sigmoid"), ("binary_cross_entropy", "softmax"),
+    ("binary_cross_entropy", "sigmoid"),
     ("categorical_cross_entropy", "softmax"), ("categorical_cross_entropy", "sigmoid"),
 ]
 

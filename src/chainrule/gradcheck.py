@@ -45,15 +45,16 @@ def numerical_gradients(
     return weight_grads, bias_grads
 
 
-def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
-    """``max |analytic - numeric| / max(|analytic|, |numeric|)`` over a layer's entries.
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, resolution: float = 0.0) -> float:
+    """``max |analytic - numeric| / max(|analytic|, |numeric|, resolution)`` over a layer.
 
-    The denominator is the layer's largest gradient, so entries that are zero (or at the
-    finite-difference noise floor) do not turn rounding into huge relative errors, while a
-    wrong entry of any size that matters shows up.
+    The denominator is the layer's largest gradient, so entries that are zero do not turn
+    rounding into huge relative errors, while a wrong entry of any size that matters shows up.
+    ``resolution`` is the smallest derivative finite differences can resolve: a layer whose
+    gradients are all below it (a saturated softmax, say) is compared at that scale.
     """
     scale = max(float(np.max(np.abs(analytic), initial=0.0)),
-                float(np.max(np.abs(numeric), initial=0.0)))
+                float(np.max(np.abs(numeric), initial=0.0)), resolution)
     difference = float(np.max(np.abs(analytic - numeric), initial=0.0))
     if scale == 0.0:
         return difference
@@ -69,6 +70,11 @@ def gradcheck(net: Network, X: Any, Y: Any, step: float = 1e-4) -> list[float]:
     checked = net.copy(dtype="float64")
     analytic_weights, analytic_biases = checked.gradients(X, Y)
     numeric_weights, numeric_biases = numerical_gradients(checked, X, Y, step)
+    # Each loss is known to about eps * |loss|, so the difference quotient carries an absolute
+    # noise of about 2 eps |loss| / step. Gradients are compared to six digits, so entries
+    # below a million times that noise are compared at that scale rather than relatively.
+    noise = 2 * np.finfo(np.float64).eps * abs(checked.loss(X, Y)) / step
+    resolution = noise * 1e6
     errors = []
     for layer in range(net.n_layers):
         analytic = [analytic_weights[layer].ravel()]
@@ -76,5 +82,6 @@ def gradcheck(net: Network, X: Any, Y: Any, step: float = 1e-4) -> list[float]:
         if analytic_biases[layer] is not None:
             analytic.append(analytic_biases[layer])
             numeric.append(numeric_biases[layer])
-        errors.append(relative_error(np.concatenate(analytic), np.concatenate(numeric)))
+        errors.append(relative_error(np.concatenate(analytic), np.concatenate(numeric),
+                                     resolution))
     return errors

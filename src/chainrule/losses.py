@@ -125,7 +125,9 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
-    allowed_activations = ("sigmoid", "softmax")
+    # Each output is its own yes/no probability: a sigmoid. (Softmax outputs compete and sum
+    # to 1, so they are not independent probabilities; categorical cross-entropy fits them.)
+    allowed_activations = ("sigmoid",)
     combined_activation = "sigmoid"
     needs_probability_targets = True
 
