@@ -33,26 +33,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") \
-            from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
-    return values
+def _integers(minimum: int, what: str):
+    """An argparse type: comma-separated integers, each at least ``minimum``."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected integers separated by commas, got {text!r}") from None
+        if any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be >= {minimum}, got {text!r}")
+        return values
+
+    return parse
 
 
-def _index_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected neuron indices like 1,2, got {text!r}") \
-            from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"neuron indices start at 0, got {text!r}")
-    return values
+_int_list = _integers(1, "sizes")
+_index_list = _integers(0, "neuron indices")
 
 
 def _float_list(text: str) -> list[float]:
