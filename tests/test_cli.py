@@ -86,6 +86,12 @@ def test_explain_and_gradcheck_commands(capsys):
     code, out, _ = run(capsys, "explain", "--sizes", "2,3,1", "--layer", "1", "--bias", "0",
                        "--json")
     assert code == 0 and json.loads(out)["parameter"] == "biases[1][0]"
+    code, out, err = run(capsys, "explain", "--sizes", "4,5,3", "--loss",
+                         "categorical_cross_entropy", "--dataset", "iris", "--sample", "60",
+                         "--layer", "0", "--weight", "2,4")
+    assert code == 0, err
+    assert "target=[[0.0, 1.0, 0.0]]" in out  # iris row 60 is a versicolor
+    assert run(capsys, "explain", "--dataset", "iris", "--weight", "0,0")[0] == 2
     code, out, _ = run(capsys, "gradcheck", "--sizes", "3,4,4,2", "--activation", "tanh")
     assert code == 0 and "agree" in out
 

@@ -267,6 +267,22 @@ def test_ctrl_c_stops_cleanly_after_the_current_step():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_one_sample_histories_keep_the_prediction_of_every_epoch():
+    from chainrule.callbacks import Callback
+
+    generic_net = Network([1, 1], bias=False, init="uniform", seed=0)
+    fast_net = Network([1, 1], bias=False, init="uniform", seed=0)
+    generic = generic_net.fit([[0.1]], [[0.3]], epochs=20, learning_rate=0.5,
+                              callbacks=[Callback()])
+    fast = fast_net.fit([[0.1]], [[0.3]], epochs=20, learning_rate=0.5)
+    assert len(fast.predicted) == len(generic.predicted) == 20
+    assert fast.predicted == generic.predicted
+    # The prediction of epoch k is the one whose error is the loss of epoch k.
+    np.testing.assert_allclose((np.array(fast.predicted) - 0.3) ** 2, fast["loss"], rtol=1e-12)
+    two = Network([2, 1], seed=0).fit(XOR_X, XOR_Y, epochs=3, learning_rate=0.1)
+    assert two.predicted == []
+
+
 def test_history_plot_writes_a_png(tmp_path):
     net = Network([1, 1], bias=False, init="uniform", seed=0)
     history = net.fit([[0.1]], [[0.3]], epochs=50, learning_rate=0.5, record_predictions=True)

@@ -384,7 +384,37 @@ def cmd_tutorial(args) -> int:
     return 0
 
 
+def _dataset_sample(args, n_inputs: int, n_outputs: int):
+    """Row ``--sample`` of a built-in dataset, with its target as the network takes it."""
+    data = load_dataset(args.dataset)
+    if not 0 <= args.sample < len(data.X):
+        raise UsageError(f"--sample {args.sample} is outside {args.dataset} "
+                         f"(0..{len(data.X) - 1})")
+    if data.X.shape[1] != n_inputs:
+        raise UsageError(f"{args.dataset} has {data.X.shape[1]} inputs but the network takes "
+                         f"{n_inputs}; use --sizes {data.X.shape[1]},...")
+    X = data.X[[args.sample]]
+    target = data.y[args.sample]
+    if data.task == "regression":
+        Y = np.asarray(target, dtype=float).reshape(1, -1)
+    elif n_outputs == len(np.unique(data.y)):
+        Y = np.eye(n_outputs)[[int(target)]]
+    elif n_outputs == 1 and len(np.unique(data.y)) == 2:
+        Y = np.array([[float(target)]])
+    else:
+        raise UsageError(f"{args.dataset} has {len(np.unique(data.y))} classes but the "
+                         f"network has {n_outputs} outputs")
+    if Y.shape[1] != n_outputs:
+        raise UsageError(f"{args.dataset} has {Y.shape[1]} targets but the network has "
+                         f"{n_outputs} outputs")
+    return X, Y
+
+
 def _sample(args, n_inputs: int, n_outputs: int):
+    if getattr(args, "dataset", None):
+        if args.x is not None or args.y is not None:
+            raise UsageError("give --dataset/--sample or --x/--y, not both")
+        return _dataset_sample(args, n_inputs, n_outputs)
     if args.x is None:
         X = np.linspace(0.1, 0.9, n_inputs).reshape(1, -1)
     else:
@@ -532,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--bias", type=int, metavar="NEURON")
     explain.add_argument("--x", type=_float_list, help="the sample's inputs")
     explain.add_argument("--y", type=_float_list, help="the sample's targets")
+    explain.add_argument("--dataset", choices=sorted(DATASETS),
+                         help="take the sample from a built-in dataset instead")
+    explain.add_argument("--sample", type=int, default=0, help="its row (default 0)")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(run=cmd_explain)
 

@@ -50,6 +50,7 @@ def run(trainer: Any, start_time: float) -> None:
     bias = float(net.biases[0][0]) if has_bias else 0.0
     scale = 2.0 * 1.0  # 2 / n with n = 1 sample and 1 output (mse and squared_error agree)
     losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
+    predictions = history.predicted if trainer.track_prediction else None
     schedule, base_rate, epochs = trainer.schedule, trainer.learning_rate, trainer.epochs
     constant_rate = isinstance(schedule, Constant)
     exp, tanh, clock = np.exp, np.tanh, time.perf_counter
@@ -83,6 +84,8 @@ def run(trainer: Any, start_time: float) -> None:
         weight = weight - (x * delta) * lr
         if has_bias:
             bias = bias - delta * lr
+        if predictions is not None:
+            predictions.append(float(predicted))
         losses.append(error)
         rates.append(lr)
         times.append(clock() - start_time)

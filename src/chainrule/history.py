@@ -17,8 +17,10 @@ class History:
     and ``time`` (seconds since the start of ``fit``).
 
     ``stopped_reason`` says why training ended; ``epochs`` and ``updates`` count what was done.
-    ``predicted`` holds the prediction after each epoch when ``fit`` was asked to
-    ``record_predictions`` (the tutorial's curve of the predicted output).
+    ``predicted`` holds, for a network with one output trained on one sample, the prediction
+    made in each epoch (by the weights the epoch started from, as the tutorial's loop prints
+    it); with ``fit(..., record_predictions=True)``, the predictions on all of ``X`` after each
+    epoch instead.
     """
 
     def __init__(self) -> None:

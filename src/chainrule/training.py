@@ -261,6 +261,9 @@ class Trainer:
         self.on_divergence = on_divergence
         self.divergence_factor = positive_float(divergence_factor, "divergence_factor")
         self.record_predictions = record_predictions
+        # One sample, one output: keep the prediction of every epoch (the tutorial's curve).
+        self.track_prediction = (self.X.shape[0] == 1 and net.n_outputs == 1
+                                 and not record_predictions)
         self.progress = progress
 
         self.callbacks: list[Callback] = list(callbacks)
@@ -355,6 +358,8 @@ class Trainer:
                     if epoch_loss is None:
                         break
                     if plain_epochs:
+                        if self.track_prediction:
+                            self._track_prediction()
                         losses.append(epoch_loss)
                         rates.append(lr)
                         times.append(clock() - start_time)
@@ -449,6 +454,7 @@ class Trainer:
         a tiny network the Python around the step costs as much as the step."""
         X, Y, history = self.X, self.Y, self.history
         compute_gradients, update = self.net.compute_gradients, self.optimizer.step
+        track_prediction = self._track_prediction if self.track_prediction else None
         params, grads, take_snapshot = self._params, self._grads, snapshots.take
         losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
         schedule, base_rate, epochs = self.schedule, self.learning_rate, self.epochs
@@ -469,6 +475,8 @@ class Trainer:
             if self.first_loss is None:
                 self._set_first_loss(error)
             update(params, grads, lr)
+            if track_prediction is not None:
+                track_prediction()
             losses.append(error)
             rates.append(lr)
             times.append(clock() - start_time)
@@ -479,6 +487,10 @@ class Trainer:
         history.updates += epoch - first_epoch
         history.epochs += epoch - first_epoch
         self.epoch = epoch
+
+    def _track_prediction(self) -> None:
+        """Keep the last step's prediction (one sample, one output: still in its buffers)."""
+        self.history.predicted.append(float(self.net._workspaces[1].layer_outputs[-1][0, 0]))
 
     def _set_first_loss(self, error: float) -> None:
         self.first_loss = max(error, np.finfo(np.float64).tiny)
@@ -537,6 +549,8 @@ class Trainer:
         self.epoch = epoch + 1
         if self.record_predictions:
             history.predicted.append(net.predict(self.X))
+        elif self.track_prediction:
+            self._track_prediction()
         if bar is not None:
             bar.update(1)
             shown = {k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")}
