@@ -1,10 +1,49 @@
-"""chainrule: gradient descent for any fully-connected neural network, backpropagation in NumPy."""
+"""chainrule: gradient descent for any fully-connected neural network, backpropagation in NumPy.
 
-from .gradcheck import gradcheck
-from .history import History
-from .network import Network
-from .persistence import load
+The submodules that need nothing beyond NumPy are imported here, so ``chainrule.optimizers``,
+``chainrule.tutorial`` and the others work after a plain ``import chainrule``. The optional
+ones (``chainrule.sklearn``, ``chainrule.distributed``, ``chainrule.plotting``) are imported
+when used.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["History", "Network", "__version__", "gradcheck", "load"]
+from . import (  # noqa: E402
+    activations,
+    callbacks,
+    datasets,
+    explain,
+    initializers,
+    losses,
+    optimizers,
+    persistence,
+    schedules,
+    training,
+    tutorial,
+)
+from .exceptions import DivergenceError, DivergenceWarning  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .history import History  # noqa: E402
+from .network import Network  # noqa: E402
+from .persistence import load  # noqa: E402
+
+__all__ = [
+    "DivergenceError",
+    "DivergenceWarning",
+    "History",
+    "Network",
+    "__version__",
+    "activations",
+    "callbacks",
+    "datasets",
+    "explain",
+    "gradcheck",
+    "initializers",
+    "load",
+    "losses",
+    "optimizers",
+    "persistence",
+    "schedules",
+    "training",
+    "tutorial",
+]
