@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share held out for the final metrics")
     train.add_argument("--validation-split", type=float, default=0.0)
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    train.add_argument("--out", help="model file (default runs/<data>/model.npz)")
+    train.add_argument("--out", "-o", help="model file (default runs/<data>/model.npz)")
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
     train.add_argument("--checkpoint-every", type=_positive_int, metavar="N")
@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("model")
         sub.add_argument("data")
         if name == "predict":
-            sub.add_argument("--out", help="CSV file (default: stdout)")
+            sub.add_argument("--out", "-o", help="CSV file (default: stdout)")
         sub.set_defaults(run=function)
 
     tutorial = commands.add_parser("tutorial", help="the tutorial's worked example",
