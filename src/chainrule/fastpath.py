@@ -85,7 +85,7 @@ def run(trainer: Any, start_time: float) -> None:
         if has_bias:
             bias = bias - delta * lr
         if predictions is not None:
-            predictions.append(float(predicted))
+            predictions.append(predicted)
         losses.append(error)
         rates.append(lr)
         times.append(clock() - start_time)
