@@ -34,6 +34,17 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, dtype):
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left
 
 
+def test_a_custom_leaky_relu_slope_survives_the_round_trip(tmp_path):
+    from chainrule.activations import LeakyReLU
+
+    net = Network([2, 3, 1], activation=[LeakyReLU(0.2), "identity"], seed=0)
+    net.save(str(tmp_path / "leaky.npz"))
+    loaded = chainrule.load(str(tmp_path / "leaky.npz"))
+    assert loaded.activation_functions[0].slope == 0.2
+    X = np.array([[-1.0, -2.0], [0.5, -0.3]])
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
 def test_model_file_holds_no_pickle(tmp_path):
     net, _, _ = trained()
     path = tmp_path / "model.npz"

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import first_non_finite, positive_float, positive_int
+from .activations import LeakyReLU
 from .callbacks import Callback
 from .exceptions import DivergenceError, DivergenceWarning
 from .history import History
@@ -47,8 +48,10 @@ def _worker_network(spec: tuple) -> Network:
     """The network a worker computes with, built once per architecture and process."""
     net = _WORKER_NETWORKS.get(spec)
     if net is None:
-        sizes, activations, bias, loss, dtype = spec
-        net = Network(list(sizes), activation=list(activations), bias=list(bias), loss=loss,
+        sizes, activations, slopes, bias, loss, dtype = spec
+        functions = [LeakyReLU(slope) if slope is not None else name
+                     for name, slope in zip(activations, slopes)]
+        net = Network(list(sizes), activation=functions, bias=list(bias), loss=loss,
                       dtype=dtype)
         _WORKER_NETWORKS[spec] = net
     return net
@@ -154,8 +157,9 @@ def fit(
                              f"({n_samples} samples)")
         if batch_size == n_samples:
             batch_size = None
-    spec = (tuple(net.sizes), tuple(net.activations), tuple(net.bias), net.loss_name,
-            net.dtype.name)
+    spec = (tuple(net.sizes), tuple(net.activations),
+            tuple(getattr(f, "slope", None) for f in net.activation_functions),
+            tuple(net.bias), net.loss_name, net.dtype.name)
     # The data is computed once, block by block, and stays on the workers from then on.
     x_blocks = client.compute(list(X.to_delayed().ravel()))
     y_blocks = client.compute(list(Y.to_delayed().ravel()))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, LeakyReLU
 from .history import History
 from .losses import LOSSES
 from .network import Network
@@ -114,6 +114,7 @@ def _header(net: Network, arrays: dict[str, np.ndarray], **extra: Any) -> dict[s
         "architecture": {
             "sizes": net.sizes,
             "activations": net.activations,
+            "leaky_relu_slopes": [getattr(f, "slope", None) for f in net.activation_functions],
             "bias": net.bias,
             "loss": net.loss_name,
         },
@@ -234,8 +235,15 @@ def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarra
             raise ModelFileError(f"{path}: {name} holds non-finite values")
     if header.get("checksum") != _checksum(layer_arrays):
         raise ModelFileError(f"{path}: checksum mismatch, the weights were altered or damaged")
+    slopes = architecture.get("leaky_relu_slopes", [None] * n_layers)
+    if not isinstance(slopes, list) or len(slopes) != n_layers or not all(
+        s is None or (isinstance(s, float) and 0.0 <= s < 1.0) for s in slopes
+    ):
+        raise ModelFileError(f"{path}: malformed leaky_relu_slopes {slopes!r}")
+    functions = [LeakyReLU(slope) if name == "leaky_relu" and slope is not None else name
+                 for name, slope in zip(activations, slopes)]
     try:
-        net = Network(sizes, activation=activations, bias=bias, loss=loss, dtype=dtype)
+        net = Network(sizes, activation=functions, bias=bias, loss=loss, dtype=dtype)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     for layer in range(n_layers):
