@@ -19,7 +19,6 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .callbacks import EarlyStopping
-from .exceptions import DivergenceWarning
 from .network import Network
 
 __all__ = ["GDClassifier", "GDRegressor"]
@@ -96,12 +95,9 @@ class _GDBase(BaseEstimator):
                 options["early_stopping"] = EarlyStopping(patience=self.n_iter_no_change)
                 X, Y = X[kept], Y[kept]
                 batch = None if batch is None else min(batch, X.shape[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DivergenceWarning)
-            history = net.fit(X, Y, epochs=epochs, learning_rate=self.learning_rate,
-                              optimizer=self.optimizer, batch_size=batch,
-                              schedule=self.schedule, l2=self.l2,
-                              progress=bool(self.verbose), **options)
+        history = net.fit(X, Y, epochs=epochs, learning_rate=self.learning_rate,
+                          optimizer=self.optimizer, batch_size=batch, schedule=self.schedule,
+                          l2=self.l2, progress=bool(self.verbose), **options)
         self.history_ = history
         self.loss_curve_ = list(self.loss_curve_) + list(history["loss"])
         if "val_loss" in history:
