@@ -11,7 +11,7 @@ distributed = pytest.importorskip("distributed")
 from chainrule import Network  # noqa: E402
 from chainrule import distributed as chainrule_distributed  # noqa: E402
 from chainrule.callbacks import Callback  # noqa: E402
-from chainrule.exceptions import DivergenceWarning  # noqa: E402
+from chainrule.exceptions import DivergenceError, DivergenceWarning  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +114,23 @@ def test_divergence_keeps_finite_weights(client):
     X = rng.normal(size=(80, 3))
     Y = X @ np.array([[1.0], [-2.0], [0.5]])
     net = Network([3, 4, 1], activation="tanh", output_activation="identity", loss="mse", seed=0)
-    with pytest.warns(DivergenceWarning, match="learning_rate=1000"):
+    with pytest.warns(DivergenceWarning, match="learning_rate=1000") as caught:
         history = chainrule_distributed.fit(net, da.from_array(X, chunks=(40, 3)),
                                             da.from_array(Y, chunks=(40, 1)), client=client,
                                             epochs=50, learning_rate=1e3)
+    assert caught[0].filename == __file__
     assert history.diverged
     assert all(np.isfinite(p).all() for p in net.parameters())
+    local = Network([3, 4, 1], activation="tanh", output_activation="identity", loss="mse",
+                    seed=0)
+    with pytest.warns(DivergenceWarning):
+        expected = local.fit(X, Y, epochs=50, learning_rate=1e3)
+    assert history.stopped_reason == expected.stopped_reason
+    assert_close(local, net)
+    with pytest.raises(DivergenceError, match="learning_rate"):
+        chainrule_distributed.fit(network_like(local), da.from_array(X, chunks=(40, 3)),
+                                  da.from_array(Y, chunks=(40, 1)), client=client, epochs=50,
+                                  learning_rate=1e3, on_divergence="raise")
 
 
 def test_plain_arrays_are_refused(client):
@@ -139,5 +150,96 @@ def test_command_line_trains_on_local_workers_like_one_process(tmp_path, capsys)
     local, remote = chainrule.load(str(tmp_path / "local.npz")), \
         chainrule.load(str(tmp_path / "dask.npz"))
     assert_close(local, remote)
-    assert main(common + ["--dask-workers", "2", "--validation-split", "0.2"]) == 2
-    assert "do not combine" in capsys.readouterr().err
+    # Validation, early stopping and checkpoints go through the same loop on Dask.
+    more = ["--validation-split", "0.2", "--early-stopping", "3", "--checkpoint-every", "5",
+            "--checkpoint", str(tmp_path / "checkpoint.npz")]
+    assert main(common + more + ["--out", str(tmp_path / "local2.npz")]) == 0
+    assert main(common + more + ["--dask-workers", "2", "--out", str(tmp_path / "dask2.npz")]) \
+        == 0
+    assert_close(chainrule.load(str(tmp_path / "local2.npz")),
+                 chainrule.load(str(tmp_path / "dask2.npz")))
+    assert (tmp_path / "checkpoint.npz").exists()
+
+
+def network_like(net):
+    return Network(net.sizes, activation=net.activations, loss=net.loss_name, seed=0)
+
+
+def dask_data(X, Y, rows=60):
+    return da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(Y, chunks=(rows, Y.shape[1]))
+
+
+def test_every_fit_keyword_works_on_dask_as_in_one_process(client):
+    """Validation, early stopping, the target rule and callbacks are the training loop's, so a
+    Dask run records and stops exactly as a local one."""
+    X, Y = data(240)
+    seen = {}
+
+    class Record(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen.setdefault(self.name, []).append((trainer.epoch, logs["loss"]))
+
+    options = dict(epochs=40, learning_rate=0.5, batch_size=48, optimizer="momentum",
+                   validation_data=(X[:40], Y[:40, ::-1]), early_stopping=3, schedule="cosine")
+    local, remote = network(), network()
+    expected = local.fit(X, Y, callbacks=[Record("local")], **options)
+    history = chainrule_distributed.fit(remote, *dask_data(X, Y), client=client,
+                                        callbacks=[Record("dask")], **options)
+    assert history.stopped_reason == expected.stopped_reason
+    assert "early stopping" in history.stopped_reason
+    assert history.best_epoch == expected.best_epoch
+    np.testing.assert_allclose(history["val_loss"], expected["val_loss"], rtol=1e-10)
+    assert history["val_accuracy"] == expected["val_accuracy"]
+    assert [e for e, _ in seen["dask"]] == [e for e, _ in seen["local"]]
+    assert_close(local, remote, rtol=1e-10)
+
+    target = expected["loss"][3]
+    reached = chainrule_distributed.fit(network(), *dask_data(X, Y), client=client, epochs=40,
+                                        learning_rate=0.5, batch_size=48, target_loss=target)
+    local_reached = network().fit(X, Y, epochs=40, learning_rate=0.5, batch_size=48,
+                                  target_loss=target)
+    assert "target reached" in reached.stopped_reason
+    assert reached.epochs == local_reached.epochs < 40
+
+
+def test_tolerance_rule_on_dask():
+    """The tutorial's rule needs every prediction: the blocks report their largest gap."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+    try:
+        X = np.linspace(-1, 1, 8).reshape(-1, 1)
+        Y = 0.3 + 0.2 * X
+        local = Network([1, 1], activation="identity", seed=0)
+        expected = local.fit(X, Y, epochs=500, learning_rate=0.3, tolerance=1e-3)
+        remote = Network([1, 1], activation="identity", seed=0)
+        history = chainrule_distributed.fit(remote, *dask_data(X, Y, rows=3), client=client,
+                                            epochs=500, learning_rate=0.3, tolerance=1e-3)
+        assert "within 0.001" in history.stopped_reason
+        assert history.epochs == expected.epochs < 500
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_checkpoint_and_bit_exact_resume_on_dask(client, tmp_path, batch_size):
+    X, Y = data(200)
+    options = dict(epochs=6, learning_rate=0.1, optimizer="adam", batch_size=batch_size)
+    straight = network()
+    full = chainrule_distributed.fit(straight, *dask_data(X, Y), client=client, **options)
+    checkpoint = str(tmp_path / "dask.npz")
+    first = network()
+    chainrule_distributed.fit(first, *dask_data(X, Y), client=client, checkpoint=checkpoint,
+                              checkpoint_every=3, **{**options, "epochs": 3})
+    resumed = network()
+    history = chainrule_distributed.fit(resumed, *dask_data(X, Y), client=client,
+                                        resume_from=checkpoint, **options)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert history["loss"] == full["loss"] and history.updates == full.updates

@@ -12,11 +12,13 @@ from . import (  # noqa: E402
     activations,
     callbacks,
     datasets,
+    engine,
     explain,
     initializers,
     losses,
     optimizers,
     persistence,
+    reference,
     schedules,
     training,
     tutorial,
@@ -24,18 +26,20 @@ from . import (  # noqa: E402
 from .exceptions import DivergenceError, DivergenceWarning  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .history import History  # noqa: E402
-from .network import Network  # noqa: E402
-from .persistence import load  # noqa: E402
+from .network import Network, load  # noqa: E402
+from .training import Trainer  # noqa: E402
 
 __all__ = [
     "DivergenceError",
     "DivergenceWarning",
     "History",
     "Network",
+    "Trainer",
     "__version__",
     "activations",
     "callbacks",
     "datasets",
+    "engine",
     "explain",
     "gradcheck",
     "initializers",
@@ -43,6 +47,7 @@ __all__ = [
     "losses",
     "optimizers",
     "persistence",
+    "reference",
     "schedules",
     "training",
     "tutorial",

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from .arrays import ROWS_PER_SLICE
+
 
 def as_matrix(data, name: str, n_columns: int | None, dtype: np.dtype) -> np.ndarray:
     """``data`` as a finite 2-D array of ``dtype`` with ``n_columns`` columns.
@@ -38,7 +40,8 @@ def as_matrix(data, name: str, n_columns: int | None, dtype: np.dtype) -> np.nda
     return array
 
 
-def first_non_finite(array: np.ndarray, rows_per_chunk: int = 4096) -> tuple[int, int] | None:
+def first_non_finite(array: np.ndarray,
+                     rows_per_chunk: int = ROWS_PER_SLICE) -> tuple[int, int] | None:
     """``(row, column)`` of the first NaN or infinity in a 2-D array, or None.
 
     A sum is finite exactly when no entry is NaN or infinite (or the sum overflowed), so one
@@ -77,3 +80,34 @@ def positive_float(value, name: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
+
+
+def optional(rule):
+    """A rule that also lets ``None`` through."""
+
+    def check(value, name: str):
+        return None if value is None else rule(value, name)
+
+    return check
+
+
+def non_negative_float(value, name: str) -> float:
+    return positive_float(value, name, allow_zero=True)
+
+
+def one_of(*choices: str):
+    """A rule: the value is one of ``choices``."""
+
+    def check(value, name: str) -> str:
+        if value not in choices:
+            expected = " or ".join(repr(c) for c in choices)
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+        return value
+
+    return check
+
+
+def flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

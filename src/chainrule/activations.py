@@ -1,29 +1,34 @@
 """Activation functions: the output of a neuron from its sum of products (sop).
 
-Each activation knows three things:
+Each activation defines two things, once:
 
-* ``forward(sop, out)``: ``output = f(sop)``, written into ``out``.
-* ``backward(output_grad, sop, output, out)``: the chain rule through the activation,
-  ``dError/dSop = dError/dOutput * dOutput/dSop``, with the derivative evaluated *at the sop*.
-  Where the derivative is cheaper to express through the cached output (sigmoid:
-  ``f'(sop) = f(sop) * (1 - f(sop))``) the cached ``output = f(sop)`` is used; that is still the
-  derivative at the sop. The published tutorial code instead evaluated ``f'(f(sop))``, which is
-  wrong; :func:`chainrule.tutorial` reproduces that slip on purpose, nothing here does.
-* ``derivative(sop, output)``: the element-wise ``dOutput/dSop`` (a new array), for explanations.
+* ``forward(sop, out, scratch)``: ``output = f(sop)``, written into ``out``.
+* ``derivative(sop, output, out=None)``: ``dOutput/dSop = f'(sop)``, element-wise, evaluated
+  *at the sop*. Where the derivative is cheaper to express through the output already computed
+  (sigmoid: ``f'(sop) = f(sop) * (1 - f(sop))``) it is written that way; that is still the
+  derivative at the sop. The published tutorial code evaluated ``f'(f(sop))`` instead, which is
+  wrong; :mod:`chainrule.tutorial` reproduces that slip on purpose, nothing here does.
 
-The functions write into preallocated buffers so that a training step allocates nothing. Each
-gets a second buffer, ``scratch``, so that no NumPy call writes over one of its own inputs: on
-small arrays such an in-place call costs about twice a call into a separate buffer (NumPy then
-checks the operands for overlap), which is most of a tiny network's step.
+The chain rule through an activation, ``dError/dSop = dError/dOutput * dOutput/dSop``, is then
+:meth:`Activation.backward`, the same for every element-wise activation. Softmax mixes the
+neurons of its layer, so its derivative is a Jacobian (:meth:`Softmax.jacobian`) and its
+``backward`` is the product of that Jacobian with ``dError/dOutput``; ``tests/test_activations.py``
+ties every ``backward`` to its ``derivative`` or ``jacobian``.
+
+The functions write into buffers the engine allocated once, so a training step allocates
+nothing. ``scratch`` is a second buffer, so that few NumPy calls write over one of their own
+inputs: on small arrays such an in-place call costs about twice a call into another buffer.
 Callers on the hot path run inside ``numpy.errstate(over="ignore")``: the sigmoid computes
 ``1 / (1 + exp(-sop))``, whose ``exp`` overflows to ``inf`` for ``sop < -709`` (float64), and
-``1 / inf`` is exactly the saturated value 0. The module-level helpers below set that state
-themselves.
+``1 / inf`` is exactly the saturated value 0. Calling an activation (``sigmoid(sop)``) sets that
+state itself.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .arrays import ArrayModuleUser
 
 __all__ = [
     "ACTIVATIONS",
@@ -38,7 +43,7 @@ __all__ = [
 ]
 
 
-class Activation:
+class Activation(ArrayModuleUser):
     """Base class: an element-wise activation ``output = f(sop)``."""
 
     name: str = ""
@@ -49,17 +54,19 @@ class Activation:
         """Return ``f(sop)``, written into ``out`` (identity returns ``sop`` itself)."""
         raise NotImplementedError
 
+    def derivative(self, sop: np.ndarray, output: np.ndarray,
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """Element-wise ``dOutput/dSop`` at ``sop`` (``output`` is ``f(sop)``, already known),
+        written into ``out`` when given, else into a new array."""
+        raise NotImplementedError
+
     def backward(
         self, output_grad: np.ndarray, sop: np.ndarray, output: np.ndarray, out: np.ndarray,
         scratch: np.ndarray,
     ) -> np.ndarray:
-        """Return ``dError/dSop = output_grad * f'(sop)``, in ``out`` or ``scratch``."""
-        np.multiply(self.derivative(sop, output), output_grad, out=out)
-        return out
-
-    def derivative(self, sop: np.ndarray, output: np.ndarray) -> np.ndarray:
-        """Element-wise ``dOutput/dSop`` at ``sop`` (``output`` is ``f(sop)``, already known)."""
-        raise NotImplementedError
+        """The chain rule through the activation: ``dError/dSop = dError/dOutput * f'(sop)``,
+        written into ``out`` (``scratch`` holds the derivative meanwhile)."""
+        return self.xp.multiply(self.derivative(sop, output, out=scratch), output_grad, out=out)
 
     def formula(self) -> str:
         """The derivative as a formula, for explanations."""
@@ -67,9 +74,10 @@ class Activation:
 
     def __call__(self, sop: np.ndarray) -> np.ndarray:
         """Apply the activation to a new array (convenience, not the hot path)."""
-        sop = np.asarray(sop, dtype=np.result_type(sop, np.float32))
+        xp = self.xp
+        sop = xp.asarray(sop, dtype=xp.result_type(sop, xp.float32))
         with np.errstate(over="ignore"):
-            return self.forward(sop, np.empty_like(sop), np.empty_like(sop))
+            return self.forward(sop, xp.empty_like(sop), xp.empty_like(sop))
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
@@ -81,18 +89,16 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, sop, out, scratch):
-        np.negative(sop, out=scratch)
-        np.exp(scratch, out=out)  # inf for sop < -709 (float64): 1 / inf below gives exactly 0
-        np.add(out, 1.0, out=scratch)
-        return np.divide(1.0, scratch, out=out)
+        xp = self.xp
+        xp.negative(sop, out=scratch)
+        xp.exp(scratch, out=out)  # inf for sop < -709 (float64): 1 / inf below gives exactly 0
+        xp.add(out, 1.0, out=scratch)
+        return xp.divide(1.0, scratch, out=out)
 
-    def backward(self, output_grad, sop, output, out, scratch):
-        np.subtract(1.0, output, out=scratch)
-        np.multiply(scratch, output, out=out)
-        return np.multiply(out, output_grad, out=scratch)
-
-    def derivative(self, sop, output):
-        return output * (1.0 - output)
+    def derivative(self, sop, output, out=None):
+        xp = self.xp
+        one_minus = xp.subtract(1.0, output, out=out)
+        return xp.multiply(one_minus, output, out=one_minus)
 
     def formula(self):
         return "sigmoid(sop) * (1 - sigmoid(sop))"
@@ -104,15 +110,12 @@ class Tanh(Activation):
     name = "tanh"
 
     def forward(self, sop, out, scratch):
-        return np.tanh(sop, out=out)
+        return self.xp.tanh(sop, out=out)
 
-    def backward(self, output_grad, sop, output, out, scratch):
-        np.multiply(output, output, out=scratch)
-        np.subtract(1.0, scratch, out=out)
-        return np.multiply(out, output_grad, out=scratch)
-
-    def derivative(self, sop, output):
-        return 1.0 - output * output
+    def derivative(self, sop, output, out=None):
+        xp = self.xp
+        square = xp.multiply(output, output, out=out)
+        return xp.subtract(1.0, square, out=square)
 
     def formula(self):
         return "1 - tanh(sop)^2"
@@ -124,16 +127,12 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, sop, out, scratch):
-        return np.maximum(sop, 0.0, out=out)
+        return self.xp.maximum(sop, 0.0, out=out)
 
-    def backward(self, output_grad, sop, output, out, scratch):
-        # output = max(sop, 0) >= 0, so sign(output) is 1 where sop > 0 and 0 elsewhere:
-        # the step function, computed faster than heaviside.
-        np.sign(output, out=scratch)
-        return np.multiply(scratch, output_grad, out=out)
-
-    def derivative(self, sop, output):
-        return np.heaviside(sop, 0.0)
+    def derivative(self, sop, output, out=None):
+        # output = max(sop, 0) is > 0 exactly where sop > 0, so its sign is the step function
+        # of the sop: 1 there, 0 elsewhere (the kink included). One call, no boolean temporary.
+        return self.xp.sign(output, out=out)
 
     def formula(self):
         return "1 if sop > 0 else 0"
@@ -150,17 +149,14 @@ class LeakyReLU(Activation):
         self.slope = float(slope)
 
     def forward(self, sop, out, scratch):
-        np.multiply(sop, self.slope, out=scratch)
-        return np.maximum(sop, scratch, out=out)  # valid because slope < 1
+        self.xp.multiply(sop, self.slope, out=scratch)
+        return self.xp.maximum(sop, scratch, out=out)  # the larger of the two, as slope < 1
 
-    def backward(self, output_grad, sop, output, out, scratch):
-        np.heaviside(sop, 0.0, out=scratch)
-        np.multiply(scratch, 1.0 - self.slope, out=out)
-        np.add(out, self.slope, out=scratch)
-        return np.multiply(scratch, output_grad, out=out)
-
-    def derivative(self, sop, output):
-        return np.where(sop > 0, 1.0, self.slope).astype(sop.dtype)
+    def derivative(self, sop, output, out=None):
+        xp = self.xp
+        step = xp.heaviside(sop, 0.0, out=out)  # 1 where sop > 0, else 0
+        xp.multiply(step, 1.0 - self.slope, out=step)
+        return xp.add(step, self.slope, out=step)
 
     def formula(self):
         return f"1 if sop > 0 else {self.slope:g}"
@@ -174,11 +170,18 @@ class Identity(Activation):
     def forward(self, sop, out, scratch):
         return sop
 
-    def backward(self, output_grad, sop, output, out, scratch):
-        return output_grad
+    def derivative(self, sop, output, out=None):
+        if out is None:
+            return self.xp.ones_like(sop)
+        out.fill(1.0)
+        return out
 
-    def derivative(self, sop, output):
-        return np.ones_like(sop)
+    def backward(self, output_grad, sop, output, out, scratch):
+        # f' = 1: the chain passes dError/dOutput through unchanged. The engine gives an
+        # identity layer's delta and output gradient one array, so nothing is copied there.
+        if out is not output_grad:
+            self.xp.copyto(out, output_grad)
+        return out
 
     def formula(self):
         return "1"
@@ -189,8 +192,8 @@ class Softmax(Activation):
 
     Its derivative is a Jacobian, ``dOutput_k/dSop_j = output_k * (delta_kj - output_j)``, so the
     chain rule through it is ``dError/dSop_j = output_j * (g_j - sum_k g_k output_k)`` with
-    ``g = dError/dOutput``. With categorical cross-entropy the network skips this and uses the
-    combined derivative ``predicted - target`` instead.
+    ``g = dError/dOutput``. Categorical cross-entropy skips this: with softmax it combines into
+    ``dError/dSop = (predicted - target) / n`` (see :mod:`chainrule.losses`).
     """
 
     name = "softmax"
@@ -203,30 +206,33 @@ class Softmax(Activation):
     def forward_log_sum_exp(self, sop, out, scratch):
         """Write ``softmax(sop)`` into ``out``; return ``log(sum_j exp(sop_j))`` per sample,
         which the categorical cross-entropy needs (a by-product, so the loss costs little)."""
+        xp = self.xp
         # Subtracting the row maximum leaves the result unchanged and keeps exp from overflowing.
-        top = np.maximum.reduce(sop, axis=1, keepdims=True)
-        np.subtract(sop, top, out=out)
-        np.exp(out, out=scratch)
-        sums = np.add.reduce(scratch, axis=1, keepdims=True)
-        np.divide(scratch, sums, out=out)
-        log_sum_exp = np.log(sums)
+        top = xp.maximum.reduce(sop, axis=1, keepdims=True)
+        xp.subtract(sop, top, out=out)
+        xp.exp(out, out=scratch)
+        sums = xp.add.reduce(scratch, axis=1, keepdims=True)
+        xp.divide(scratch, sums, out=out)
+        log_sum_exp = xp.log(sums)
         log_sum_exp += top
         return log_sum_exp[:, 0]
 
+    def derivative(self, sop, output, out=None):
+        raise TypeError("softmax has no element-wise derivative; see Softmax.jacobian")
+
+    def jacobian(self, output: np.ndarray) -> np.ndarray:
+        """``J[i, k, j] = dOutput_k / dSop_j`` of each sample ``i``: ``output_k (delta_kj -
+        output_j)``, shaped ``(n, n_outputs, n_outputs)`` (a new array)."""
+        xp = self.xp
+        eye = xp.eye(output.shape[1], dtype=output.dtype)
+        return output[:, :, None] * (eye[None, :, :] - output[:, None, :])
+
     def backward(self, output_grad, sop, output, out, scratch):
-        np.multiply(output_grad, output, out=scratch)
-        weighted = np.add.reduce(scratch, axis=1, keepdims=True)
-        np.subtract(output_grad, weighted, out=out)
-        return np.multiply(out, output, out=scratch)
-
-    def derivative(self, sop, output):
-        """The diagonal of the Jacobian, ``output_k * (1 - output_k)`` (see :meth:`jacobian`)."""
-        return output * (1.0 - output)
-
-    @staticmethod
-    def jacobian(output_row: np.ndarray) -> np.ndarray:
-        """``J[k, j] = dOutput_k / dSop_j`` for one sample."""
-        return np.diag(output_row) - np.outer(output_row, output_row)
+        xp = self.xp
+        xp.multiply(output_grad, output, out=scratch)
+        weighted = xp.add.reduce(scratch, axis=1, keepdims=True)  # sum_k g_k output_k
+        xp.subtract(output_grad, weighted, out=scratch)
+        return xp.multiply(scratch, output, out=out)
 
     def formula(self):
         return "softmax_k * (delta_kj - softmax_j)"

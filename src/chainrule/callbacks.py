@@ -10,7 +10,7 @@ A callback implements any of three methods, each given the running
 
 Calling ``trainer.stop("why")`` from ``on_epoch_end`` ends training after that epoch. The
 stopping rules of :func:`chainrule.training.fit` (early stopping, the target rule) are
-callbacks of this kind.
+callbacks of this kind, and so is :class:`chainrule.persistence.Checkpoint`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "TargetReached"]
+__all__ = ["Callback", "EarlyStopping", "TargetReached"]
 
 
 class Callback:
@@ -115,26 +115,12 @@ class TargetReached(Callback):
         if self.loss is not None and logs["loss"] <= self.loss:
             trainer.stop(f"target reached: loss {logs['loss']:.6g} <= {self.loss:g}")
         elif self.tolerance is not None:
-            X = trainer.X if self.X is None else self.X
-            Y = trainer.Y if self.Y is None else self.Y
-            gap = float(np.max(np.abs(trainer.net.predict(X) - Y)))
+            if self.X is None:
+                gap = trainer.source.largest_gap()
+            else:
+                gap = float(np.max(np.abs(trainer.net.predict(self.X) - self.Y)))
             if gap < self.tolerance:
                 trainer.stop(
                     f"target reached: every prediction within {self.tolerance:g} of its target "
                     f"(largest gap {gap:.3g})"
                 )
-
-
-class Checkpoint(Callback):
-    """Write a resumable checkpoint every ``every`` epochs (atomically; see persistence)."""
-
-    def __init__(self, path: str, every: int = 1) -> None:
-        if int(every) < 1:
-            raise ValueError(f"checkpoint every must be >= 1, got {every!r}")
-        self.path, self.every = path, int(every)
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        if (epoch + 1) % self.every == 0:
-            from .persistence import save_checkpoint
-
-            save_checkpoint(trainer, self.path)

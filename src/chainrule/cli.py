@@ -16,10 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import __version__
+from ._files import atomic_write
+from ._validation import positive_int
 from .datasets import DATASETS, Dataset, load_dataset, read_csv
 from .exceptions import DivergenceWarning
-from .network import Network
-from .persistence import atomic_write, load
+from .losses import DECISION_THRESHOLD
+from .network import Network, load
+from .training import OPTION_RULES, accuracy
 
 EXIT_BAD_INPUT = 2
 
@@ -61,24 +64,24 @@ def _float_list(text: str) -> list[float]:
             from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
+def _option(name: str, parse: type = float, rule=None):
+    """An argparse type for the training option ``name``: the text parsed, then checked by the
+    option's one rule (:data:`chainrule.training.OPTION_RULES`), before any data is read."""
+    rule = rule or OPTION_RULES[name]
 
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            kind = "an integer" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        try:
+            return rule(value, name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
 
 
 # ---------------------------------------------------------------------------- data
@@ -141,8 +144,6 @@ def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
     predicted = net.predict(X)
     metrics = {"loss": net.loss(X, Y)}
     if net.metadata.get("task") == "classification":
-        from .training import accuracy
-
         metrics["accuracy"] = accuracy(net, predicted, Y)
     else:
         residual = np.sum((predicted - Y) ** 2)
@@ -229,9 +230,6 @@ def cmd_train(args) -> int:
 
 def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size, fit_args):
     """The same training on a Dask cluster: a scheduler's address, or N local workers."""
-    if fit_args:
-        raise UsageError("--dask/--dask-workers do not combine with --validation-split, "
-                         "--early-stopping, --checkpoint-every or --resume")
     try:
         import dask.array as da
         from distributed import Client, LocalCluster
@@ -258,7 +256,8 @@ def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size,
                                da.from_array(Y, chunks=(rows, Y.shape[1])), client=client,
                                epochs=args.epochs, learning_rate=args.lr,
                                optimizer=args.optimizer, batch_size=batch_size,
-                               schedule=args.schedule, l2=args.l2)
+                               schedule=args.schedule, l2=args.l2, progress=args.progress,
+                               **fit_args)
     finally:
         client.close()
         if cluster is not None:
@@ -315,7 +314,7 @@ def cmd_predict(args) -> int:
     classes = net.metadata.get("classes") or []
     if net.metadata.get("task") == "classification":
         if net.n_outputs == 1:
-            labels = [classes[int(p > 0.5)] for p in predicted[:, 0]]
+            labels = [classes[int(p > DECISION_THRESHOLD)] for p in predicted[:, 0]]
             columns, rows = ["predicted", "probability"], zip(labels, predicted[:, 0])
         else:
             labels = [classes[i] for i in np.argmax(predicted, axis=1)]
@@ -360,8 +359,6 @@ def cmd_tutorial(args) -> int:
                          f"--inputs has {len(x)}")
     else:
         weights = np.asarray(args.initial_weight)
-    if args.iterations < 1:
-        raise UsageError("--iterations must be >= 1")
     runs = {"correct": tutorial.run_network(x, args.target, args.lr, args.iterations, weights)}
     if args.as_published:
         runs["as published"] = tutorial.run_scalar(x, args.target, args.lr, args.iterations,
@@ -507,11 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output-activation")
     train.add_argument("--loss", help="default: categorical_cross_entropy or mse")
     train.add_argument("--optimizer", default="adam")
-    train.add_argument("--lr", type=_positive_float, default=0.001)
+    train.add_argument("--lr", type=_option("learning_rate"), default=0.001)
     train.add_argument("--schedule")
-    train.add_argument("--batch-size", type=_positive_int, default=32)
-    train.add_argument("--epochs", type=_positive_int, default=50)
-    train.add_argument("--l2", type=float, default=0.0)
+    train.add_argument("--batch-size", type=_option("batch_size", int), default=32)
+    train.add_argument("--epochs", type=_option("epochs", int), default=50)
+    train.add_argument("--l2", type=_option("l2"), default=0.0)
     train.add_argument("--init", default="he")
     train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     train.add_argument("--seed", type=int, default=0)
@@ -522,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", "-o", help="model file (default runs/<data>/model.npz)")
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
-    train.add_argument("--checkpoint-every", type=_positive_int, metavar="N")
+    train.add_argument("--checkpoint-every", type=_option("checkpoint_every", int, positive_int),
+                       metavar="N")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
@@ -544,11 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Part 1/2 of the tutorial, reproduced.")
     tutorial.add_argument("--inputs", type=_float_list, default=[0.1])
     tutorial.add_argument("--target", type=float, default=0.3)
-    tutorial.add_argument("--lr", type=_positive_float, default=0.5)
-    tutorial.add_argument("--iterations", type=_positive_int, default=10000)
+    tutorial.add_argument("--lr", type=_option("learning_rate"), default=0.5)
+    tutorial.add_argument("--iterations", type=_option("epochs", int), default=10000)
     tutorial.add_argument("--initial-weight", type=_float_list)
     tutorial.add_argument("--seed", type=int, default=0)
-    tutorial.add_argument("--tolerance", type=_positive_float, default=1e-3)
+    tutorial.add_argument("--tolerance", type=_option("tolerance"), default=1e-3)
     tutorial.add_argument("--as-published", action="store_true",
                           help="also run the published code's derivative")
     tutorial.add_argument("--plot", metavar="FILE.png")

@@ -13,7 +13,8 @@ At a hidden layer the error reaches neuron ``j`` through every neuron ``k`` of t
 
 and ``dError/dSop_next_k`` is explained the same way, one layer further, up to the outputs. That
 nesting is the sum over all paths, computed in linear time. The computation here is written out
-per neuron, independently of :meth:`Network.backward`, and a test checks the two agree.
+per neuron, independently of the engine's backward pass (its forward values come from
+:func:`chainrule.reference.forward`), and a test checks the gradients agree.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .network import Network
+from .engine import Engine
+from .reference import forward
 
 __all__ = ["Explanation", "Factor", "explain"]
 
@@ -127,7 +129,7 @@ def _describe(delta: NeuronDelta, indent: str) -> list[str]:
 
 
 def explain(
-    net: Network, X: Any, Y: Any, layer: int, weight: Any = None, bias: int | None = None
+    net: Engine, X: Any, Y: Any, layer: int, weight: Any = None, bias: int | None = None
 ) -> Explanation:
     """Explain the gradient of one weight ``(from_neuron, to_neuron)`` of ``layer`` — or, with
     ``bias=j``, of that layer's bias of neuron ``j`` — on the data ``(X, Y)``."""
@@ -153,16 +155,8 @@ def explain(
         raise ValueError(f"to_neuron {to_neuron} is outside layer {layer} (0..{n_out - 1})")
 
     with np.errstate(over="ignore"):
-        layer_inputs, sops, outputs = [], [], []
-        current = inputs
-        for index, function in enumerate(net.activation_functions):
-            layer_inputs.append(current)
-            sop = current @ net.weights[index]
-            if net.biases[index] is not None:
-                sop = sop + net.biases[index]
-            current = function(sop)
-            sops.append(sop)
-            outputs.append(current)
+        sops, outputs = forward(net, inputs)
+    layer_inputs = [inputs, *outputs[:-1]]
 
     n_samples = inputs.shape[0]
     cache: dict[tuple[int, int], NeuronDelta] = {}
@@ -179,7 +173,7 @@ def explain(
         predicted, target = outputs[at_layer], targets
         function = net.activation_functions[at_layer]
         loss = net.loss_function
-        if net._combined_output:
+        if loss.combines_with(function):
             value = (predicted[:, neuron] - target[:, neuron]) / n_samples
             factor = Factor(
                 "dError/dSop (dError/dPredicted * dPredicted/dSop combined)",
@@ -189,8 +183,7 @@ def explain(
         error_predicted_deriv = loss.predicted_deriv(predicted, target, np.empty_like(predicted))
         if function.couples_neurons:
             # dError/dSop_j = sum_k dError/dPredicted_k * predicted_k * (delta_kj - predicted_j)
-            jacobian_column = predicted * ((np.arange(predicted.shape[1]) == neuron)
-                                           - predicted[:, [neuron]])
+            jacobian_column = function.jacobian(predicted)[:, :, neuron]
             value = np.sum(error_predicted_deriv * jacobian_column, axis=1)
             factors = [
                 Factor("dError/dPredicted_k (all outputs k)", f"({loss.formula()}) / n",

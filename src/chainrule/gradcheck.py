@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .network import Network
+from .engine import Engine
 
 __all__ = ["gradcheck", "numerical_gradients"]
 
 
 def numerical_gradients(
-    net: Network, X: Any, Y: Any, step: float = 1e-4
+    net: Engine, X: Any, Y: Any, step: float = 1e-4
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Central-difference estimates of ``(weight_grads, bias_grads)`` on a float64 copy."""
     checked = net.copy(dtype="float64")
@@ -61,7 +61,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, resolution: float 
     return difference / scale
 
 
-def gradcheck(net: Network, X: Any, Y: Any, step: float = 1e-4) -> list[float]:
+def gradcheck(net: Engine, X: Any, Y: Any, step: float = 1e-4) -> list[float]:
     """The largest relative error between backpropagation and finite differences, per layer.
 
     A layer's weights and bias are checked together. Values around 1e-8 or below mean the

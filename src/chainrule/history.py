@@ -26,12 +26,16 @@ class History:
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {"loss": [], "learning_rate": [], "time": []}
         self.stopped_reason: str = ""
-        self.epochs: int = 0
         self.updates: int = 0
         self.predicted: list[Any] = []
         self.params: dict[str, Any] = {}
         self.diverged: bool = False
         self.best_epoch: int | None = None
+
+    @property
+    def epochs(self) -> int:
+        """The number of epochs recorded."""
+        return len(self.history["loss"])
 
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
@@ -42,7 +46,6 @@ class History:
     def record(self, **values: float) -> None:
         for key, value in values.items():
             self.history.setdefault(key, []).append(value)
-        self.epochs += 1
 
     def last(self, key: str) -> float | None:
         values = self.history.get(key)
@@ -63,7 +66,6 @@ class History:
         history = cls()
         history.history = {k: list(v) for k, v in data.get("history", {}).items()}
         history.stopped_reason = str(data.get("stopped_reason", ""))
-        history.epochs = int(data.get("epochs", 0))
         history.updates = int(data.get("updates", 0))
         history.params = dict(data.get("params", {}))
         return history

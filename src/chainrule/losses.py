@@ -1,4 +1,4 @@
-"""Loss functions: how far the predicted outputs are from the targets.
+"""Loss functions: how far the predicted outputs are from the targets, and the output delta.
 
 Convention (the tutorial's, extended to batches): a loss is **summed over the outputs of a
 sample and averaged over the samples of the batch**, so one sample with one output gives the
@@ -11,17 +11,24 @@ Each loss provides
   products) lets the cross-entropies work from logits, which is exact where ``log(predicted)``
   would underflow.
 * ``predicted_deriv(predicted, target, out)``: ``dError/dPredicted`` for the batch mean, i.e.
-  already divided by the number of samples.
-* ``combined_activation``: the output activation with which ``dError/dSop`` simplifies to
-  ``(predicted - target) / n`` (softmax for categorical cross-entropy, sigmoid for binary);
-  the network then skips the activation's derivative, which is both faster and stable.
+  already divided by the number of samples (the tutorial's g1, over ``n``).
+* ``output_delta(...)``: the error and ``delta = dError/dSop`` at the output layer, the start of
+  the backward pass. In general that is the chain rule, ``dError/dPredicted * dPredicted/dSop``
+  (g1 * g2). A loss *owns* this step (as the cost objects of Nielsen's ``network2.py`` do): a
+  loss whose ``combined_activation`` is the output's activation says so itself, and then
+  ``delta = (predicted - target) / n`` directly, which is both faster and stable. Categorical
+  cross-entropy combines with softmax, binary cross-entropy with sigmoid.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .activations import Activation
+from .arrays import ROWS_PER_SLICE, ArrayModuleUser
+
 __all__ = [
+    "DECISION_THRESHOLD",
     "LOSSES",
     "BinaryCrossEntropy",
     "CategoricalCrossEntropy",
@@ -31,14 +38,11 @@ __all__ = [
     "get_loss",
 ]
 
-
-def _clipped(predicted: np.ndarray) -> np.ndarray:
-    """``predicted`` clipped into ``[eps, 1 - eps]`` so that ``log`` never sees 0."""
-    eps = np.finfo(predicted.dtype).eps
-    return np.clip(predicted, eps, 1.0 - eps)
+#: A sigmoid output above this is read as the positive class (yes/no decisions, accuracy).
+DECISION_THRESHOLD = 0.5
 
 
-class Loss:
+class Loss(ArrayModuleUser):
     """Base class of the losses."""
 
     name: str = ""
@@ -46,8 +50,11 @@ class Loss:
     allowed_activations: tuple[str, ...] | None = None
     #: Output activation for which ``dError/dSop = (predicted - target) / n``.
     combined_activation: str | None = None
-    #: True when targets must lie in [0, 1].
-    needs_probability_targets: bool = False
+
+    def combines_with(self, activation: Activation) -> bool:
+        """Whether ``dError/dSop`` simplifies to ``(predicted - target) / n`` after
+        ``activation``: the derivative of this loss and of that activation cancel."""
+        return activation.name == self.combined_activation
 
     def value(
         self, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None = None,
@@ -59,7 +66,44 @@ class Loss:
     def predicted_deriv(
         self, predicted: np.ndarray, target: np.ndarray, out: np.ndarray
     ) -> np.ndarray:
+        """``dError/dPredicted``, divided by the number of samples, written into ``out``."""
         raise NotImplementedError
+
+    def forward_output(self, activation: Activation, sop: np.ndarray, out: np.ndarray,
+                       scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The output layer's activation, ``predicted = f(sop)``, and whatever by-product of it
+        :meth:`output_delta` will want (``None`` here)."""
+        return activation.forward(sop, out, scratch), None
+
+    def value_and_predicted_deriv(self, predicted: np.ndarray, target: np.ndarray,
+                                  out: np.ndarray, scratch: np.ndarray) -> float:
+        """The error, and ``dError/dPredicted`` written into ``out``."""
+        self.predicted_deriv(predicted, target, out)
+        return self.value(predicted, target)
+
+    def output_delta(
+        self, activation: Activation, predicted: np.ndarray, target: np.ndarray,
+        sop: np.ndarray, by_product: np.ndarray | None, output_grad: np.ndarray,
+        delta: np.ndarray, scratch: np.ndarray,
+    ) -> float:
+        """Return the error; write ``delta = dError/dSop`` of the output layer into ``delta``.
+
+        The chain rule: ``output_grad = dError/dPredicted`` (g1), then through the activation,
+        ``delta = g1 * dPredicted/dSop`` (g2). Or, when this loss combines with the activation,
+        ``delta = (predicted - target) / n`` (``output_grad`` is then left alone).
+        """
+        if self.combines_with(activation):
+            error = self._combined_value(predicted, target, sop, by_product, scratch)
+            xp = self.xp
+            xp.subtract(predicted, target, out=scratch)
+            xp.multiply(scratch, 1.0 / predicted.shape[0], out=delta)
+            return error
+        error = self.value_and_predicted_deriv(predicted, target, output_grad, scratch)
+        activation.backward(output_grad, sop, predicted, delta, scratch)
+        return error
+
+    def _combined_value(self, predicted, target, sop, by_product, scratch) -> float:
+        return self.value(predicted, target, sop, scratch)
 
     def formula(self) -> str:
         """``dError/dPredicted`` for one sample, as a formula."""
@@ -84,21 +128,21 @@ class SquaredError(Loss):
         return 1.0 / predicted.shape[0]
 
     def value(self, predicted, target, sop=None, scratch=None):
-        diff = (predicted - target).ravel()
-        return float(np.dot(diff, diff)) * self._output_scale(predicted)
+        difference = (predicted - target).ravel()
+        return float(self.xp.dot(difference, difference)) * self._output_scale(predicted)
 
     def predicted_deriv(self, predicted, target, out):
-        np.subtract(predicted, target, out=out)
-        np.multiply(out, 2.0 * self._output_scale(predicted), out=out)
-        return out
+        xp = self.xp
+        xp.subtract(predicted, target, out=out)
+        return xp.multiply(out, 2.0 * self._output_scale(predicted), out=out)
 
-    def value_and_predicted_deriv(self, predicted, target, out, scratch_flat, scratch):
-        """Both at once, sharing ``predicted - target`` (computed into ``scratch``, whose flat
-        view is ``scratch_flat``); the derivative goes into ``out``."""
-        np.subtract(predicted, target, out=scratch)
+    def value_and_predicted_deriv(self, predicted, target, out, scratch):
+        """Both at once, sharing ``predicted - target`` (computed into ``scratch``)."""
+        xp = self.xp
+        difference = xp.subtract(predicted, target, out=scratch)
         scale = self._output_scale(predicted)
-        error = float(np.dot(scratch_flat, scratch_flat)) * scale
-        np.multiply(scratch, 2.0 * scale, out=out)
+        error = float(xp.vdot(difference, difference)) * scale
+        xp.multiply(difference, 2.0 * scale, out=out)
         return error
 
     def formula(self):
@@ -129,21 +173,21 @@ class BinaryCrossEntropy(Loss):
     # to 1, so they are not independent probabilities; categorical cross-entropy fits them.)
     allowed_activations = ("sigmoid",)
     combined_activation = "sigmoid"
-    needs_probability_targets = True
 
     def value(self, predicted, target, sop=None, scratch=None):
+        xp = self.xp
         n = predicted.shape[0]
         if sop is not None:
-            softplus = np.logaddexp(0.0, sop, out=scratch)
-            return (float(np.add.reduce(softplus, axis=None)) - _dot(target, sop)) / n
-        p = _clipped(predicted)
-        return -float(np.sum(target * np.log(p) + (1.0 - target) * np.log1p(-p))) / n
+            softplus = xp.logaddexp(0.0, sop, out=scratch)
+            return (float(xp.add.reduce(softplus, axis=None)) - _dot(xp, target, sop)) / n
+        p = _clipped(xp, predicted)
+        return -float(xp.sum(target * xp.log(p) + (1.0 - target) * xp.log1p(-p))) / n
 
     def predicted_deriv(self, predicted, target, out):
-        p = _clipped(predicted)
-        np.subtract(p, target, out=out)
-        np.divide(out, p * (1.0 - p) * predicted.shape[0], out=out)
-        return out
+        xp = self.xp
+        p = _clipped(xp, predicted)
+        xp.subtract(p, target, out=out)
+        return xp.divide(out, p * (1.0 - p) * predicted.shape[0], out=out)
 
     def formula(self):
         return "(predicted - target) / (predicted * (1 - predicted))"
@@ -156,35 +200,43 @@ class CategoricalCrossEntropy(Loss):
     """``-sum_k target_k * log(predicted_k)`` per sample; targets are one-hot or probability rows.
 
     From the softmax's sop ``z`` this equals ``logsumexp(z) - sum_k target_k * z_k`` (rows of
-    ``target`` sum to 1), computed without ever taking ``log(0)``.
+    ``target`` sum to 1), computed without ever taking ``log(0)``; the softmax's forward pass
+    gives ``logsumexp(z)`` as a by-product.
     """
 
     name = "categorical_cross_entropy"
     allowed_activations = ("softmax", "sigmoid")
     combined_activation = "softmax"
-    needs_probability_targets = True
+
+    def forward_output(self, activation, sop, out, scratch):
+        if self.combines_with(activation):
+            return out, activation.forward_log_sum_exp(sop, out, scratch)
+        return activation.forward(sop, out, scratch), None
 
     def value(self, predicted, target, sop=None, scratch=None):
-        n = predicted.shape[0]
+        xp = self.xp
         if sop is not None:
-            top = np.maximum.reduce(sop, axis=1, keepdims=True)
-            shifted = np.subtract(sop, top, out=scratch)
-            np.exp(shifted, out=shifted)
-            log_sum_exp = np.log(np.add.reduce(shifted, axis=1))
+            top = xp.maximum.reduce(sop, axis=1, keepdims=True)
+            shifted = xp.subtract(sop, top, out=scratch)
+            xp.exp(shifted, out=shifted)
+            log_sum_exp = xp.log(xp.add.reduce(shifted, axis=1))
             log_sum_exp += top[:, 0]
             return self.value_from_log_sum_exp(log_sum_exp, target, sop)
-        return -float(np.sum(target * np.log(_clipped(predicted)))) / n
+        return -float(xp.sum(target * xp.log(_clipped(xp, predicted)))) / predicted.shape[0]
 
-    @staticmethod
-    def value_from_log_sum_exp(log_sum_exp, target, sop) -> float:
+    def _combined_value(self, predicted, target, sop, by_product, scratch):
+        return self.value_from_log_sum_exp(by_product, target, sop)
+
+    def value_from_log_sum_exp(self, log_sum_exp, target, sop) -> float:
         """``mean_i sum_k target_ik * (logsumexp(sop_i) - sop_ik)``, exact for any sop."""
-        row_sums = np.add.reduce(target, axis=1)
-        return (float(np.dot(row_sums, log_sum_exp)) - _dot(target, sop)) / sop.shape[0]
+        xp = self.xp
+        row_sums = xp.add.reduce(target, axis=1)
+        return (float(xp.dot(row_sums, log_sum_exp)) - _dot(xp, target, sop)) / sop.shape[0]
 
     def predicted_deriv(self, predicted, target, out):
-        np.divide(target, _clipped(predicted), out=out)
-        np.multiply(out, -1.0 / predicted.shape[0], out=out)
-        return out
+        xp = self.xp
+        xp.divide(target, _clipped(xp, predicted), out=out)
+        return xp.multiply(out, -1.0 / predicted.shape[0], out=out)
 
     def formula(self):
         return "-target / predicted"
@@ -192,8 +244,8 @@ class CategoricalCrossEntropy(Loss):
     def check_targets(self, target, where="Y"):
         _check_unit_interval(target, self.name, where)
         tolerance = 1e-6 * max(1, target.shape[1])
-        for start in range(0, target.shape[0], _ROWS_PER_CHUNK):
-            row_sums = np.add.reduce(target[start:start + _ROWS_PER_CHUNK], axis=1)
+        for start in range(0, target.shape[0], ROWS_PER_SLICE):
+            row_sums = np.add.reduce(target[start:start + ROWS_PER_SLICE], axis=1)
             bad = np.flatnonzero(np.abs(row_sums - 1.0) > tolerance)
             if bad.size:
                 raise ValueError(
@@ -202,12 +254,15 @@ class CategoricalCrossEntropy(Loss):
                 )
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
+def _clipped(xp, predicted: np.ndarray) -> np.ndarray:
+    """``predicted`` clipped into ``[eps, 1 - eps]`` so that ``log`` never sees 0."""
+    eps = xp.finfo(predicted.dtype).eps
+    return xp.clip(predicted, eps, 1.0 - eps)
+
+
+def _dot(xp, a: np.ndarray, b: np.ndarray) -> float:
     """``sum(a * b)`` over all entries, without a temporary."""
-    return float(np.dot(a.reshape(-1), b.reshape(-1)))
-
-
-_ROWS_PER_CHUNK = 8192  # checks run in chunks: no temporary grows with the data
+    return float(xp.vdot(a, b))
 
 
 def _check_unit_interval(target: np.ndarray, loss_name: str, where: str) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import ArrayModuleUser
+
 __all__ = [
     "OPTIMIZERS",
     "GD",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class Optimizer:
+class Optimizer(ArrayModuleUser):
     """Base class. Subclasses name their state buffers in ``state_names``."""
 
     name = ""
@@ -53,11 +55,15 @@ class Optimizer:
         return {}
 
     def bind(self, params: Sequence[np.ndarray],
-             scratch: Sequence[np.ndarray] | None = None) -> None:
+             scratch: Sequence[np.ndarray] | None = None, xp: Any = None) -> None:
         """Allocate the state (zeros) for ``params``; ``scratch`` (buffers shaped like them,
-        free between steps) saves allocating scratch buffers."""
-        self.state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
-        self._scratch = list(scratch) if scratch is not None else [np.empty_like(p)
+        free between steps) saves allocating scratch buffers; ``xp`` is the array module to
+        compute with (the network's)."""
+        if xp is not None:
+            self.xp = xp
+        xp = self.xp
+        self.state = {name: [xp.zeros_like(p) for p in params] for name in self.state_names}
+        self._scratch = list(scratch) if scratch is not None else [xp.empty_like(p)
                                                                    for p in params]
         self.steps = 0
 
@@ -83,9 +89,10 @@ class GD(Optimizer):
     def step(self, params, grads, lr):
         # The base class's loop, inlined: for a tiny network the call per parameter shows.
         self.steps += 1
+        xp = self.xp
         for param, grad, scratch in zip(params, grads, self._scratch):
-            np.multiply(grad, lr, out=scratch)
-            np.subtract(param, scratch, out=param)
+            xp.multiply(grad, lr, out=scratch)
+            xp.subtract(param, scratch, out=param)
 
 
 class Momentum(Optimizer):
@@ -102,11 +109,12 @@ class Momentum(Optimizer):
         return {"momentum": self.momentum}
 
     def _update(self, index, param, grad, lr, scratch):
+        xp = self.xp
         velocity = self.state["velocity"][index]
-        np.multiply(velocity, self.momentum, out=velocity)
-        np.multiply(grad, lr, out=scratch)
-        np.subtract(velocity, scratch, out=velocity)
-        np.add(param, velocity, out=param)
+        xp.multiply(velocity, self.momentum, out=velocity)
+        xp.multiply(grad, lr, out=scratch)
+        xp.subtract(velocity, scratch, out=velocity)
+        xp.add(param, velocity, out=param)
 
 
 class Nesterov(Momentum):
@@ -115,13 +123,14 @@ class Nesterov(Momentum):
     name = "nesterov"
 
     def _update(self, index, param, grad, lr, scratch):
+        xp = self.xp
         velocity = self.state["velocity"][index]
-        np.multiply(velocity, self.momentum, out=velocity)
-        np.multiply(grad, lr, out=scratch)
-        np.subtract(velocity, scratch, out=velocity)
-        np.subtract(param, scratch, out=param)
-        np.multiply(velocity, self.momentum, out=scratch)
-        np.add(param, scratch, out=param)
+        xp.multiply(velocity, self.momentum, out=velocity)
+        xp.multiply(grad, lr, out=scratch)
+        xp.subtract(velocity, scratch, out=velocity)
+        xp.subtract(param, scratch, out=param)
+        xp.multiply(velocity, self.momentum, out=scratch)
+        xp.add(param, scratch, out=param)
 
 
 class Adagrad(Optimizer):
@@ -138,10 +147,11 @@ class Adagrad(Optimizer):
         return {"eps": self.eps}
 
     def _update(self, index, param, grad, lr, scratch):
+        xp = self.xp
         sum_squares = self.state["sum_squares"][index]
-        np.multiply(grad, grad, out=scratch)
-        np.add(sum_squares, scratch, out=sum_squares)
-        _scaled_step(param, grad, sum_squares, lr, self.eps, scratch)
+        xp.multiply(grad, grad, out=scratch)
+        xp.add(sum_squares, scratch, out=sum_squares)
+        _scaled_step(xp, param, grad, sum_squares, lr, self.eps, scratch)
 
 
 class RMSprop(Optimizer):
@@ -159,12 +169,13 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "eps": self.eps}
 
     def _update(self, index, param, grad, lr, scratch):
+        xp = self.xp
         mean_square = self.state["mean_square"][index]
-        np.multiply(mean_square, self.rho, out=mean_square)
-        np.multiply(grad, grad, out=scratch)
-        np.multiply(scratch, 1.0 - self.rho, out=scratch)
-        np.add(mean_square, scratch, out=mean_square)
-        _scaled_step(param, grad, mean_square, lr, self.eps, scratch)
+        xp.multiply(mean_square, self.rho, out=mean_square)
+        xp.multiply(grad, grad, out=scratch)
+        xp.multiply(scratch, 1.0 - self.rho, out=scratch)
+        xp.add(mean_square, scratch, out=mean_square)
+        _scaled_step(xp, param, grad, mean_square, lr, self.eps, scratch)
 
 
 class Adam(Optimizer):
@@ -182,9 +193,9 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
-    def bind(self, params, scratch=None):
-        super().bind(params, scratch)
-        self._second_scratch = [np.empty_like(p) for p in params]
+    def bind(self, params, scratch=None, xp=None):
+        super().bind(params, scratch, xp)
+        self._second_scratch = [self.xp.empty_like(p) for p in params]
 
     def step(self, params, grads, lr):
         self.steps += 1
@@ -194,33 +205,34 @@ class Adam(Optimizer):
             self._update(index, param, grad, lr, self._scratch[index])
 
     def _update(self, index, param, grad, lr, scratch):
+        xp = self.xp
         first = self.state["first_moment"][index]
         second = self.state["second_moment"][index]
-        np.multiply(first, self.beta1, out=first)
-        np.multiply(grad, 1.0 - self.beta1, out=scratch)
-        np.add(first, scratch, out=first)
-        np.multiply(second, self.beta2, out=second)
-        np.multiply(grad, grad, out=scratch)
-        np.multiply(scratch, 1.0 - self.beta2, out=scratch)
-        np.add(second, scratch, out=second)
+        xp.multiply(first, self.beta1, out=first)
+        xp.multiply(grad, 1.0 - self.beta1, out=scratch)
+        xp.add(first, scratch, out=first)
+        xp.multiply(second, self.beta2, out=second)
+        xp.multiply(grad, grad, out=scratch)
+        xp.multiply(scratch, 1.0 - self.beta2, out=scratch)
+        xp.add(second, scratch, out=second)
         # scratch = sqrt(v_hat) + eps; denominator = m_hat / scratch
-        np.divide(second, self._second_correction, out=scratch)
-        np.sqrt(scratch, out=scratch)
-        np.add(scratch, self.eps, out=scratch)
+        xp.divide(second, self._second_correction, out=scratch)
+        xp.sqrt(scratch, out=scratch)
+        xp.add(scratch, self.eps, out=scratch)
         step = self._second_scratch[index]
-        np.divide(first, self._first_correction, out=step)
-        np.divide(step, scratch, out=step)
-        np.multiply(step, lr, out=step)
-        np.subtract(param, step, out=param)
+        xp.divide(first, self._first_correction, out=step)
+        xp.divide(step, scratch, out=step)
+        xp.multiply(step, lr, out=step)
+        xp.subtract(param, step, out=param)
 
 
-def _scaled_step(param, grad, accumulated, lr, eps, scratch) -> None:
+def _scaled_step(xp, param, grad, accumulated, lr, eps, scratch) -> None:
     """``param -= lr * grad / (sqrt(accumulated) + eps)``, using ``scratch``."""
-    np.sqrt(accumulated, out=scratch)
-    np.add(scratch, eps, out=scratch)
-    np.divide(grad, scratch, out=scratch)
-    np.multiply(scratch, lr, out=scratch)
-    np.subtract(param, scratch, out=param)
+    xp.sqrt(accumulated, out=scratch)
+    xp.add(scratch, eps, out=scratch)
+    xp.divide(grad, scratch, out=scratch)
+    xp.multiply(scratch, lr, out=scratch)
+    xp.subtract(param, scratch, out=param)
 
 
 def _fraction(value: Any, name: str) -> float:

@@ -23,20 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .activations import ACTIVATIONS, LeakyReLU
-from .history import History
+from ._files import atomic_write
+from ._validation import positive_int
+from .activations import ACTIVATIONS
+from .callbacks import Callback
+from .engine import Engine
 from .losses import LOSSES
-from .network import Network
 
-__all__ = ["ModelFileError", "atomic_write", "load", "save"]
+__all__ = ["Checkpoint", "ModelFileError", "atomic_write", "load", "load_checkpoint",
+           "read_checkpoint", "save", "save_checkpoint"]
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 1
@@ -49,43 +49,6 @@ class ModelFileError(ValueError):
     """A model file that cannot be read: missing, truncated, corrupted or tampered with."""
 
 
-@contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
-    """Open a temporary file beside ``path`` for binary writing; on success rename it over
-    ``path`` (after flush and fsync), on failure remove it and leave ``path`` untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    try:  # make the rename itself durable
-        folder_descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - some systems cannot open folders
-        return
-    try:
-        os.fsync(folder_descriptor)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(folder_descriptor)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -95,7 +58,7 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _network_arrays(net: Network) -> dict[str, np.ndarray]:
+def _network_arrays(net: Engine) -> dict[str, np.ndarray]:
     arrays = {}
     for layer, (weight, bias) in enumerate(zip(net.weights, net.biases)):
         arrays[f"layers.{layer}.weight"] = weight
@@ -104,21 +67,17 @@ def _network_arrays(net: Network) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _header(net: Network, arrays: dict[str, np.ndarray], **extra: Any) -> dict[str, Any]:
+def _header(net: Engine, arrays: dict[str, np.ndarray], **extra: Any) -> dict[str, Any]:
     from . import __version__
 
+    architecture = net.spec()
+    dtype = architecture.pop("dtype")
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "chainrule_version": __version__,
-        "architecture": {
-            "sizes": net.sizes,
-            "activations": net.activations,
-            "leaky_relu_slopes": [getattr(f, "slope", None) for f in net.activation_functions],
-            "bias": net.bias,
-            "loss": net.loss_name,
-        },
-        "dtype": net.dtype.name,
+        "architecture": architecture,
+        "dtype": dtype,
         "checksum": _checksum(arrays),
         "metadata": getattr(net, "metadata", {}),
         **extra,
@@ -139,7 +98,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a model file")
 
 
-def save(net: Network, path: str, metadata: dict[str, Any] | None = None) -> None:
+def save(net: Engine, path: str, metadata: dict[str, Any] | None = None) -> None:
     """Write ``net`` to ``path`` (``.npz``), atomically. ``metadata`` must be JSON-able."""
     if metadata is not None:
         net.metadata = dict(metadata)
@@ -182,7 +141,8 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
-def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Network:
+def _checked_spec(path: str, header: dict[str, Any]) -> dict[str, Any]:
+    """The header's architecture, every field checked, as :meth:`Engine.spec` gives it."""
     architecture = header.get("architecture")
     if not isinstance(architecture, dict):
         raise ModelFileError(f"{path}: the header has no architecture")
@@ -211,7 +171,19 @@ def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarra
     dtype = header.get("dtype")
     if dtype not in ("float32", "float64"):
         raise ModelFileError(f"{path}: dtype {dtype!r} is not float32 or float64")
+    slopes = architecture.get("leaky_relu_slopes", [None] * n_layers)
+    if not isinstance(slopes, list) or len(slopes) != n_layers or not all(
+        s is None or (isinstance(s, float) and 0.0 <= s < 1.0) for s in slopes
+    ):
+        raise ModelFileError(f"{path}: malformed leaky_relu_slopes {slopes!r}")
+    return {"sizes": sizes, "activations": activations, "leaky_relu_slopes": slopes,
+            "bias": bias, "loss": loss, "dtype": dtype}
 
+
+def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarray],
+                  network_class: type[Engine]) -> Engine:
+    spec = _checked_spec(path, header)
+    sizes, bias, dtype = spec["sizes"], spec["bias"], spec["dtype"]
     expected = {}
     for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         expected[f"layers.{layer}.weight"] = (n_in, n_out)
@@ -235,18 +207,11 @@ def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarra
             raise ModelFileError(f"{path}: {name} holds non-finite values")
     if header.get("checksum") != _checksum(layer_arrays):
         raise ModelFileError(f"{path}: checksum mismatch, the weights were altered or damaged")
-    slopes = architecture.get("leaky_relu_slopes", [None] * n_layers)
-    if not isinstance(slopes, list) or len(slopes) != n_layers or not all(
-        s is None or (isinstance(s, float) and 0.0 <= s < 1.0) for s in slopes
-    ):
-        raise ModelFileError(f"{path}: malformed leaky_relu_slopes {slopes!r}")
-    functions = [LeakyReLU(slope) if name == "leaky_relu" and slope is not None else name
-                 for name, slope in zip(activations, slopes)]
     try:
-        net = Network(sizes, activation=functions, bias=bias, loss=loss, dtype=dtype)
+        net = network_class.from_spec(spec)
     except ValueError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    for layer in range(n_layers):
+    for layer in range(len(sizes) - 1):
         net.weights[layer] = layer_arrays[f"layers.{layer}.weight"]
         if bias[layer]:
             net.biases[layer] = layer_arrays[f"layers.{layer}.bias"]
@@ -255,86 +220,95 @@ def _network_from(path: str, header: dict[str, Any], arrays: dict[str, np.ndarra
     return net
 
 
-def load(path: str) -> Network:
-    """Read a model file written by :func:`save` (or a checkpoint), checking everything."""
+def load(path: str, network_class: type[Engine] = Engine) -> Engine:
+    """Read a model file written by :func:`save` (or a checkpoint), checking everything; the
+    network is built as ``network_class`` (:func:`chainrule.load` gives a
+    :class:`~chainrule.network.Network`)."""
     header, arrays = _read(os.fspath(path))
-    return _network_from(os.fspath(path), header, arrays)
+    return _network_from(os.fspath(path), header, arrays, network_class)
 
 
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(trainer: Any, path: str) -> None:
-    """Everything needed to continue a run bit for bit: weights, optimizer state, generator
-    state, epochs done and the history so far."""
-    net, optimizer = trainer.net, trainer.optimizer
+    """Write the trainer's :meth:`~chainrule.training.Trainer.state_dict` (weights, optimizer
+    state, generator state, sample order, position and history) beside the model it trains:
+    the file loads as a model too."""
+    state = trainer.state_dict()
+    net = trainer.net
     arrays = _network_arrays(net)
     checksum_arrays = dict(arrays)
-    for name, buffers in optimizer.state.items():
+    for name, buffers in state["optimizer"]["state"].items():
         for index, buffer in enumerate(buffers):
             arrays[f"optimizer.{name}.{index}"] = buffer
-    if trainer.order is not None:
-        arrays["trainer.order"] = trainer.order
-    state = net.rng.bit_generator.state
-    training = {
-        "epoch": trainer.epoch,
-        "first_loss": trainer.first_loss,
-        "optimizer": {
-            "name": optimizer.name,
-            "hyperparameters": optimizer.hyperparameters(),
-            "steps": optimizer.steps,
-        },
-        "rng_state": json.loads(json.dumps(state, default=str)),
-        "history": trainer.history.to_dict(),
-    }
+    if state["order"] is not None:
+        arrays["trainer.order"] = state["order"]
+    training = {key: state[key] for key in ("epoch", "batch", "epoch_error", "first_loss",
+                                            "history")}
+    training["optimizer"] = {k: v for k, v in state["optimizer"].items() if k != "state"}
+    training["rng_state"] = json.loads(json.dumps(state["rng_state"], default=str))
     header = _header(net, checksum_arrays, checkpoint=training)
     header["checkpoint_checksum"] = _checksum(arrays)
     _write(path, header, arrays)
 
 
-def load_checkpoint(trainer: Any, path: str) -> None:
-    """Restore a :class:`~chainrule.training.Trainer` from :func:`save_checkpoint`'s file."""
+def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
+    """A checkpoint's trainer state (for :meth:`~chainrule.training.Trainer.load_state_dict`),
+    after checking that it was made for a network like ``net``."""
     header, arrays = _read(os.fspath(path))
-    saved = _network_from(path, header, arrays)
+    saved = _network_from(path, header, arrays, Engine)
     training = header.get("checkpoint")
     if not isinstance(training, dict):
         raise ModelFileError(f"{path}: a model file, not a checkpoint (nothing to resume)")
     if header.get("checkpoint_checksum") != _checksum(arrays):
         raise ModelFileError(f"{path}: checksum mismatch, the checkpoint was altered or damaged")
-    net = trainer.net
-    if saved.sizes != net.sizes or saved.activations != net.activations \
-            or saved.bias != net.bias or saved.loss_name != net.loss_name \
-            or saved.dtype != net.dtype:
+    if saved.spec() != net.spec():
         raise ValueError(f"{path}: the checkpoint's network {saved!r} is not this one {net!r}")
-    optimizer_info = training.get("optimizer", {})
-    if optimizer_info.get("name") != trainer.optimizer.name or optimizer_info.get(
-        "hyperparameters"
-    ) != trainer.optimizer.hyperparameters():
-        raise ValueError(
-            f"{path}: the checkpoint was made with optimizer {optimizer_info.get('name')!r} "
-            f"{optimizer_info.get('hyperparameters')}, not {trainer.optimizer!r}"
-        )
-    net.set_state(saved.parameters())
-    for name, buffers in trainer.optimizer.state.items():
-        for index, buffer in enumerate(buffers):
-            key = f"optimizer.{name}.{index}"
-            if key not in arrays or arrays[key].shape != buffer.shape:
-                raise ModelFileError(f"{path}: optimizer state {key} is missing or malformed")
-            buffer[...] = arrays[key]
-    trainer.optimizer.steps = int(optimizer_info.get("steps", 0))
-    if "trainer.order" in arrays:
-        order = arrays["trainer.order"]
-        n_samples = trainer.X.shape[0]
-        if order.shape != (n_samples,) or order.dtype.kind not in "iu" or not np.array_equal(
-                np.sort(order), np.arange(n_samples)):
-            raise ValueError(f"{path}: the checkpoint's sample order does not fit this data "
-                             f"({n_samples} samples)")
-        trainer.order = order.astype(np.intp)
-    state = training["rng_state"]
-    state["state"] = {k: int(v) for k, v in state["state"].items()}
-    if "inc" in state:
-        state["inc"] = int(state["inc"])
-    net.rng.bit_generator.state = state
-    trainer.epoch = int(training["epoch"])
-    trainer.first_loss = training.get("first_loss")
-    previous = History.from_dict(training["history"])
-    previous.params = trainer.history.params
-    trainer.history = previous
+    optimizer = dict(training.get("optimizer", {}))
+    state: dict[str, list[np.ndarray]] = {}
+    for key in sorted(k for k in arrays if k.startswith("optimizer.")):
+        _, name, index = key.split(".")
+        state.setdefault(name, []).append((int(index), arrays[key]))
+    optimizer["state"] = {name: [a for _, a in sorted(pairs, key=lambda p: p[0])]
+                          for name, pairs in state.items()}
+    rng_state = dict(training["rng_state"])
+    rng_state["state"] = {k: int(v) for k, v in rng_state["state"].items()}
+    if "inc" in rng_state:
+        rng_state["inc"] = int(rng_state["inc"])
+    return {
+        "epoch": training["epoch"], "batch": training.get("batch", 0),
+        "epoch_error": training.get("epoch_error", 0.0), "first_loss": training["first_loss"],
+        "parameters": saved.flat_parameters(), "optimizer": optimizer, "rng_state": rng_state,
+        "order": arrays.get("trainer.order"), "history": training["history"],
+    }
+
+
+def load_checkpoint(trainer: Any, path: str) -> None:
+    """Continue ``trainer`` from the checkpoint at ``path``."""
+    try:
+        trainer.load_state_dict(read_checkpoint(path, trainer.net))
+    except ValueError as exc:
+        if isinstance(exc, ModelFileError) or str(exc).startswith(f"{path}:"):
+            raise
+        raise ValueError(f"{path}: {exc}") from None
+
+
+class Checkpoint(Callback):
+    """Write a resumable checkpoint every ``every`` epochs (atomically)."""
+
+    def __init__(self, path: str, every: int = 1) -> None:
+        self.path, self.every = path, positive_int(every, "checkpoint_every")
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if (epoch + 1) % self.every == 0:
+            save_checkpoint(trainer, self.path)
+
+
+def prepare_run(trainer: Any, checkpoint: str | None = None, checkpoint_every: int = 1,
+                resume_from: str | None = None) -> Any:
+    """The file side of a run: add a :class:`Checkpoint` callback writing to ``checkpoint``
+    and continue from the checkpoint ``resume_from``. Returns the trainer."""
+    if checkpoint is not None:
+        trainer.callbacks.append(Checkpoint(checkpoint, checkpoint_every))
+    if resume_from is not None:
+        load_checkpoint(trainer, resume_from)
+    return trainer

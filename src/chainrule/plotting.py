@@ -78,7 +78,7 @@ def plot_tutorial(runs: dict[str, Any], target: float, path: str | None = None):
 
 def save_figure(figure: Any, path: str) -> None:
     """Save as PNG through a temporary file in the same folder, then rename (atomic)."""
-    from .persistence import atomic_write
+    from ._files import atomic_write
 
     with atomic_write(path) as handle:
         figure.savefig(handle, format="png", dpi=100)

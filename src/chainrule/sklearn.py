@@ -8,7 +8,6 @@ returning ``self``) and pass ``sklearn.utils.estimator_checks``; the fitted attr
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .callbacks import EarlyStopping
+from .exceptions import warn_at_caller
+from .losses import DECISION_THRESHOLD
 from .network import Network
 
 __all__ = ["GDClassifier", "GDRegressor"]
@@ -84,7 +85,7 @@ class _GDBase(BaseEstimator):
             self.loss_curve_ = []
             self.t_ = 0
         net = self.network_
-        batch = None if self.batch_size is None else min(int(self.batch_size), X.shape[0])
+        batch = None if self.batch_size is None else int(self.batch_size)
         options: dict[str, Any] = {}
         if self.early_stopping and not incremental:
             n_validation = max(1, int(round(self.validation_fraction * X.shape[0])))
@@ -94,7 +95,8 @@ class _GDBase(BaseEstimator):
                 options["validation_data"] = (X[held], Y[held])
                 options["early_stopping"] = EarlyStopping(patience=self.n_iter_no_change)
                 X, Y = X[kept], Y[kept]
-                batch = None if batch is None else min(batch, X.shape[0])
+        if batch is not None and batch >= X.shape[0]:
+            batch = None  # a batch as large as the data is the full batch, in order
         history = net.fit(X, Y, epochs=epochs, learning_rate=self.learning_rate,
                           optimizer=self.optimizer, batch_size=batch, schedule=self.schedule,
                           l2=self.l2, progress=bool(self.verbose), **options)
@@ -113,10 +115,9 @@ class _GDBase(BaseEstimator):
         self.n_outputs_ = net.n_outputs
         self.out_activation_ = net.activations[-1]
         if not incremental and history.epochs == epochs and "maximum" in history.stopped_reason:
-            warnings.warn(
+            warn_at_caller(
                 f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
-                "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3,
-            )
+                "optimization hasn't converged yet.", ConvergenceWarning)
 
     def _check_epochs(self) -> int:
         if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
@@ -195,7 +196,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
     def predict(self, X) -> np.ndarray:
         probabilities = self.predict_proba(X)
         if self._multilabel:
-            return (probabilities > 0.5).astype(int)
+            return (probabilities > DECISION_THRESHOLD).astype(int)
         return self.classes_[np.argmax(probabilities, axis=1)]
 
 

@@ -1,11 +1,18 @@
-"""The training loop: gradient descent over batches, with schedules, stopping rules and history.
+"""The training loop: one loop for every way of training, and its step-by-step driver.
 
 One epoch is one pass over the data. With ``batch_size=None`` (full batch, the tutorial's
 gradient descent) an epoch is one update, so the tutorial's iterations are epochs; with
-``batch_size=b`` it is ``ceil(n / b)`` updates, and ``batch_size=1`` is stochastic gradient
-descent. Batches are taken through an index order reshuffled in place each epoch from the
-network's seeded generator; the data itself is never copied (each batch is gathered into a
-buffer that is reused).
+``batch_size=b`` it is ``ceil(n / b)`` updates on batches taken through an order of the samples
+reshuffled each epoch from the network's seeded generator, and ``batch_size=1`` is stochastic
+gradient descent.
+
+A :class:`Trainer` holds the state of a run and drives it. Each step asks its *gradient source*
+(:mod:`chainrule.sources`: the fast engine, the one-neuron kernel, or a Dask cluster) for the
+batch's error and gradient, adds the L2 term, checks for divergence and applies the optimizer's
+update; each epoch's end records the history and runs the callbacks and stopping rules. Those
+rules exist once, here, whatever the source. ``fit`` is ``Trainer(...).run()``; a program that
+wants to look at training as it goes calls :meth:`Trainer.step` or :meth:`Trainer.run_epoch`
+instead (see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -15,64 +22,89 @@ import signal
 import sys
 import threading
 import time
-import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import fastpath
-from ._validation import positive_float, positive_int
-from .callbacks import Callback, Checkpoint, EarlyStopping, TargetReached
-from .exceptions import DivergenceError, DivergenceWarning
+from ._validation import (
+    flag,
+    non_negative_float,
+    one_of,
+    optional,
+    positive_float,
+    positive_int,
+)
+from .arrays import ROWS_PER_SLICE
+from .callbacks import Callback, EarlyStopping, TargetReached
+from .engine import Engine
+from .exceptions import DivergenceError, DivergenceWarning, warn_at_caller
+from .fastpath import OneNeuronKernel
 from .history import History
-from .losses import BinaryCrossEntropy, CategoricalCrossEntropy
-from .network import Network
+from .losses import DECISION_THRESHOLD, BinaryCrossEntropy, CategoricalCrossEntropy
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Constant, Schedule, get_schedule
+from .sources import GradientSource, LocalData
 
-__all__ = ["Trainer", "fit"]
+__all__ = ["OPTION_RULES", "Step", "Trainer", "accuracy", "check_options", "fit"]
+
+#: Every option of training and the rule its value must meet. They are checked here, once, for
+#: every way of training (``fit``, :func:`chainrule.distributed.fit`, the command line and the
+#: scikit-learn estimators all pass them through).
+OPTION_RULES: dict[str, Callable[[Any, str], Any]] = {
+    "epochs": positive_int,
+    "learning_rate": positive_float,
+    "optimizer": lambda value, name: get_optimizer(value),
+    "batch_size": optional(positive_int),
+    "shuffle": flag,
+    "schedule": lambda value, name: get_schedule(value),
+    "l2": non_negative_float,
+    "target_loss": optional(non_negative_float),
+    "tolerance": optional(positive_float),
+    "on_divergence": one_of("warn", "raise"),
+    "divergence_factor": positive_float,
+    "record_predictions": flag,
+    "progress": optional(flag),
+}
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.01, "optimizer": "gd", "batch_size": None, "shuffle": True,
+    "schedule": None, "l2": 0.0, "target_loss": None, "tolerance": None,
+    "on_divergence": "warn", "divergence_factor": 1e8, "record_predictions": False,
+    "progress": None,
+}
 
 
-def fit(
-    net: Network,
-    X: Any,
-    Y: Any,
-    *,
-    epochs: int,
-    learning_rate: float = 0.01,
-    optimizer: str | Optimizer = "gd",
-    batch_size: int | None = None,
-    shuffle: bool = True,
-    schedule: str | Schedule | None = None,
-    l2: float = 0.0,
-    validation_data: tuple[Any, Any] | None = None,
-    callbacks: Iterable[Callback] = (),
-    progress: bool | None = None,
-    target_loss: float | None = None,
-    tolerance: float | None = None,
-    early_stopping: int | EarlyStopping | None = None,
-    on_divergence: str = "warn",
-    divergence_factor: float = 1e8,
-    record_predictions: bool = False,
-    checkpoint: str | None = None,
-    checkpoint_every: int = 1,
-    resume_from: str | None = None,
-) -> History:
+def check_options(**options: Any) -> dict[str, Any]:
+    """The options with their defaults filled in, each checked by its rule in
+    :data:`OPTION_RULES` (a ``ValueError`` naming the option otherwise)."""
+    unknown = sorted(set(options) - set(OPTION_RULES))
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(unknown)}")
+    if "epochs" not in options:
+        raise TypeError("training needs epochs")
+    values = {**DEFAULTS, **options}
+    return {name: rule(values[name], name) for name, rule in OPTION_RULES.items()}
+
+
+def fit(net: Engine, X: Any, Y: Any, *, epochs: int, callbacks: Iterable[Callback] = (),
+        validation_data: tuple[Any, Any] | None = None,
+        early_stopping: int | EarlyStopping | None = None, **options: Any) -> History:
     """Train ``net`` on ``(X, Y)`` by gradient descent and return the :class:`History`.
 
-    Parameters
-    ----------
+    Keywords (checked by :data:`OPTION_RULES`)
+    ------------------------------------------
     epochs:
         The maximum number of passes over the data (with full batch: of updates).
     learning_rate:
-        The step size, ``w = w - learning_rate * gradient`` for ``gd``.
+        The step size, ``w = w - learning_rate * gradient`` for ``gd`` (default 0.01).
     optimizer:
         ``gd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adagrad``, ``adam``, or an
         :class:`~chainrule.optimizers.Optimizer` carrying its own hyper-parameters.
     batch_size:
-        ``None`` (full batch), ``b`` (mini-batch) or ``1`` (stochastic).
+        ``None`` (full batch, rows in order), ``b`` (mini-batches of ``b`` rows, reshuffled
+        every epoch when ``shuffle``) or ``1`` (stochastic).
     shuffle:
         Reshuffle the order of the samples every epoch (mini-batch only).
     schedule:
@@ -100,97 +132,65 @@ def fit(
         A loss above this many times the first epoch's loss counts as diverged, like NaN or inf.
     record_predictions:
         Keep the predictions on ``X`` after every epoch in ``history.predicted``.
-    checkpoint, checkpoint_every:
-        Write a resumable checkpoint to this path every ``checkpoint_every`` epochs.
-    resume_from:
-        A checkpoint to continue from: the weights, optimizer state, generator state and
-        history are restored and training goes on up to ``epochs`` in all.
     """
-    trainer = Trainer(
-        net, X, Y, epochs=epochs, learning_rate=learning_rate, optimizer=optimizer,
-        batch_size=batch_size, shuffle=shuffle, schedule=schedule, l2=l2,
-        validation_data=validation_data, callbacks=callbacks, progress=progress,
-        target_loss=target_loss, tolerance=tolerance, early_stopping=early_stopping,
-        on_divergence=on_divergence, divergence_factor=divergence_factor,
-        record_predictions=record_predictions, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-    )
-    if resume_from is not None:
-        from .persistence import load_checkpoint
-
-        load_checkpoint(trainer, resume_from)
-    return trainer.run()
+    return Trainer(net, X, Y, epochs=epochs, callbacks=callbacks,
+                   validation_data=validation_data, early_stopping=early_stopping,
+                   **options).run()
 
 
-class _Snapshots:
-    """Copies of the flat parameters taken at the start of epochs, to go back to on divergence.
+@dataclass
+class Step:
+    """What one update did. ``epoch`` and ``batch`` count from 0; ``loss`` is the batch's error
+    before the update (L2 included). With ``watch=True`` (see :meth:`Trainer.step`) the rest is
+    filled with copies: the batch's ``rows`` (sample indices), ``inputs`` and ``targets``; every
+    layer's ``sops``, ``outputs``, ``deltas`` (``dError/dSop``) and ``output_grads``;
+    ``weight_grads`` and ``bias_grads`` (the gradients the update used, L2 included); and
+    ``update``, the change of every parameter (``weights_after - weights_before``, per layer,
+    as ``(weight_update, bias_update)`` pairs)."""
 
-    Two buffers alternate, so the copy from before the current epoch is always there. For a
-    large network trained full batch (one update per epoch) a copy every epoch would cost a
-    noticeable share of the step, so copies are then taken every ``every`` epochs.
-    """
-
-    def __init__(self, parameters: np.ndarray, every: int, skip_first: bool = False):
-        self.parameters = parameters
-        self.every = every
-        self.buffers: list[np.ndarray | None] = [None, None]  # allocated on first use
-        self.epochs: list[int | None] = [None, None]
-        # A copy at the start of a single full-batch epoch is never needed: divergence can only
-        # show at its one step, before any update, when the weights are still the initial ones.
-        self.skip_first = skip_first
-
-    def take(self, epoch: int) -> None:
-        if self.skip_first:
-            self.skip_first = False
-            return
-        if epoch % self.every and self.epochs[0] is not None:
-            return
-        older = 0 if self.epochs[0] is None or (
-            self.epochs[1] is not None and self.epochs[0] < self.epochs[1]) else 1
-        if self.buffers[older] is None:
-            self.buffers[older] = np.empty_like(self.parameters)
-        np.copyto(self.buffers[older], self.parameters)
-        self.epochs[older] = epoch
-
-    def restore(self, latest_good_epoch: int) -> int | None:
-        """Put back the newest copy taken at or before ``latest_good_epoch``; return its epoch."""
-        candidates = [(e, i) for i, e in enumerate(self.epochs)
-                      if e is not None and e <= max(latest_good_epoch, 0)]
-        if not candidates:
-            return None
-        epoch, index = max(candidates)
-        np.copyto(self.parameters, self.buffers[index])
-        return epoch
+    epoch: int
+    batch: int
+    loss: float
+    learning_rate: float
+    epoch_ended: bool
+    rows: np.ndarray | None = None
+    inputs: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    sops: list[np.ndarray] | None = None
+    outputs: list[np.ndarray] | None = None
+    deltas: list[np.ndarray] | None = None
+    output_grads: list[np.ndarray] | None = None
+    weight_grads: list[np.ndarray] | None = None
+    bias_grads: list[np.ndarray | None] | None = None
+    update: list[tuple[np.ndarray, np.ndarray | None]] | None = None
+    logs: dict[str, float] = field(default_factory=dict)
 
 
 class _Accuracy:
     """Counts correct classifications from the batches' predictions, without per-step copies."""
 
-    def __init__(self, net: Network, Y: np.ndarray):
+    def __init__(self, net: Engine, Y: np.ndarray):
         self.categorical = isinstance(net.loss_function, CategoricalCrossEntropy)
         if self.categorical:
             self.labels = np.argmax(Y, axis=1)
             self.predicted_labels = np.empty(Y.shape[0], dtype=np.intp)
         self.correct = 0
-
-    batch_start = 0  # the first row of the current batch, in the epoch's order
+        self.batch_start = 0  # the first row of the current batch, in the epoch's order
 
     def observe(self, predicted: np.ndarray, targets: np.ndarray, first_row: int) -> None:
-        """``Network.compute_gradients``'s hook: the predictions of (a slice of) the batch."""
-        self.add_batch(predicted, targets, self.batch_start + first_row)
-
-    def add_batch(self, predicted: np.ndarray, targets: np.ndarray, start: int) -> None:
+        """``Engine.compute_gradients``'s hook: the predictions of (a slice of) the batch."""
+        start = self.batch_start + first_row
         if self.categorical:
-            stop = start + predicted.shape[0]
-            np.argmax(predicted, axis=1, out=self.predicted_labels[start:stop])
+            np.argmax(predicted, axis=1, out=self.predicted_labels[start:start + len(predicted)])
         else:
-            self.correct += int(np.count_nonzero((predicted > 0.5) == (targets > 0.5)))
+            self.correct += int(np.count_nonzero(
+                (predicted > DECISION_THRESHOLD) == (targets > DECISION_THRESHOLD)))
 
     def epoch_value(self, order: np.ndarray | None, n_values: int) -> float:
         if self.categorical:
             correct, n = 0, self.labels.size
-            for start in range(0, n, 8192):  # chunks: no temporary as long as the data
-                stop = min(start + 8192, n)
+            for start in range(0, n, ROWS_PER_SLICE):  # no temporary as long as the data
+                stop = min(start + ROWS_PER_SLICE, n)
                 labels = self.labels[start:stop] if order is None \
                     else self.labels.take(order[start:stop])
                 correct += np.count_nonzero(self.predicted_labels[start:stop] == labels)
@@ -199,11 +199,12 @@ class _Accuracy:
         return correct / n_values
 
 
-def accuracy(net: Network, predicted: np.ndarray, Y: np.ndarray) -> float:
-    """Share of samples classified right (categorical) or of outputs on the right side of 0.5."""
+def accuracy(net: Engine, predicted: np.ndarray, Y: np.ndarray) -> float:
+    """Share of samples classified right (categorical) or of outputs on the right side of the
+    decision threshold (0.5)."""
     if isinstance(net.loss_function, CategoricalCrossEntropy):
         return float(np.mean(np.argmax(predicted, axis=1) == np.argmax(Y, axis=1)))
-    return float(np.mean((predicted > 0.5) == (Y > 0.5)))
+    return float(np.mean((predicted > DECISION_THRESHOLD) == (Y > DECISION_THRESHOLD)))
 
 
 @contextmanager
@@ -224,89 +225,361 @@ def _interrupt_guard(trainer: Trainer):
 
 
 class Trainer:
-    """The state of one training run; :func:`fit` builds one and calls :meth:`run`."""
+    """The state of one training run, and the one loop that drives it.
 
-    def __init__(self, net: Network, X: Any, Y: Any, *, epochs: int, learning_rate: float,
-                 optimizer: str | Optimizer, batch_size: int | None, shuffle: bool,
-                 schedule: str | Schedule | None, l2: float,
-                 validation_data: tuple[Any, Any] | None, callbacks: Iterable[Callback],
-                 progress: bool | None, target_loss: float | None, tolerance: float | None,
-                 early_stopping: int | EarlyStopping | None, on_divergence: str,
-                 divergence_factor: float, record_predictions: bool, checkpoint: str | None,
-                 checkpoint_every: int) -> None:
+    ``Trainer(net, X, Y, epochs=..., **options)`` trains on in-memory data (the options are
+    :func:`fit`'s); ``Trainer(net, source=..., epochs=...)`` on any
+    :class:`~chainrule.sources.GradientSource`. Then:
+
+    * :meth:`run` trains to the end and returns the :class:`~chainrule.history.History`;
+    * :meth:`step` makes one update and returns a :class:`Step` (with ``watch=True``, filled
+      with every layer's values); :meth:`run_epoch` finishes the current epoch;
+    * :meth:`state_dict` / :meth:`load_state_dict` save and restore everything needed to go on
+      bit for bit (checkpoints write it to a file).
+    """
+
+    def __init__(self, net: Engine, X: Any = None, Y: Any = None, *,
+                 source: GradientSource | None = None, callbacks: Iterable[Callback] = (),
+                 validation_data: tuple[Any, Any] | None = None,
+                 early_stopping: int | EarlyStopping | None = None, **options: Any) -> None:
+        opts = check_options(**options)
         self.net = net
-        self.X, self.Y = net.check_data(X, Y)
-        self.epochs = positive_int(epochs, "epochs")
-        self.learning_rate = positive_float(learning_rate, "learning_rate")
-        self.optimizer = get_optimizer(optimizer)
-        n_samples = self.X.shape[0]
-        if batch_size is not None:
-            batch_size = positive_int(batch_size, "batch_size")
-            if batch_size > n_samples:
-                raise ValueError(
-                    f"batch_size {batch_size} is larger than the data ({n_samples} samples)"
-                )
-        self.batch_size = batch_size
-        self.full_batch = batch_size is None or batch_size == n_samples
-        self.shuffle = bool(shuffle)
-        self.schedule = get_schedule(schedule)
-        self.l2 = positive_float(l2, "l2", allow_zero=True)
+        self.engine_source = LocalData(net, X, Y) if source is None else source
+        n_samples = self.engine_source.n_samples
+        batch_size = opts["batch_size"]
+        if batch_size is not None and batch_size > n_samples:
+            raise ValueError(f"batch_size {batch_size} is larger than the data ({n_samples} "
+                             "samples)")
+        self.epochs, self.learning_rate = opts["epochs"], opts["learning_rate"]
+        self.batch_size, self.shuffle = batch_size, opts["shuffle"]
+        self.optimizer: Optimizer = opts["optimizer"]
+        self.schedule: Schedule = opts["schedule"]
+        self.l2 = opts["l2"]
+        self.on_divergence, self.divergence_factor = (opts["on_divergence"],
+                                                      opts["divergence_factor"])
+        self.record_predictions, self.progress = opts["record_predictions"], opts["progress"]
         self.validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, Y_val)")
             self.validation = net.check_data(*validation_data, x_name="X_val", y_name="Y_val")
-        if on_divergence not in ("warn", "raise"):
-            raise ValueError(f"on_divergence must be 'warn' or 'raise', got {on_divergence!r}")
-        self.on_divergence = on_divergence
-        self.divergence_factor = positive_float(divergence_factor, "divergence_factor")
-        self.record_predictions = record_predictions
-        # One sample, one output: keep the prediction of every epoch (the tutorial's curve).
-        self.track_prediction = (self.X.shape[0] == 1 and net.n_outputs == 1
-                                 and not record_predictions)
-        self.progress = progress
-
         self.callbacks: list[Callback] = list(callbacks)
-        if target_loss is not None or tolerance is not None:
-            if target_loss is not None:
-                positive_float(target_loss, "target_loss", allow_zero=True)
-            if tolerance is not None:
-                positive_float(tolerance, "tolerance")
-            self.callbacks.append(TargetReached(loss=target_loss, tolerance=tolerance))
+        if opts["target_loss"] is not None or opts["tolerance"] is not None:
+            self.callbacks.append(TargetReached(loss=opts["target_loss"],
+                                                tolerance=opts["tolerance"]))
         if early_stopping is not None:
             if not isinstance(early_stopping, EarlyStopping):
                 early_stopping = EarlyStopping(patience=early_stopping)
             if early_stopping.monitor.startswith("val_") and self.validation is None:
                 raise ValueError("early_stopping needs validation_data to monitor val_loss")
             self.callbacks.append(early_stopping)
-        if checkpoint is not None:
-            self.callbacks.append(Checkpoint(checkpoint, positive_int(checkpoint_every,
-                                                                      "checkpoint_every")))
 
+        # The source the loop uses: for in-memory data, the one-neuron kernel where it
+        # reproduces the engine exactly (the tutorial's network); else the engine, or the
+        # source given.
+        self.source = self.engine_source
+        if source is None:
+            self.source = OneNeuronKernel.replacing(self.engine_source, self) or self.source
+        self.classification = isinstance(
+            net.loss_function, (CategoricalCrossEntropy, BinaryCrossEntropy))
+        self._accuracy = (_Accuracy(net, self.engine_source.Y)
+                          if self.classification and self.source.fills_workspace else None)
+        # One sample, one output: keep the prediction of every epoch (the tutorial's curve).
+        self.track_prediction = (n_samples == 1 and net.n_outputs == 1
+                                 and not self.record_predictions)
+
+        starts = list(range(0, n_samples, n_samples if batch_size is None else batch_size))
+        self._starts = starts
+        self._stops = [*starts[1:], n_samples]
+        self._rows = [stop - start for start, stop in zip(self._starts, self._stops)]
+        self.n_batches = len(starts)
+        self.n_samples = n_samples
+        self.optimizer.bind([net.flat_parameters()], xp=net.xp)
         self.history = History()
         self.history.params = {
             "epochs": self.epochs, "learning_rate": self.learning_rate,
             "optimizer": self.optimizer.name, "batch_size": batch_size, "shuffle": self.shuffle,
             "schedule": self.schedule.name, "l2": self.l2, "n_samples": n_samples,
+            "gradient_source": self.source.name,
         }
-        self.classification = isinstance(
-            net.loss_function, (CategoricalCrossEntropy, BinaryCrossEntropy)
-        )
-        self.epoch = 0  # epochs completed
-        self.order: np.ndarray | None = None  # the sample order, reshuffled each epoch
+        #: Epochs completed; the batch the current epoch goes on with.
+        self.epoch, self.batch = 0, 0
+        #: The sample order, reshuffled in place each epoch (mini-batches with shuffle only).
+        self.order: np.ndarray | None = (np.arange(n_samples)
+                                         if batch_size is not None and self.shuffle else None)
         self.first_loss: float | None = None
         self.interrupted = False
-        self._stop_reason: str | None = None
-        # The optimizer works on the flat buffers: one update covers every layer.
-        self._params, self._grads = [net.flat_parameters()], [net.flat_gradients()]
-        self.optimizer.bind(self._params, [net._flat_scratch])
+        self.stopped_reason: str | None = None
+        self._loss_limit = sys.float_info.max  # set from the first loss
+        self._diverged_message: str | None = None
+        self._started = self._finished = False
+        self._epoch_error = 0.0
+        self._learning_rate = self.learning_rate
+        self._bar = None
+        self._start_time = 0.0
+        # A full-batch run's last epoch needs no copy of its weights (divergence in its one
+        # step goes back to the epoch before), and a large network's full-batch copies are
+        # taken every tenth epoch only: they would cost a noticeable share of each step.
+        self._snapshot_every = 10 if batch_size is None and net.n_parameters > 100_000 else 1
+        self._snapshot_last, self._last = batch_size is not None, self.epochs - 1
+        self._scheduled = not isinstance(self.schedule, Constant)
 
     # ------------------------------------------------------------------ control
     def stop(self, reason: str) -> None:
-        """Ask training to end after the current epoch (used by callbacks)."""
-        if self._stop_reason is None:
-            self._stop_reason = reason
+        """Ask training to end after the current step (used by callbacks and Ctrl-C)."""
+        if self.stopped_reason is None:
+            self.stopped_reason = reason
 
+    @property
+    def finished(self) -> bool:
+        """Whether training is over: every epoch done, or stopped."""
+        return self.stopped_reason is not None or self.epoch >= self.epochs
+
+    @property
+    def X(self) -> np.ndarray:
+        """The training inputs (in-memory sources)."""
+        return self.engine_source.X
+
+    @property
+    def Y(self) -> np.ndarray:
+        """The training targets (in-memory sources)."""
+        return self.engine_source.Y
+
+    # ------------------------------------------------------------------ the driver
+    def run(self) -> History:
+        """Train until the last epoch or a stopping rule; return the history."""
+        with _interrupt_guard(self):
+            self._loop(self.source)
+        return self.finish()
+
+    def run_epoch(self) -> dict[str, float]:
+        """Finish the current epoch (all of it, from its start); return its record."""
+        self._loop(self.source, epoch_end=True)
+        return {k: v[-1] for k, v in self.history.history.items() if v}
+
+    def step(self, watch: bool = False) -> Step | None:
+        """Make one update (on the next batch) and return what it did; ``None`` once training
+        is over. ``watch=True`` fills the :class:`Step` with copies of everything the step
+        computed; without it the step costs what a step of :meth:`run` costs."""
+        if self.finished:
+            return None
+        # A watched step runs on the engine, which keeps every layer's values (the one-neuron
+        # kernel gives the same numbers, bit for bit, but keeps none).
+        source = self.engine_source if watch else self.source
+        epoch, batch = self.epoch, self.batch
+        before = self.net.flat_parameters().copy() if watch else None
+        epochs_before = self.history.epochs
+        if source is not self.source:
+            self.source.sync()
+        index = None  # the batch's rows, once the epoch has begun (and shuffled)
+        if watch and self.order is not None and batch == 0:
+            self._loop(source, steps=0)  # begin the epoch: its order is then known
+        if watch and self.order is not None:
+            index = self._batch_index(batch).copy()
+        self._loop(source, steps=1)
+        record = Step(epoch, batch, self._last_error, self._learning_rate,
+                      self.history.epochs > epochs_before)
+        if record.epoch_ended:
+            record.logs = {k: v[-1] for k, v in self.history.history.items() if v}
+        if watch:
+            self._fill(record, source, batch, index, before)
+        return record
+
+    def finish(self) -> History:
+        """End the run: say why it stopped, run the callbacks' ``on_train_end``, raise
+        :class:`~chainrule.exceptions.DivergenceError` when asked to. Returns the history."""
+        self._begin()
+        self.source.sync()
+        if self._finished:
+            return self.history
+        self._finished = True
+        if self._bar is not None:
+            self._bar.close()
+        if self.stopped_reason is None:
+            self.stopped_reason = f"reached the maximum number of epochs ({self.epochs})"
+        self.history.stopped_reason = self.stopped_reason
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        if self._diverged_message is not None and self.on_divergence == "raise":
+            raise DivergenceError(self._diverged_message)
+        return self.history
+
+    # ------------------------------------------------------------------ the one loop
+    def _begin(self) -> None:
+        """Once per run, before its first step."""
+        if self._started:
+            return
+        self._started = True
+        # With nothing to report per epoch but the loss, an epoch's end is three appends.
+        self._plain = not (self.callbacks or self.validation is not None
+                           or self.record_predictions or self._accuracy is not None)
+        self._plain_records = tuple(self.history.history[key]
+                                    for key in ("loss", "learning_rate", "time"))
+        self.source.start(self.batch_size)
+        if self.source is not self.engine_source:
+            self.engine_source.start(self.batch_size)
+        self._start_time = time.perf_counter() - (self.history.last("time") or 0.0)
+        self._bar = self._progress_bar()
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+
+    def _loop(self, source: GradientSource, steps: int = -1, epoch_end: bool = False) -> None:
+        """The training loop: epochs of steps, until training is over, ``steps`` updates were
+        made (``-1``: no limit; ``0`` only begins the epoch) or, with ``epoch_end``, the epoch
+        ends. :meth:`run`, :meth:`run_epoch` and :meth:`step` are this loop.
+
+        A step: the source's gradient of the batch, the L2 term, the divergence check, the
+        optimizer's update. An epoch: the learning rate from the schedule, a copy of the weights
+        to go back to on divergence, a new order of the samples, then its steps, then its
+        records and callbacks. It is kept lean on purpose: for the tutorial's one-neuron network
+        this Python is most of the cost of an iteration, so the position in the run lives in
+        local variables, written back to the trainer before anyone else can look.
+        """
+        self._begin()
+        source.load()
+        self._last_source = source
+        n_batches, epochs, starts, stops, rows = (self.n_batches, self.epochs, self._starts,
+                                                  self._stops, self._rows)
+        gradient, update, optimizer = source.gradient, source.update, self.optimizer
+        meter, history, l2, n_samples = self._accuracy, self.history, self.l2, self.n_samples
+        observe = None if meter is None else meter.observe
+        losses, rates, times = self._plain_records
+        plain, track, bar, clock = self._plain, self.track_prediction, self._bar, time.perf_counter
+        schedule, scheduled, base_rate = self.schedule, self._scheduled, self.learning_rate
+        # Copies of the weights at the start of epochs, which divergence goes back to (unless
+        # the source remembers its last weights itself); see __init__ for when they are taken.
+        snapshot = None if source.keeps_last_weights else source.snapshot
+        every, snapshot_last, last_epoch = self._snapshot_every, self._snapshot_last, self._last
+        epoch, batch, epoch_error, learning_rate = (self.epoch, self.batch, self._epoch_error,
+                                                    self._learning_rate)
+        limit, error, updates = self._loss_limit, self._last_error, 0
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                while self.stopped_reason is None and epoch < epochs:
+                    if batch == 0:  # the epoch begins
+                        if scheduled:
+                            learning_rate = schedule(base_rate, epoch, epochs)
+                        if snapshot is not None and not epoch % every and (
+                                snapshot_last or epoch < last_epoch):
+                            snapshot(epoch)
+                        if self.order is not None:
+                            self.net.rng.shuffle(self.order)  # in place; checkpoints save it
+                        epoch_error = 0.0
+                    order = self.order
+                    while batch < n_batches and steps:
+                        if meter is not None:
+                            meter.batch_start = starts[batch]
+                        error = gradient(
+                            batch, None if order is None else order[starts[batch]:stops[batch]],
+                            observe)
+                        if l2:
+                            error += self._add_l2()
+                        if not error <= limit:  # NaN, infinite or exploding
+                            self.epoch = epoch
+                            self._diverged(error, source, learning_rate, first_step=batch == 0)
+                            break
+                        if self.first_loss is None:
+                            limit = self._set_first_loss(error)
+                        update(optimizer, learning_rate)
+                        updates += 1
+                        epoch_error += error * rows[batch]
+                        batch += 1
+                        steps -= 1
+                        if self.interrupted and batch < n_batches:
+                            self.stop("interrupted (Ctrl-C) during an epoch: kept the weights "
+                                      "of the last update; the unfinished epoch is not in the "
+                                      "history")
+                    if batch < n_batches:  # stopped, or the steps asked for are done
+                        break
+                    # The epoch ends: its records, then (when someone watches) the callbacks.
+                    if plain:
+                        losses.append(epoch_error / n_samples)
+                        rates.append(learning_rate)
+                        times.append(clock() - self._start_time)
+                        if track:
+                            history.predicted.append(source.last_prediction())
+                        if bar is not None:
+                            bar.update(1)
+                        epoch, batch = epoch + 1, 0
+                    else:
+                        history.updates += updates
+                        updates = 0
+                        self._learning_rate = learning_rate
+                        self._record_epoch(source, epoch, epoch_error / n_samples)
+                        epoch, batch = self.epoch, self.batch
+                    if self.interrupted:
+                        self.stop("interrupted (Ctrl-C): kept the weights of the last update")
+                    if epoch_end or not steps:
+                        break
+        finally:
+            self.epoch, self.batch, self._epoch_error = epoch, batch, epoch_error
+            self._learning_rate, self._last_error = learning_rate, error
+            history.updates += updates
+            source.sync()
+
+    def _record_epoch(self, source: GradientSource, epoch: int, epoch_loss: float) -> None:
+        """The end of an epoch that someone watches: its records (validation, accuracy, ...),
+        then the callbacks, which may stop training."""
+        source.sync()
+        self.epoch = epoch
+        net, history = self.net, self.history
+        logs = {"loss": epoch_loss, "learning_rate": self._learning_rate}
+        if self._accuracy is not None:
+            logs["accuracy"] = self._accuracy.epoch_value(self.order, self.Y.size)
+        if self.validation is not None:
+            X_val, Y_val = self.validation
+            logs["val_loss"], predicted = net.evaluate(X_val, Y_val)
+            if self.classification:
+                logs["val_accuracy"] = accuracy(net, predicted, Y_val)
+        logs["time"] = time.perf_counter() - self._start_time
+        history.record(**logs)
+        if self.record_predictions:
+            history.predicted.append(source.predictions())
+        elif self.track_prediction:
+            history.predicted.append(source.last_prediction())
+        self.epoch, self.batch = epoch + 1, 0
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix({k: f"{history.last(k):.4g}" for k in ("loss", "val_loss")
+                                   if k in history}, refresh=False)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, epoch, logs)
+
+    def _batch_index(self, batch: int) -> np.ndarray | None:
+        order = self.order
+        return None if order is None else order[self._starts[batch]:self._stops[batch]]
+
+    _last_error = math.nan
+    _last_source: GradientSource
+
+    def _fill(self, record: Step, source: GradientSource, batch: int,
+              index: np.ndarray | None, before: np.ndarray) -> None:
+        """Copy what a watched step computed into its record."""
+        net, workspace = self.net, self.net.last_workspace
+        rows = (np.arange(self._starts[batch], self._stops[batch]) if index is None
+                else index.copy())
+        record.rows = rows
+        record.inputs, record.targets = source.batch_data(batch, index)
+        if source.fills_workspace and workspace is not None:
+            record.sops = [a.copy() for a in workspace.sops]
+            record.outputs = [a.copy() for a in workspace.outputs]
+            record.deltas = [a.copy() for a in workspace.deltas]
+            record.output_grads = [a.copy() for a in workspace.output_grads]
+        record.weight_grads = [g.copy() for g in net.weight_grads]
+        record.bias_grads = [None if g is None else g.copy() for g in net.bias_grads]
+        change = net.flat_parameters() - before
+        shaped, offset = [], 0
+        for weight, bias in zip(net.weights, net.biases):
+            weight_change = change[offset:offset + weight.size].reshape(weight.shape)
+            offset += weight.size
+            bias_change = None
+            if bias is not None:
+                bias_change = change[offset:offset + bias.size]
+                offset += bias.size
+            shaped.append((weight_change, bias_change))
+        record.update = shaped
+
+    # ------------------------------------------------------------------ the step's pieces
     def _progress_bar(self):
         show = self.progress
         if show is None:
@@ -316,245 +589,123 @@ class Trainer:
         try:
             from tqdm.auto import tqdm
         except ImportError:
-            warnings.warn("progress bars need tqdm (pip install tqdm)", stacklevel=3)
+            warn_at_caller("progress bars need tqdm (pip install tqdm)", UserWarning)
             return None
         return tqdm(total=self.epochs, initial=self.epoch, unit="epoch", leave=True)
 
-    # ------------------------------------------------------------------ the loop
-    def run(self) -> History:
-        net, history = self.net, self.history
-        snapshots = _Snapshots(
-            self._params[0], every=10 if self.full_batch and self._params[0].size > 100_000
-            else 1, skip_first=self.full_batch and self.epochs - self.epoch == 1)
-        accuracy_meter = _Accuracy(net, self.Y) if self.classification else None
-        n_samples = self.X.shape[0]
-        plan = self._batch_plan(n_samples)
-        if not self.full_batch and self.shuffle and self.order is None:
-            self.order = np.arange(n_samples)
-        order = self.order if not self.full_batch and self.shuffle else None
-        bar = self._progress_bar()
-        start_time = time.perf_counter() - (history.last("time") or 0.0)
-        # With nothing to report per epoch but the loss, the epoch's end is three appends.
-        plain_epochs = not (self.callbacks or bar or self.validation is not None
-                            or self.record_predictions or accuracy_meter)
-        losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
-        schedule, base_rate, epochs = self.schedule, self.learning_rate, self.epochs
-        constant_rate = isinstance(schedule, Constant)
-        clock = time.perf_counter
-        for callback in self.callbacks:
-            callback.on_train_begin(self)
-        try:
-            with _interrupt_guard(self), np.errstate(over="ignore", invalid="ignore"):
-                if plain_epochs and fastpath.applies(self):
-                    fastpath.run(self, start_time)
-                elif plain_epochs and self.full_batch:
-                    self._run_plain_full_batch(snapshots, start_time)
-                while self.epoch < epochs and self._stop_reason is None:
-                    epoch = self.epoch
-                    snapshots.take(epoch)
-                    lr = base_rate if constant_rate else schedule(base_rate, epoch, epochs)
-                    epoch_loss = self._run_epoch(plan, order, lr, epoch, snapshots,
-                                                 accuracy_meter)
-                    if epoch_loss is None:
-                        break
-                    if plain_epochs:
-                        if self.track_prediction:
-                            self._track_prediction()
-                        losses.append(epoch_loss)
-                        rates.append(lr)
-                        times.append(clock() - start_time)
-                        history.epochs += 1
-                        self.epoch = epoch + 1
-                    else:
-                        self._end_epoch(epoch, epoch_loss, lr, start_time, accuracy_meter,
-                                        order, bar)
-                    if self.interrupted:
-                        self.stop("interrupted (Ctrl-C): kept the weights of the last update")
-        finally:
-            if bar is not None:
-                bar.close()
-        if self._stop_reason is None:
-            self._stop_reason = f"reached the maximum number of epochs ({self.epochs})"
-        history.stopped_reason = self._stop_reason
-        for callback in self.callbacks:
-            callback.on_train_end(self)
-        if self._diverged_message is not None and self.on_divergence == "raise":
-            raise DivergenceError(self._diverged_message)
-        return history
-
-    _diverged_message: str | None = None
-    #: A step whose loss is not <= this has diverged (NaN and inf never are); set by the first.
-    _loss_limit: float = sys.float_info.max
-
-    def _batch_plan(self, n_samples: int) -> list[tuple]:
-        """Per batch: ``(start, stop, inputs, targets)``. ``inputs`` and ``targets``
-        are views of the data when the order is fixed, else buffers the batch is gathered into
-        (reused every epoch)."""
-        batch_size = n_samples if self.full_batch else self.batch_size
-        plan = []
-        buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for start in range(0, n_samples, batch_size):
-            stop = min(start + batch_size, n_samples)
-            size = stop - start
-            if self.full_batch:
-                inputs, targets = self.X, self.Y
-            elif not self.shuffle:
-                inputs, targets = self.X[start:stop], self.Y[start:stop]
-            else:
-                if size not in buffers:
-                    buffers[size] = (
-                        np.empty((size, self.X.shape[1]), dtype=self.X.dtype),
-                        np.empty((size, self.Y.shape[1]), dtype=self.Y.dtype),
-                    )
-                inputs, targets = buffers[size]
-            plan.append((start, stop, inputs, targets))
-        return plan
-
-    def _run_epoch(self, plan, order, lr, epoch, snapshots, accuracy_meter) -> float | None:
-        """One pass over the data; the mean of the batches' losses, or None if training stops.
-
-        Kept lean on purpose: this loop is the per-step overhead that benchmarks measure.
-        """
-        X, Y = self.X, self.Y
-        if order is not None:
-            self.net.rng.shuffle(order)  # in place; checkpoints save it, so resuming repeats it
-        compute_gradients, update = self.net.compute_gradients, self.optimizer.step
-        params, grads, l2 = self._params, self._grads, self.l2
-        total = 0.0
-        observe = None if accuracy_meter is None else accuracy_meter.observe
-        for start, stop, inputs, targets in plan:
-            if observe is not None:
-                accuracy_meter.batch_start = start
-            if order is not None:
-                index = order[start:stop]
-                # mode="clip" skips the bounds-checking copy that ``out`` costs otherwise; the
-                # indices are a permutation of the rows, so clipping never changes one.
-                X.take(index, axis=0, out=inputs, mode="clip")
-                Y.take(index, axis=0, out=targets, mode="clip")
-            error = compute_gradients(inputs, targets, observe)
-            if l2:
-                error += self._add_l2()
-            if not error <= self._loss_limit:
-                self._diverged(error, epoch, lr, snapshots, first_step=start == 0)
-                return None
-            if self.first_loss is None:
-                self._set_first_loss(error)
-            update(params, grads, lr)
-            self.history.updates += 1
-            total += error * (stop - start)
-            if self.interrupted and stop < X.shape[0]:
-                self.stop("interrupted (Ctrl-C) during an epoch: kept the weights of the last "
-                          "update; the unfinished epoch is not in the history")
-                return None
-        return total / X.shape[0]
-
-    def _run_plain_full_batch(self, snapshots: _Snapshots, start_time: float) -> None:
-        """Every epoch of full-batch training when only the loss is recorded (the tutorial's
-        loop): the steps of :meth:`_run_epoch` with the epoch's bookkeeping inlined, since for
-        a tiny network the Python around the step costs as much as the step."""
-        X, Y, history = self.X, self.Y, self.history
-        compute_gradients, update = self.net.compute_gradients, self.optimizer.step
-        track_prediction = self._track_prediction if self.track_prediction else None
-        params, grads, take_snapshot = self._params, self._grads, snapshots.take
-        losses, rates, times = (history.history[k] for k in ("loss", "learning_rate", "time"))
-        schedule, base_rate, epochs = self.schedule, self.learning_rate, self.epochs
-        constant_rate = isinstance(schedule, Constant)
-        clock = time.perf_counter
-        epoch = first_epoch = self.epoch
-        lr = base_rate
-        while epoch < epochs:
-            take_snapshot(epoch)
-            if not constant_rate:
-                lr = schedule(base_rate, epoch, epochs)
-            error = compute_gradients(X, Y)
-            if self.l2:
-                error += self._add_l2()
-            if not error <= self._loss_limit:
-                self._diverged(error, epoch, lr, snapshots, first_step=True)
-                break
-            if self.first_loss is None:
-                self._set_first_loss(error)
-            update(params, grads, lr)
-            if track_prediction is not None:
-                track_prediction()
-            losses.append(error)
-            rates.append(lr)
-            times.append(clock() - start_time)
-            epoch += 1
-            if self.interrupted:
-                self.stop("interrupted (Ctrl-C): kept the weights of the last update")
-                break
-        history.updates += epoch - first_epoch
-        history.epochs += epoch - first_epoch
-        self.epoch = epoch
-
-    def _track_prediction(self) -> None:
-        """Keep the last step's prediction (one sample, one output: still in its buffers)."""
-        self.history.predicted.append(float(self.net._workspaces[1].layer_outputs[-1][0, 0]))
-
-    def _set_first_loss(self, error: float) -> None:
+    def _set_first_loss(self, error: float) -> float:
+        """Remember the first loss; return the limit above which a loss has diverged."""
         self.first_loss = max(error, np.finfo(np.float64).tiny)
         self._loss_limit = min(self.divergence_factor * self.first_loss, sys.float_info.max)
+        return self._loss_limit
 
     def _add_l2(self) -> float:
         """Add ``l2 * w`` to each weight gradient; return the penalty ``l2 / 2 * sum(w^2)``."""
+        xp = self.net.xp
         if self._l2_scratch is None:
-            self._l2_scratch = [np.empty_like(w) for w in self.net.weights]
+            self._l2_scratch = [xp.empty_like(w) for w in self.net.weights]
         penalty = 0.0
-        for weight, grad, buffer in zip(self.net.weights, self.net._weight_grads,
+        for weight, grad, buffer in zip(self.net.weights, self.net.weight_grads,
                                         self._l2_scratch):
-            np.multiply(weight, self.l2, out=buffer)
-            np.add(grad, buffer, out=grad)
-            flat = weight.reshape(-1)
-            penalty += float(np.dot(flat, flat))
+            xp.multiply(weight, self.l2, out=buffer)
+            xp.add(grad, buffer, out=grad)
+            penalty += float(xp.vdot(weight, weight))
         return 0.5 * self.l2 * penalty
 
     _l2_scratch: list[np.ndarray] | None = None
 
-    def _diverged(self, error: float, epoch: int, lr: float, snapshots, first_step: bool) -> None:
-        """The loss of a step (before its update) diverged: restore good weights and stop."""
+    def _diverged(self, error: float, source: GradientSource, learning_rate: float,
+                  first_step: bool) -> None:
+        """A step's loss (before its update) diverged: restore good weights, stop, warn."""
+        epoch = self.epoch
         # When this is the epoch's first step, the weights the epoch started from produced
-        # the bad loss, so only a snapshot from an earlier epoch is good.
-        restored = snapshots.restore(epoch if not first_step else epoch - 1)
-        self._report_divergence(error, epoch, lr, restored)
-
-    def _report_divergence(self, error: float, epoch: int, lr: float,
-                           restored: int | None) -> None:
+        # the bad loss, so only a copy from an earlier epoch is good.
+        restored = source.restore(epoch - 1 if first_step else epoch)
         kept = "the initial weights" if restored is None or restored < 0 \
             else f"the weights from the start of epoch {restored + 1}"
         kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
             if not math.isfinite(error) else f"exploded to {error:.3g}"
         message = (
             f"training diverged at epoch {epoch + 1}: the loss {kind} with "
-            f"learning_rate={lr:g}; stopped and kept {kept}. Try a smaller learning rate."
+            f"learning_rate={learning_rate:g}; stopped and kept {kept}. "
+            "Try a smaller learning rate."
         )
         self._diverged_message = message
         self.stop(message)
         self.history.diverged = True
         if self.on_divergence == "warn":
-            warnings.warn(message, DivergenceWarning, stacklevel=6)
+            warn_at_caller(message, DivergenceWarning)
 
-    def _end_epoch(self, epoch, epoch_loss, lr, start_time, accuracy_meter, order, bar) -> None:
-        net, history = self.net, self.history
-        logs = {"loss": epoch_loss, "learning_rate": lr}
-        if accuracy_meter is not None:
-            logs["accuracy"] = accuracy_meter.epoch_value(order, self.Y.size)
-        if self.validation is not None:
-            X_val, Y_val = self.validation
-            logs["val_loss"], predicted = net.evaluate(X_val, Y_val)
-            if self.classification:
-                logs["val_accuracy"] = accuracy(net, predicted, Y_val)
-        logs["time"] = time.perf_counter() - start_time
-        history.record(**logs)
-        self.epoch = epoch + 1
-        if self.record_predictions:
-            history.predicted.append(net.predict(self.X))
-        elif self.track_prediction:
-            self._track_prediction()
-        if bar is not None:
-            bar.update(1)
-            shown = {k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")}
-            bar.set_postfix(shown, refresh=False)
-        for callback in self.callbacks:
-            callback.on_epoch_end(self, epoch, logs)
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run bit for bit: the parameters, the optimizer's
+        state, the generator's state, the sample order, the position in the run and the
+        history so far. Arrays are copies; the rest is JSON-able."""
+        self.source.sync()
+        optimizer = self.optimizer
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "epoch_error": self._epoch_error,
+            "first_loss": self.first_loss,
+            "parameters": self.net.flat_parameters().copy(),
+            "optimizer": {
+                "name": optimizer.name,
+                "hyperparameters": optimizer.hyperparameters(),
+                "steps": optimizer.steps,
+                "state": {name: [b.copy() for b in buffers]
+                          for name, buffers in optimizer.state.items()},
+            },
+            "rng_state": self.net.rng.bit_generator.state,
+            "order": None if self.order is None else self.order.copy(),
+            "history": self.history.to_dict(),
+        }
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s result; a ``ValueError`` says what does not fit
+        this run (another network, optimizer or amount of data)."""
+        optimizer = self.optimizer
+        saved = state["optimizer"]
+        if saved["name"] != optimizer.name or saved["hyperparameters"] != \
+                optimizer.hyperparameters():
+            raise ValueError(f"the state was made with optimizer {saved['name']!r} "
+                             f"{saved['hyperparameters']}, not {optimizer!r}")
+        parameters = np.asarray(state["parameters"])
+        if parameters.shape != self.net.flat_parameters().shape:
+            raise ValueError(f"the state has {parameters.size} parameters, this network "
+                             f"{self.net.n_parameters}")
+        order = state.get("order")
+        if (order is None) != (self.order is None):
+            raise ValueError("the state's batching (shuffled mini-batches or not) is not this "
+                             "run's")
+        if order is not None:
+            order = np.asarray(order)
+            if order.shape != (self.n_samples,) or order.dtype.kind not in "iu" or \
+                    not np.array_equal(np.sort(order), np.arange(self.n_samples)):
+                raise ValueError(f"the state's sample order does not fit this data "
+                                 f"({self.n_samples} samples)")
+        for name, buffers in optimizer.state.items():
+            arrays = saved["state"].get(name, [])
+            if len(arrays) != len(buffers) or any(a.shape != b.shape
+                                                 for a, b in zip(arrays, buffers)):
+                raise ValueError(f"the state's optimizer {name} does not fit this network")
+        self.net.flat_parameters()[...] = parameters
+        for name, buffers in optimizer.state.items():
+            for buffer, array in zip(buffers, saved["state"][name]):
+                buffer[...] = array
+        optimizer.steps = int(saved["steps"])
+        if order is not None:
+            self.order = order.astype(np.intp)
+        self.net.rng.bit_generator.state = state["rng_state"]
+        self.epoch, self.batch = int(state["epoch"]), int(state.get("batch", 0))
+        self._epoch_error = float(state.get("epoch_error", 0.0))
+        self.first_loss = state["first_loss"]
+        if self.first_loss is not None:
+            self._set_first_loss(self.first_loss)
+        previous = History.from_dict(state["history"])
+        previous.params = self.history.params
+        self.history = previous
+        if self._started:
+            self._plain_records = tuple(previous.history[key]
+                                        for key in ("loss", "learning_rate", "time"))
+        self.source.forget_snapshots()

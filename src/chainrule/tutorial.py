@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .callbacks import Callback
-from .network import Network
+from .engine import Engine
+from .training import fit
 
 __all__ = [
     "TutorialRun",
@@ -135,11 +136,11 @@ def run_network(
     """The same example through the generic network: ``Network([n, 1], bias=False)``, full-batch
     ``gd``, one epoch per iteration."""
     x = np.asarray(x, dtype=float).reshape(1, -1)
-    net = Network([x.shape[1], 1], activation="sigmoid", bias=False, loss="squared_error")
+    net = Engine([x.shape[1], 1], activation="sigmoid", bias=False, loss="squared_error")
     net.weights[0] = np.asarray(weights, dtype=float).reshape(-1, 1)
     recorder = _WeightRecorder(iterations, x.shape[1])
-    history = net.fit(x, [[target]], epochs=iterations, learning_rate=learning_rate,
-                      optimizer="gd", callbacks=[recorder], progress=False)
+    history = fit(net, x, [[target]], epochs=iterations, learning_rate=learning_rate,
+                  optimizer="gd", callbacks=[recorder], progress=False)
     # The prediction of each iteration comes from the weights it started with.
     start = np.vstack([np.asarray(weights, dtype=float), recorder.weights[:-1]])
     predicted = sigmoid(start @ x[0])
