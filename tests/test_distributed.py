@@ -205,26 +205,17 @@ def test_every_fit_keyword_works_on_dask_as_in_one_process(client):
     assert reached.epochs == local_reached.epochs < 40
 
 
-def test_tolerance_rule_on_dask():
+def test_tolerance_rule_on_dask(client):
     """The tutorial's rule needs every prediction: the blocks report their largest gap."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                           dashboard_address=None)
-        client = distributed.Client(cluster)
-    try:
-        X = np.linspace(-1, 1, 8).reshape(-1, 1)
-        Y = 0.3 + 0.2 * X
-        local = Network([1, 1], activation="identity", seed=0)
-        expected = local.fit(X, Y, epochs=500, learning_rate=0.3, tolerance=1e-3)
-        remote = Network([1, 1], activation="identity", seed=0)
-        history = chainrule_distributed.fit(remote, *dask_data(X, Y, rows=3), client=client,
-                                            epochs=500, learning_rate=0.3, tolerance=1e-3)
-        assert "within 0.001" in history.stopped_reason
-        assert history.epochs == expected.epochs < 500
-    finally:
-        client.close()
-        cluster.close()
+    X = np.linspace(-1, 1, 8).reshape(-1, 1)
+    Y = 0.3 + 0.2 * X
+    local = Network([1, 1], activation="identity", seed=0)
+    expected = local.fit(X, Y, epochs=500, learning_rate=0.3, tolerance=1e-3)
+    remote = Network([1, 1], activation="identity", seed=0)
+    history = chainrule_distributed.fit(remote, *dask_data(X, Y, rows=3), client=client,
+                                        epochs=500, learning_rate=0.3, tolerance=1e-3)
+    assert "within 0.001" in history.stopped_reason
+    assert history.epochs == expected.epochs < 500
 
 
 @pytest.mark.parametrize("batch_size", [None, 50])

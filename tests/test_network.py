@@ -2,29 +2,11 @@ import warnings
 
 import numpy as np
 import pytest
+from architectures import HIDDEN, networks_and_data
 from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 from chainrule import Network, gradcheck
 from chainrule.gradcheck import numerical_gradients
-
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
-# (loss, output activation) pairs that make sense together.
-OUTPUT_PAIRS = [
-    ("squared_error", "sigmoid"), ("squared_error", "identity"), ("squared_error", "tanh"),
-    ("squared_error", "softmax"), ("squared_error", "relu"), ("squared_error", "leaky_relu"),
-    ("mse", "identity"), ("mse", "sigmoid"), ("mse", "softmax"), ("mse", "tanh"),
-    ("binary_cross_entropy", "sigmoid"),
-    ("categorical_cross_entropy", "softmax"), ("categorical_cross_entropy", "sigmoid"),
-]
-
-
-def targets_for(loss, output, rng, n, k):
-    if loss == "categorical_cross_entropy":
-        return rng.dirichlet(np.ones(k), size=n)
-    if loss == "binary_cross_entropy" or output in ("sigmoid", "softmax"):
-        return rng.random((n, k))
-    return rng.normal(size=(n, k))
 
 
 def near_kink(net, X, margin=1e-2):
@@ -41,33 +23,13 @@ def near_kink(net, X, margin=1e-2):
 
 
 @settings(max_examples=300)
-@given(
-    hidden=st.lists(st.integers(1, 5), min_size=0, max_size=4),
-    n_inputs=st.integers(1, 4),
-    n_samples=st.integers(1, 6),
-    pair=st.sampled_from(OUTPUT_PAIRS),
-    hidden_activation=st.sampled_from(HIDDEN),
-    bias=st.lists(st.booleans(), min_size=5, max_size=5),
-    init=st.sampled_from(["xavier", "he", "uniform"]),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_gradients_match_finite_differences(
-    hidden, n_inputs, n_samples, pair, hidden_activation, bias, init, seed
-):
-    loss, output = pair
-    n_outputs = 3 if output == "softmax" else (seed % 3) + 1
-    sizes = [n_inputs, *hidden, n_outputs]
-    net = Network(
-        sizes, activation=hidden_activation, output_activation=output,
-        bias=bias[: len(sizes) - 1], loss=loss, init=init, seed=seed,
-    )
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_samples, n_inputs))
-    Y = targets_for(loss, output, rng, n_samples, n_outputs)
+@given(networks_and_data())
+def test_gradients_match_finite_differences(case):
+    net, X, Y = case
     assume(not near_kink(net, X))
     errors = gradcheck(net, X, Y)
     assert len(errors) == net.n_layers
-    assert max(errors) < 1e-5, (sizes, errors)
+    assert max(errors) < 1e-5, (net.sizes, errors)
 
 
 def test_gradcheck_catches_a_wrong_derivative(monkeypatch):

@@ -1,11 +1,10 @@
 """The fast engine equals the reference engine (plain NumPy, one screen) on random networks."""
 
 import numpy as np
+from architectures import networks_and_data
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_network import HIDDEN, OUTPUT_PAIRS, targets_for
 
-from chainrule import Network, reference
+from chainrule import reference
 
 
 def assert_rel(fast, ref, what, rtol=1e-12):
@@ -16,26 +15,10 @@ def assert_rel(fast, ref, what, rtol=1e-12):
 
 
 @settings(max_examples=200)
-@given(
-    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=4),
-    n_inputs=st.integers(1, 5),
-    n_samples=st.integers(1, 7),
-    pair=st.sampled_from(OUTPUT_PAIRS),
-    hidden_activation=st.sampled_from(HIDDEN),
-    bias=st.lists(st.booleans(), min_size=5, max_size=5),
-    init=st.sampled_from(["xavier", "he", "uniform"]),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_fast_engine_equals_the_reference(hidden, n_inputs, n_samples, pair, hidden_activation,
-                                          bias, init, seed):
-    loss, output = pair
-    n_outputs = 3 if output == "softmax" else (seed % 3) + 1
-    sizes = [n_inputs, *hidden, n_outputs]
-    net = Network(sizes, activation=hidden_activation, output_activation=output,
-                  bias=bias[: len(sizes) - 1], loss=loss, init=init, seed=seed)
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_samples, n_inputs))
-    Y = targets_for(loss, output, rng, n_samples, n_outputs)
+@given(networks_and_data(max_width=6, max_inputs=5, max_samples=7))
+def test_fast_engine_equals_the_reference(case):
+    net, X, Y = case
+    n_samples = X.shape[0]
     with np.errstate(over="ignore"):
         expected = reference.backprop(net, X, Y)
         workspace = net.workspace(n_samples)
