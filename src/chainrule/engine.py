@@ -228,6 +228,7 @@ class Engine:
         self._flat_parameters = xp.empty(size, dtype=self.dtype)
         self._flat_gradients = xp.zeros_like(self._flat_parameters)
         self._slice_sums: np.ndarray | None = None  # allocated when a batch is sliced
+        self._scratch: np.ndarray | None = None  # see parameter_scratch
 
         def views_of(flat):
             views, offset = [], 0
@@ -262,8 +263,8 @@ class Engine:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["weights"], state["biases"] = list(self.weights), list(self.biases)
-        for key in ("_flat_parameters", "_flat_gradients", "_slice_sums", "weight_grads",
-                    "bias_grads", "_workspaces", "last_workspace"):
+        for key in ("_flat_parameters", "_flat_gradients", "_slice_sums", "_scratch",
+                    "weight_grads", "bias_grads", "_workspaces", "last_workspace"):
             state.pop(key, None)
         return state
 
@@ -359,6 +360,13 @@ class Engine:
     def flat_gradients(self) -> np.ndarray:
         """The gradient buffer aligned with :meth:`flat_parameters`."""
         return self._flat_gradients
+
+    def parameter_scratch(self) -> np.ndarray:
+        """A free buffer shaped like :meth:`flat_parameters`, for an optimizer's intermediate
+        values within a step (made once, shared by every run of this network)."""
+        if self._scratch is None:
+            self._scratch = self.xp.empty_like(self._flat_parameters)
+        return self._scratch
 
     def get_state(self) -> list[np.ndarray]:
         """A copy of every parameter (see :meth:`set_state`)."""

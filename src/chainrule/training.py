@@ -294,7 +294,7 @@ class Trainer:
         self._rows = [stop - start for start, stop in zip(self._starts, self._stops)]
         self.n_batches = len(starts)
         self.n_samples = n_samples
-        self.optimizer.bind([net.flat_parameters()], xp=net.xp)
+        self.optimizer.bind([net.flat_parameters()], [net.parameter_scratch()], xp=net.xp)
         self.history = History()
         self.history.params = {
             "epochs": self.epochs, "learning_rate": self.learning_rate,
