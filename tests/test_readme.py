@@ -24,3 +24,11 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "loss" in out and "gradient =" in out
     assert (tmp_path / "xor.npz").exists()
+
+
+def test_architecture_example_runs_as_written(capsys):
+    path = README.parent / "docs" / "architecture.md"
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(path), "exec"), {"__name__": "architecture"})
+    assert "reached the maximum number of epochs (100)" in capsys.readouterr().out

@@ -443,16 +443,22 @@ class Trainer:
         gradient, update, optimizer = source.gradient, source.update, self.optimizer
         meter, history, l2, n_samples = self._accuracy, self.history, self.l2, self.n_samples
         observe = None if meter is None else meter.observe
-        losses, rates, times = self._plain_records
-        plain, track, bar, clock = self._plain, self.track_prediction, self._bar, time.perf_counter
+        # The plain epoch's records, appended through bound methods: at the tutorial's size
+        # every attribute lookup shows.
+        append_loss, append_rate, append_time = (r.append for r in self._plain_records)
+        append_prediction = history.predicted.append if self.track_prediction else None
+        plain, bar, clock, start_time = self._plain, self._bar, time.perf_counter, \
+            self._start_time
         schedule, scheduled, base_rate = self.schedule, self._scheduled, self.learning_rate
         # Copies of the weights at the start of epochs, which divergence goes back to (unless
         # the source remembers its last weights itself); see __init__ for when they are taken.
         snapshot = None if source.keeps_last_weights else source.snapshot
         every, snapshot_last, last_epoch = self._snapshot_every, self._snapshot_last, self._last
+        order, shuffle = self.order, self.net.rng.shuffle
         epoch, batch, epoch_error, learning_rate = (self.epoch, self.batch, self._epoch_error,
                                                     self._learning_rate)
         limit, error, updates = self._loss_limit, self._last_error, 0
+        first = self.first_loss is None
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 while self.stopped_reason is None and epoch < epochs:
@@ -462,10 +468,9 @@ class Trainer:
                         if snapshot is not None and not epoch % every and (
                                 snapshot_last or epoch < last_epoch):
                             snapshot(epoch)
-                        if self.order is not None:
-                            self.net.rng.shuffle(self.order)  # in place; checkpoints save it
+                        if order is not None:
+                            shuffle(order)  # in place; checkpoints save it
                         epoch_error = 0.0
-                    order = self.order
                     while batch < n_batches and steps:
                         if meter is not None:
                             meter.batch_start = starts[batch]
@@ -478,14 +483,14 @@ class Trainer:
                             self.epoch = epoch
                             self._diverged(error, source, learning_rate, first_step=batch == 0)
                             break
-                        if self.first_loss is None:
-                            limit = self._set_first_loss(error)
+                        if first:
+                            limit, first = self._set_first_loss(error), False
                         update(optimizer, learning_rate)
                         updates += 1
                         epoch_error += error * rows[batch]
                         batch += 1
                         steps -= 1
-                        if self.interrupted and batch < n_batches:
+                        if batch < n_batches and self.interrupted:
                             self.stop("interrupted (Ctrl-C) during an epoch: kept the weights "
                                       "of the last update; the unfinished epoch is not in the "
                                       "history")
@@ -493,11 +498,11 @@ class Trainer:
                         break
                     # The epoch ends: its records, then (when someone watches) the callbacks.
                     if plain:
-                        losses.append(epoch_error / n_samples)
-                        rates.append(learning_rate)
-                        times.append(clock() - self._start_time)
-                        if track:
-                            history.predicted.append(source.last_prediction())
+                        append_loss(epoch_error / n_samples)
+                        append_rate(learning_rate)
+                        append_time(clock() - start_time)
+                        if append_prediction is not None:
+                            append_prediction(source.last_prediction())
                         if bar is not None:
                             bar.update(1)
                         epoch, batch = epoch + 1, 0
