@@ -67,11 +67,13 @@ def test_epochs_by_hand_are_fit_bit_for_bit():
 
 
 @pytest.mark.parametrize("settings", SETTINGS)
-def test_a_watched_step_shows_everything_the_step_computed(settings):
+@pytest.mark.parametrize("first", [True, False])
+def test_a_watched_step_shows_everything_the_step_computed(settings, first):
     X, Y = problem()
     net = network()
     trainer = net.trainer(X, Y, epochs=2, learning_rate=0.1, **settings)
-    trainer.step()  # not the first step: the weights have moved
+    if not first:
+        trainer.step()  # the weights have moved
     before = copy.deepcopy(net)
     record = trainer.step(watch=True)
     rows = record.rows
@@ -97,8 +99,8 @@ def test_a_watched_step_shows_everything_the_step_computed(settings):
     # Watching changes nothing: the run goes on exactly as an unwatched one.
     unwatched = network()
     plain = unwatched.trainer(X, Y, epochs=2, learning_rate=0.1, **settings)
-    plain.step()
-    plain.step()
+    for _ in range(1 if first else 2):
+        plain.step()
     trainer.run()
     plain.run()
     assert_same(net, unwatched)

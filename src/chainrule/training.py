@@ -353,7 +353,8 @@ class Trainer:
         return self.finish()
 
     def run_epoch(self) -> dict[str, float]:
-        """Finish the current epoch (all of it, from its start); return its record."""
+        """Run the rest of the current epoch (all of it, if none of it has run yet); return the
+        epoch's record (``loss``, ``learning_rate``, ``time``, and what else is recorded)."""
         self._loop(self.source, epoch_end=True)
         return {k: v[-1] for k, v in self.history.history.items() if v}
 
@@ -371,12 +372,9 @@ class Trainer:
         epochs_before = self.history.epochs
         if source is not self.source:
             self.source.sync()
-        index = None  # the batch's rows, once the epoch has begun (and shuffled)
-        if watch and self.order is not None and batch == 0:
-            self._loop(source, steps=0)  # begin the epoch: its order is then known
-        if watch and self.order is not None:
-            index = self._batch_index(batch).copy()
         self._loop(source, steps=1)
+        # The batch's rows: the order stays as the epoch shuffled it until the next one begins.
+        index = None if self.order is None else self._batch_index(batch).copy()
         record = Step(epoch, batch, self._last_error, self._learning_rate,
                       self.history.epochs > epochs_before)
         if record.epoch_ended:
@@ -425,8 +423,8 @@ class Trainer:
 
     def _loop(self, source: GradientSource, steps: int = -1, epoch_end: bool = False) -> None:
         """The training loop: epochs of steps, until training is over, ``steps`` updates were
-        made (``-1``: no limit; ``0`` only begins the epoch) or, with ``epoch_end``, the epoch
-        ends. :meth:`run`, :meth:`run_epoch` and :meth:`step` are this loop.
+        made (``-1``: no limit) or, with ``epoch_end``, the epoch ends. :meth:`run`,
+        :meth:`run_epoch` and :meth:`step` are this loop.
 
         A step: the source's gradient of the batch, the L2 term, the divergence check, the
         optimizer's update. An epoch: the learning rate from the schedule, a copy of the weights
