@@ -130,9 +130,11 @@ class ReLU(Activation):
         return self.xp.maximum(sop, 0.0, out=out)
 
     def derivative(self, sop, output, out=None):
-        # output = max(sop, 0) is > 0 exactly where sop > 0, so its sign is the step function
-        # of the sop: 1 there, 0 elsewhere (the kink included). One call, no boolean temporary.
-        return self.xp.sign(output, out=out)
+        # The comparison written straight into a float buffer: 1.0 where sop > 0, else 0.0 (the
+        # kink included); one call, no boolean temporary.
+        if out is None:
+            out = self.xp.empty_like(sop)
+        return self.xp.greater(sop, 0.0, out=out)
 
     def formula(self):
         return "1 if sop > 0 else 0"

@@ -131,6 +131,9 @@ class Workspace:
         self.deltas = [grad if function.name == "identity" else xp.empty_like(grad)
                        for grad, function in zip(self.output_grads, functions)]
         self.scratch = buffers()
+        #: A row of ones: ``ones @ delta`` sums a delta over the samples (the bias gradient)
+        #: as one matrix-vector product, several times faster than a reduction along axis 0.
+        self.ones = xp.ones(n_samples, dtype=dtype)
         self.outputs: list[np.ndarray] = list(self.output_buffers)
         self.output_by_product: np.ndarray | None = None
 
@@ -464,7 +467,7 @@ class Engine:
             layer_input = X if layer == 0 else outputs[layer - 1]
             xp.dot(layer_input.T, delta, out=weight_grads[layer])
             if bias_grads[layer] is not None:
-                xp.add.reduce(delta, axis=0, out=bias_grads[layer])
+                xp.dot(workspace.ones, delta, out=bias_grads[layer])
             if layer:
                 below = layer - 1
                 output_grad = xp.dot(delta, self.weights[layer].T,

@@ -228,10 +228,11 @@ class CategoricalCrossEntropy(Loss):
         return self.value_from_log_sum_exp(by_product, target, sop)
 
     def value_from_log_sum_exp(self, log_sum_exp, target, sop) -> float:
-        """``mean_i sum_k target_ik * (logsumexp(sop_i) - sop_ik)``, exact for any sop."""
+        """``mean_i sum_k target_ik * (logsumexp(sop_i) - sop_ik)``, exact for any sop. The
+        rows of ``target`` sum to 1 (:meth:`check_targets` makes sure, and the combined delta
+        ``predicted - target`` assumes it too), so the first term is ``mean_i logsumexp(sop_i)``."""
         xp = self.xp
-        row_sums = xp.add.reduce(target, axis=1)
-        return (float(xp.dot(row_sums, log_sum_exp)) - _dot(xp, target, sop)) / sop.shape[0]
+        return (float(xp.add.reduce(log_sum_exp)) - _dot(xp, target, sop)) / sop.shape[0]
 
     def predicted_deriv(self, predicted, target, out):
         xp = self.xp
