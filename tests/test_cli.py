@@ -35,7 +35,8 @@ def test_train_predict_evaluate_on_a_csv(tmp_path, small_csv, capsys):
                          "--lr", "0.01", "--out", model, "--no-progress")
     assert code == 0, err
     assert "held-out" in out and "accuracy" in out
-    assert model.exists() and (model.parent / "loss.png").exists()
+    assert model.exists() and (model.parent / "model.loss.png").exists()
+    assert sorted(p.name for p in model.parent.iterdir()) == ["model.loss.png", "model.npz"]
     code, out, err = run(capsys, "predict", model, small_csv)
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -65,7 +66,7 @@ def test_default_train_is_digits_with_high_accuracy(tmp_path, capsys, monkeypatc
     accuracy = float(out.split("accuracy ")[1].split()[0])
     assert accuracy >= 0.95
     assert (tmp_path / "runs" / "digits" / "model.npz").exists()
-    assert (tmp_path / "runs" / "digits" / "loss.png").exists()
+    assert (tmp_path / "runs" / "digits" / "model.loss.png").exists()
 
 
 def test_tutorial_command_reports_both_derivatives(tmp_path, capsys):

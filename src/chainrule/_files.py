@@ -1,33 +1,135 @@
-"""Writing files so that a crash never leaves a half-written one."""
+"""Writing files: checked before any work, written so that a crash never leaves half of one.
+
+Every file chainrule writes goes through :func:`atomic_write`: a temporary file beside the target,
+flushed and fsynced, renamed over the target (which keeps its permissions), the folder fsynced.
+Only regular files are ever replaced: never a folder, a device, a pipe or a symbolic link. A
+temporary file left by a process that was killed (``.<name>.<pid>-<random>.part``) is removed by
+the next write to the same target. :func:`check_output` says before a long run whether its
+outputs can be written at all, and :func:`claim` keeps two runs from writing one file.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["atomic_write"]
+__all__ = ["OutputError", "atomic_write", "check_output", "claim"]
+
+
+class OutputError(ValueError):
+    """An output path that chainrule will not or cannot write (a folder, a device, a link, one
+    of the inputs, a folder without write access, a file another run is writing)."""
+
+
+def _refuse_non_regular(path: str) -> None:
+    if os.path.islink(path):
+        raise OutputError(f"{path}: is a symbolic link (to {os.path.realpath(path)}); give the "
+                          "path of the file itself to replace it")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"{path}: is a folder; give a file name")
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path}: is not a regular file (a device, pipe or socket); chainrule "
+                          "only writes regular files")
+
+
+def check_output(path: str | os.PathLike, what: str = "output",
+                 inputs: Iterable[str | os.PathLike | None] = ()) -> str:
+    """The absolute path of an output, after checking that it can be written: a regular file or
+    a new name, not one of ``inputs``, in a folder (existing, or creatable) that takes new files.
+    Raises :class:`OutputError` naming the path and the problem."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise OutputError(f"{what}: the path is empty")
+    full = os.path.abspath(text)
+    _refuse_non_regular(full)
+    for source in inputs:
+        if source is not None and os.path.exists(source) and os.path.exists(full) \
+                and os.path.samefile(full, source):
+            raise OutputError(f"{text}: is also an input ({os.fspath(source)}); write the "
+                              f"{what} elsewhere")
+    folder = os.path.dirname(full)
+    existing = folder
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputError(f"{text}: {existing} is a file, not a folder")
+    try:  # the one sure test of a folder taking new files: make one
+        descriptor, probe = tempfile.mkstemp(dir=existing, prefix=".chainrule-probe-")
+    except OSError as exc:
+        raise OutputError(f"{text}: cannot write in {existing} ({exc.strerror})") from None
+    os.close(descriptor)
+    os.unlink(probe)
+    return full
+
+
+def _temporary_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Remove temporary files of ``path`` left by processes that no longer run."""
+    folder, prefix = os.path.dirname(path), _temporary_prefix(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".part")):
+            continue
+        pid = name[len(prefix):-len(".part")].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
     """Open a temporary file beside ``path`` for binary writing; on success rename it over
-    ``path`` (after flush and fsync), on failure remove it and leave ``path`` untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    ``path`` (after flush and fsync; a replaced file keeps its permissions), on failure remove
+    it and leave ``path`` untouched. Refuses anything but a regular file or a new name."""
+    path = os.path.abspath(os.fspath(path))
+    _refuse_non_regular(path)
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    _remove_stale_temporaries(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    descriptor, temporary = tempfile.mkstemp(
+        dir=folder, prefix=f"{_temporary_prefix(path)}{os.getpid()}-", suffix=".part")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only
+        os.chmod(temporary, mode)  # mkstemp's 0600 is for the temporary only
+        _refuse_non_regular(path)  # nothing else took the name meanwhile
         os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
     try:  # make the rename itself durable
@@ -40,6 +142,43 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
         pass
     finally:
         os.close(folder_descriptor)
+
+
+@contextmanager
+def claim(paths: Iterable[str]) -> Iterator[None]:
+    """Hold a lock for each output path while a run works towards writing it, so that a second
+    run aiming at the same file stops at once (:class:`OutputError`) instead of both claiming to
+    have written it. The locks go with the process, however it ends."""
+    held, created = [], []
+    try:
+        for path in dict.fromkeys(os.path.abspath(p) for p in paths):
+            folder = os.path.dirname(path)
+            missing = []
+            while not os.path.lexists(folder):
+                missing.append(folder)
+                folder = os.path.dirname(folder)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            created.extend(missing)  # deepest first
+            lock = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
+            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(descriptor)
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise OutputError(f"{path}: another chainrule run is writing it; wait for "
+                                      "it or choose another output") from None
+                raise
+            held.append((descriptor, lock))
+        yield
+    finally:
+        for descriptor, lock in reversed(held):
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(descriptor)
+        for folder in created:  # folders made for a run that wrote nothing there go again
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 def _umask() -> int:

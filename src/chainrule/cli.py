@@ -7,6 +7,8 @@ no output file is left behind (files are written atomically, at the end).
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import __version__
-from ._files import atomic_write
+from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .datasets import DATASETS, Dataset, load_dataset, read_csv
 from .exceptions import DivergenceWarning
@@ -25,6 +27,7 @@ from .network import Network, load
 from .training import OPTION_RULES, accuracy
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class UsageError(ValueError):
@@ -33,7 +36,8 @@ class UsageError(ValueError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, as for every other bad input
-        raise UsageError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def _integers(minimum: int, what: str):
@@ -85,7 +89,13 @@ def _option(name: str, parse: type = float, rule=None):
 
 
 # ---------------------------------------------------------------------------- data
-def _load_table(path: str, target: str | None) -> Dataset:
+#: The most distinct whole-number targets a CSV's target may have and still be read as classes
+#: when no --task is given, and the largest class label that converts to an integer exactly.
+_MAX_AUTO_CLASSES = 50
+_LARGEST_LABEL = 2**53
+
+
+def _load_table(path: str, target: str | None, task: str | None) -> Dataset:
     header, data = read_csv(path)
     if target is None:
         target_index = len(header) - 1
@@ -97,10 +107,17 @@ def _load_table(path: str, target: str | None) -> Dataset:
         raise UsageError(f"{path}: needs at least one feature column besides the target")
     features = [i for i in range(len(header)) if i != target_index]
     y = data[:, target_index]
-    integer = np.all(y == np.round(y)) and len(np.unique(y)) <= 50
-    task = "classification" if integer else "regression"
+    whole = bool(np.all(y == np.round(y)))
+    if task is None:
+        task = "classification" if whole and len(np.unique(y)) <= _MAX_AUTO_CLASSES \
+            and np.all(np.abs(y) <= _LARGEST_LABEL) else "regression"
+    if task == "classification":
+        bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) > _LARGEST_LABEL))
+        if bad.size:
+            raise UsageError(f"{path}: row {bad[0] + 2}, column {header[target_index]!r}: "
+                             f"{y[bad[0]]:g} is not a class label (whole numbers up to 2**53)")
     return Dataset(os.path.splitext(os.path.basename(path))[0], data[:, features],
-                   y.astype(int) if integer else y.reshape(-1, 1), task,
+                   y.astype(np.int64) if task == "classification" else y.reshape(-1, 1), task,
                    [header[i] for i in features], target_name=header[target_index])
 
 
@@ -157,15 +174,25 @@ def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
 def cmd_train(args) -> int:
     if args.data and args.dataset:
         raise UsageError("give a CSV file or --dataset, not both")
-    dataset = _load_table(args.data, args.target) if args.data \
+    task = args.task or ("regression" if args.loss in ("mse", "squared_error") else None)
+    dataset = _load_table(args.data, args.target, task) if args.data \
         else load_dataset(args.dataset or "digits", seed=args.seed)
+    if task is not None and dataset.task != task:
+        raise UsageError(f"{dataset.name} is a {dataset.task} dataset; --task {task} does not "
+                         "apply to it")
     loss = args.loss or ("categorical_cross_entropy" if dataset.task == "classification"
                          else "mse")
     Y, classes = _encode_targets(dataset, loss)
     X = dataset.X
     train, held = _split(len(X), args.test_split, args.seed)
-    mean = X[train].mean(axis=0)
-    scale = X[train].std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X[train].mean(axis=0)
+        scale = X[train].std(axis=0)
+    unusable = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
+    if unusable.size:
+        column = dataset.feature_names[unusable[0]] if dataset.feature_names else unusable[0]
+        raise UsageError(f"{dataset.name}: column {column!r}: values too large to standardise "
+                         f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
     scale[scale == 0] = 1.0
     X_scaled = (X - mean) / scale
     output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
@@ -181,8 +208,18 @@ def cmd_train(args) -> int:
         "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
     }
     run_dir = args.out_dir or os.path.join("runs", dataset.name)
-    model_path = args.out or os.path.join(run_dir, "model.npz")
-    checkpoint_path = args.checkpoint or os.path.join(run_dir, "checkpoint.npz")
+    model_path = check_output(args.out if args.out is not None
+                              else os.path.join(run_dir, "model.npz"), "model", [args.data])
+    curve_path = os.path.splitext(model_path)[0] + ".loss.png"
+    outputs = [model_path, check_output(curve_path, "loss curve", [args.data])]
+    checkpoint_path = None
+    if args.checkpoint_every or args.resume:
+        checkpoint_path = check_output(args.checkpoint or os.path.join(run_dir, "checkpoint.npz"),
+                                       "checkpoint", [args.data])
+        outputs.append(checkpoint_path)
+    if len(set(outputs)) < len(outputs):
+        raise UsageError(f"the model, its loss curve and the checkpoint need three different "
+                         f"paths; got {', '.join(outputs)}")
     fit_args = {}
     X_train, Y_train = X_scaled[train], Y[train]
     if args.validation_split:
@@ -200,31 +237,39 @@ def cmd_train(args) -> int:
             raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
     batch_size = args.batch_size if args.batch_size < len(X_train) else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DivergenceWarning)
-        if args.dask or args.dask_workers:
-            history = _train_on_dask(args, net, X_train, Y_train, batch_size, fit_args)
-        else:
-            history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
-                              optimizer=args.optimizer, batch_size=batch_size,
-                              schedule=args.schedule, l2=args.l2, progress=args.progress,
-                              **fit_args)
-    for warning in caught:
-        print(f"chainrule: warning: {warning.message}", file=sys.stderr)
-    metrics = _metrics(net, X_scaled[held], Y[held])
-    net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
-                                "stopped_reason": history.stopped_reason}
-    net.save(model_path)
-    curve_path = os.path.join(os.path.dirname(model_path), "loss.png")
-    try:
-        history.plot(curve_path)
-    except ImportError:
-        curve_path = None
+    with claim(outputs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DivergenceWarning)
+            if args.dask or args.dask_workers:
+                history = _train_on_dask(args, net, X_train, Y_train, batch_size, fit_args)
+            else:
+                history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
+                                  optimizer=args.optimizer, batch_size=batch_size,
+                                  schedule=args.schedule, l2=args.l2, progress=args.progress,
+                                  **fit_args)
+        for warning in caught:
+            if not issubclass(warning.category, DivergenceWarning):
+                print(f"chainrule: warning: {warning.message}", file=sys.stderr)
+        metrics = _metrics(net, X_scaled[held], Y[held])
+        if history.diverged or not all(np.isfinite(v) for k, v in metrics.items() if k != "r2"):
+            reason = history.stopped_reason if history.diverged else (
+                f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
+            raise UsageError(f"{reason.rstrip('.')}; no model written (try a smaller --lr)")
+        net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
+                                    "stopped_reason": history.stopped_reason}
+        net.save(model_path)
+        try:
+            history.plot(curve_path)
+        except ImportError:
+            curve_path = None
     print(f"trained {net!r} on {dataset.name} ({len(X_train)} training samples)")
-    print(f"stopped: {history.stopped_reason}; final training loss {history['loss'][-1]:.6g}")
+    final = f"; final training loss {history['loss'][-1]:.6g}" if history.epochs else ""
+    print(f"stopped: {history.stopped_reason}{final}")
     shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
     print(f"held-out ({len(held)} samples): {shown}")
     print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
+    if history.stopped_reason.startswith("interrupted"):
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -269,26 +314,28 @@ def _model_and_data(args, need_target: bool):
     header, data = read_csv(args.data)
     features = net.metadata.get("feature_names") or []
     target_name = net.metadata.get("target_name")
-    if features and all(name in header for name in features):
+    if features:  # columns by name: their order in the file does not matter
+        missing = [name for name in features if name not in header]
+        if missing:
+            shown = ", ".join(repr(name) for name in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise UsageError(f"{args.data}: lacks the model's feature column(s) {shown}{more}")
         X = data[:, [header.index(name) for name in features]]
-    elif data.shape[1] in (net.n_inputs, net.n_inputs + 1):
+    elif data.shape[1] in (net.n_inputs, net.n_inputs + 1):  # a model without column names
         X = data[:, : net.n_inputs]
     else:
         raise UsageError(
             f"{args.data}: has {data.shape[1]} columns, the model {args.model} takes "
             f"{net.n_inputs} inputs"
         )
-    if X.shape[1] != net.n_inputs:
-        raise UsageError(f"{args.data}: {X.shape[1]} feature columns, the model takes "
-                         f"{net.n_inputs}")
     Y = None
     if need_target:
-        if target_name not in header:
-            if data.shape[1] != net.n_inputs + 1:
-                raise UsageError(f"{args.data}: no target column {target_name!r}")
+        if target_name in header:
+            y = data[:, header.index(target_name)]
+        elif not features and data.shape[1] == net.n_inputs + 1:
             y = data[:, -1]
         else:
-            y = data[:, header.index(target_name)]
+            raise UsageError(f"{args.data}: no target column {target_name!r}")
         Y = _targets_for_model(net, y, args.data)
     return net, _scale(net, X), Y
 
@@ -324,12 +371,15 @@ def cmd_predict(args) -> int:
         name = net.metadata.get("target_name") or "predicted"
         columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
         rows = predicted.tolist()
-    lines = [",".join(columns)]
-    lines += [",".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in
-                       (row if isinstance(row, (list, tuple)) else [row])) for row in rows]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with atomic_write(args.out) as handle:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # the standard dialect: quoted as needed
+    writer.writerow(columns)
+    writer.writerows([f"{v:.10g}" if isinstance(v, float) else str(v) for v in
+                      (row if isinstance(row, (list, tuple)) else [row])] for row in rows)
+    text = buffer.getvalue()
+    if args.out is not None:
+        path = check_output(args.out, "predictions", [args.model, args.data])
+        with claim([path]), atomic_write(path) as handle:
             handle.write(text.encode())
     else:
         sys.stdout.write(text)
@@ -339,7 +389,8 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     net, X, Y = _model_and_data(args, need_target=True)
     metrics = _metrics(net, X, Y)
-    print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+    # JSON has no NaN: an undefined metric (R² of a constant target) is null.
+    print(json.dumps({k: round(v, 6) if np.isfinite(v) else None for k, v in metrics.items()}))
     return 0
 
 
@@ -376,7 +427,8 @@ def cmd_tutorial(args) -> int:
     if args.plot:
         from .plotting import plot_tutorial
 
-        plot_tutorial({k: v for k, v in runs.items()}, args.target, args.plot)
+        with claim([check_output(args.plot, "plot")]):
+            plot_tutorial({k: v for k, v in runs.items()}, args.target, args.plot)
         print(f"plot: {args.plot}")
     return 0
 
@@ -499,6 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("data", nargs="?", help="CSV with a header line")
     train.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
     train.add_argument("--target", help="the target column (default: the last)")
+    train.add_argument("--task", choices=["classification", "regression"],
+                       help="what the target is (default: classification for whole numbers with "
+                            f"at most {_MAX_AUTO_CLASSES} distinct values, regression otherwise; "
+                            "--loss mse or squared_error means regression)")
     train.add_argument("--hidden", type=_int_list, default=[100], help="e.g. 100,50")
     train.add_argument("--activation", default="relu")
     train.add_argument("--output-activation")
@@ -586,15 +642,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         return args.run(args)
     except (UsageError, ValueError) as exc:
-        message = str(exc).replace("\n", " ")
-        print(f"chainrule: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(str(exc))
+    except OSError as exc:  # a file that cannot be read or written: one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail("not enough memory for this request; try a smaller network, batch or data")
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _fail(message: str) -> int:
+    print(f"chainrule: error: {message}".replace("\n", " "), file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,10 +100,20 @@ def _json_default(value: Any) -> Any:
 
 def save(net: Engine, path: str, metadata: dict[str, Any] | None = None) -> None:
     """Write ``net`` to ``path`` (``.npz``), atomically. ``metadata`` must be JSON-able."""
+    _check_finite(net, path)
     if metadata is not None:
         net.metadata = dict(metadata)
     arrays = _network_arrays(net)
     _write(path, _header(net, arrays), arrays)
+
+
+def _check_finite(net: Engine, path: str) -> None:
+    """A file :func:`load` would refuse is never written: every weight must be finite."""
+    for layer, (weight, bias) in enumerate(zip(net.weights, net.biases)):
+        for kind, array in (("weights", weight), ("biases", bias)):
+            if array is not None and not np.isfinite(array).all():
+                raise ValueError(f"{path}: not saved: {kind}[{layer}] holds non-finite values "
+                                 "(training diverged?)")
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -235,6 +245,7 @@ def save_checkpoint(trainer: Any, path: str) -> None:
     the file loads as a model too."""
     state = trainer.state_dict()
     net = trainer.net
+    _check_finite(net, path)
     arrays = _network_arrays(net)
     checksum_arrays = dict(arrays)
     for name, buffers in state["optimizer"]["state"].items():

@@ -317,11 +317,9 @@ class Trainer:
         self._learning_rate = self.learning_rate
         self._bar = None
         self._start_time = 0.0
-        # A full-batch run's last epoch needs no copy of its weights (divergence in its one
-        # step goes back to the epoch before), and a large network's full-batch copies are
-        # taken every tenth epoch only: they would cost a noticeable share of each step.
+        # A large network's full-batch copies are taken every tenth epoch only: they would
+        # cost a noticeable share of each step.
         self._snapshot_every = 10 if batch_size is None and net.n_parameters > 100_000 else 1
-        self._snapshot_last, self._last = batch_size is not None, self.epochs - 1
         self._scheduled = not isinstance(self.schedule, Constant)
 
     # ------------------------------------------------------------------ control
@@ -393,6 +391,8 @@ class Trainer:
         self._finished = True
         if self._bar is not None:
             self._bar.close()
+        if not self.history.diverged:
+            self._check_last_update()
         if self.stopped_reason is None:
             self.stopped_reason = f"reached the maximum number of epochs ({self.epochs})"
         self.history.stopped_reason = self.stopped_reason
@@ -451,7 +451,7 @@ class Trainer:
         # Copies of the weights at the start of epochs, which divergence goes back to (unless
         # the source remembers its last weights itself); see __init__ for when they are taken.
         snapshot = None if source.keeps_last_weights else source.snapshot
-        every, snapshot_last, last_epoch = self._snapshot_every, self._snapshot_last, self._last
+        every = self._snapshot_every
         order, shuffle = self.order, self.net.rng.shuffle
         epoch, batch, epoch_error, learning_rate = (self.epoch, self.batch, self._epoch_error,
                                                     self._learning_rate)
@@ -463,8 +463,7 @@ class Trainer:
                     if batch == 0:  # the epoch begins
                         if scheduled:
                             learning_rate = schedule(base_rate, epoch, epochs)
-                        if snapshot is not None and not epoch % every and (
-                                snapshot_last or epoch < last_epoch):
+                        if snapshot is not None and not epoch % every:
                             snapshot(epoch)
                         if order is not None:
                             shuffle(order)  # in place; checkpoints save it
@@ -628,16 +627,36 @@ class Trainer:
             else f"the weights from the start of epoch {restored + 1}"
         kind = "became " + ("NaN" if math.isnan(error) else "infinite") \
             if not math.isfinite(error) else f"exploded to {error:.3g}"
-        message = (
+        self._report_divergence(
             f"training diverged at epoch {epoch + 1}: the loss {kind} with "
             f"learning_rate={learning_rate:g}; stopped and kept {kept}. "
-            "Try a smaller learning rate."
-        )
+            "Try a smaller learning rate.")
+
+    def _report_divergence(self, message: str) -> None:
         self._diverged_message = message
         self.stop(message)
         self.history.diverged = True
         if self.on_divergence == "warn":
             warn_at_caller(message, DivergenceWarning)
+
+    def _check_last_update(self) -> None:
+        """Divergence shows in the loss a step computes before its update, so the run's last
+        update is checked here, on the weights it left: non-finite ones go back to the copy
+        taken at the start of that epoch."""
+        flat = self.net.flat_parameters()
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(float(self.net.xp.add.reduce(flat))) or \
+                    self.net.xp.isfinite(flat).all():
+                return
+        last = self.epoch - 1 if self.batch == 0 else self.epoch  # the last update's epoch
+        restored = self.source.restore(last)
+        kept = "the initial weights" if restored is None \
+            else f"the weights from the start of epoch {restored + 1}"
+        self.stopped_reason = None  # divergence is the reason, whatever else ended the run
+        self._report_divergence(
+            f"training diverged in its last update (epoch {last + 1}): the weights became "
+            f"non-finite with learning_rate={self._learning_rate:g}; stopped and kept {kept}. "
+            "Try a smaller learning rate.")
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

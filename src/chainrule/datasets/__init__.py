@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -114,48 +116,73 @@ def load_dataset(name: str, seed: int | None = 0) -> Dataset:
 def read_csv(path: str) -> tuple[list[str], np.ndarray]:
     """Read a numeric CSV with a header line; return the column names and a float64 matrix.
 
-    Raises ``ValueError`` naming the file, row (1-based, counting the header as row 1) and
-    column of the first problem: an empty file, a header only, ragged rows, non-numeric cells,
-    NaN or infinite values.
+    Raises ``ValueError`` naming the file, row (1-based line of the file, the header being row
+    1) and column of the first problem: a path that is not a regular file, an empty file, a
+    header only, missing or repeated column names, ragged rows, non-numeric cells, NaN or
+    infinite values, a cell too long to be a number. A UTF-8 byte-order mark is ignored.
     """
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a folder, not a CSV file")
+    if not stat.S_ISREG(mode):  # a pipe or a device could block or never end
+        raise ValueError(f"{path}: is not a regular file (a pipe, socket or device)")
+    rows = []  # (line in the file, cells), blank lines left out
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append((reader.line_num, row))
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text CSV file") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
+        raise ValueError(f"{path}: not a UTF-8 text CSV file") from None
+    except csv.Error as exc:  # a cell over the csv module's field limit, a NUL byte, ...
+        raise ValueError(f"{path}: row {reader.line_num}: not readable as CSV ({exc})") from None
     if not rows:
         raise ValueError(f"{path}: the file is empty")
-    header = [name.strip() for name in rows[0]]
+    header = [name.strip() for name in rows[0][1]]
     if all(_is_number(cell) for cell in header):
         raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
+    seen: dict[str, int] = {}
+    for column, name in enumerate(header, start=1):
+        if not name:
+            raise ValueError(f"{path}: column {column} of the header has no name")
+        if name in seen:
+            raise ValueError(f"{path}: the column name {name!r} appears twice (columns "
+                             f"{seen[name]} and {column}); column names must be unique")
+        seen[name] = column
     if len(rows) == 1:
         raise ValueError(f"{path}: only a header, no data rows")
     data = np.empty((len(rows) - 1, len(header)))
-    for index, row in enumerate(rows[1:]):
-        line = index + 2
+    for index, (line, row) in enumerate(rows[1:]):
         if len(row) != len(header):
             raise ValueError(
                 f"{path}: row {line} has {len(row)} values but the header has {len(header)}"
             )
         for column, cell in enumerate(row):
             try:
-                value = float(cell)
+                value = float(cell) if len(cell) <= _LONGEST_NUMBER else None
             except ValueError:
+                value = None
+            if value is None:
+                shown = cell.strip() if len(cell) <= 40 else f"{cell.strip()[:40]}... " \
+                    f"({len(cell)} characters)"
                 raise ValueError(
-                    f"{path}: row {line}, column {header[column]!r}: {cell.strip()!r} "
-                    "is not a number"
-                ) from None
+                    f"{path}: row {line}, column {header[column]!r}: {shown!r} is not a number"
+                )
             if not math.isfinite(value):
                 raise ValueError(
                     f"{path}: row {line}, column {header[column]!r}: {cell.strip()} is not finite"
                 )
             data[index, column] = value
     return header, data
+
+
+_LONGEST_NUMBER = 100  # characters; no float64 needs more
 
 
 def _is_number(text: str) -> bool:
