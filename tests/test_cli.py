@@ -132,7 +132,7 @@ def bad_cases(tmp_path, model):
         (train + [tmp_path / "data.csv", "--activation", "swish"], "unknown activation"),
         (train + [tmp_path / "data.csv", "--epochs", "0"], "must be an integer >= 1"),
         (train + [tmp_path / "data.csv", "--batch-size", "0"], "must be an integer >= 1"),
-        (["predict", model, wide], "has 6 columns, the model"),
+        (["predict", model, wide], "lacks the model's feature column\\(s\\) 'a', 'b', 'c'"),
         (["evaluate", model, unknown_label], "label 7 is not one of the model's classes"),
         (["predict", truncated, tmp_path / "data.csv"], "truncated or corrupted"),
         (["predict", tampered, tmp_path / "data.csv"], "checksum mismatch"),
