@@ -9,11 +9,12 @@ nothing else names NumPy on the hot path.
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 import numpy
 
-__all__ = ["DEFAULT", "ROWS_PER_SLICE", "ArrayModuleUser"]
+__all__ = ["DEFAULT", "ROWS_PER_SLICE", "ArrayModuleUser", "available_memory", "require_memory"]
 
 #: The array module every network uses unless told otherwise.
 DEFAULT: ModuleType = numpy
@@ -38,3 +39,36 @@ class ArrayModuleUser:
         clone.__dict__.update(self.__dict__)
         clone.xp = xp
         return clone
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still take: the kernel's ``MemAvailable`` where there
+    is one, else the machine's physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # pragma: no cover - not POSIX
+        return 2**63
+
+
+def require_memory(nbytes: float, what: str) -> None:
+    """Refuse, with a ``ValueError`` that says how much, a request whose arrays would not fit
+    in memory, before anything large is allocated."""
+    available = available_memory()
+    if nbytes > available:
+        raise ValueError(f"{what} needs about {_size(nbytes)} of memory, more than the "
+                         f"{_size(available)} available")
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"  # pragma: no cover

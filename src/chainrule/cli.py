@@ -20,6 +20,7 @@ import numpy as np
 from . import __version__
 from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
+from .arrays import require_memory
 from .datasets import DATASETS, Dataset, load_dataset, read_csv
 from .exceptions import DivergenceWarning
 from .losses import DECISION_THRESHOLD
@@ -40,32 +41,43 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command}: {message}" if command else message)
 
 
-def _integers(minimum: int, what: str):
-    """An argparse type: comma-separated integers, each at least ``minimum``."""
+def _numbers(parse: type, minimum: float | None, what: str, allow_none: bool = False):
+    """An argparse type: comma-separated numbers (``parse``: int or float), at least one, none
+    empty, finite, each at least ``minimum``; ``none`` means an empty list when allowed."""
+    kind = "integers" if parse is int else "numbers"
 
-    def parse(text: str) -> list[int]:
+    def convert(text: str) -> list:
+        if allow_none and text.strip().lower() == "none":
+            return []
+        parts = text.split(",")
         try:
-            values = [int(v) for v in text.split(",") if v.strip()]
+            if any(not part.strip() for part in parts):
+                raise ValueError
+            values = [parse(part) for part in parts]
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected integers separated by commas, got {text!r}") from None
-        if any(v < minimum for v in values):
+                f"expected {kind} separated by commas, got {text!r}") from None
+        if not all(np.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite, got {text!r}")
+        if minimum is not None and any(v < minimum for v in values):
             raise argparse.ArgumentTypeError(f"{what} must be >= {minimum}, got {text!r}")
         return values
 
-    return parse
+    return convert
 
 
-_int_list = _integers(1, "sizes")
-_index_list = _integers(0, "neuron indices")
+_int_list = _numbers(int, 1, "sizes")
+_hidden_list = _numbers(int, 1, "hidden layer sizes", allow_none=True)
+_index_list = _numbers(int, 0, "neuron indices")
+_float_list = _numbers(float, None, "values")
+_count = _numbers(int, 1, "a count")
 
 
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
-            from None
+def _positive_count(text: str) -> int:
+    values = _count(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one integer, got {text!r}")
+    return values[0]
 
 
 def _option(name: str, parse: type = float, rule=None):
@@ -282,8 +294,6 @@ def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size,
         raise UsageError("--dask needs dask: pip install 'chainrule[dask]'") from None
     from . import distributed
 
-    if args.dask_workers is not None and args.dask_workers < 1:
-        raise UsageError("--dask-workers must be >= 1")
     cluster = None
     try:
         if args.dask:
@@ -508,6 +518,9 @@ def cmd_gradcheck(args) -> int:
 
     net = _network_from_args(args)
     rng = np.random.default_rng(args.seed)
+    # Finite differences: four losses per parameter, each a pass over the samples.
+    require_memory(8.0 * args.samples * (net.n_inputs + net.n_outputs + sum(net.sizes)) * 4,
+                   f"gradcheck on {args.samples:,} samples")
     X = rng.normal(size=(args.samples, net.n_inputs))
     if net.loss_name == "categorical_cross_entropy":
         Y = np.eye(net.n_outputs)[rng.integers(0, net.n_outputs, args.samples)]
@@ -555,7 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what the target is (default: classification for whole numbers with "
                             f"at most {_MAX_AUTO_CLASSES} distinct values, regression otherwise; "
                             "--loss mse or squared_error means regression)")
-    train.add_argument("--hidden", type=_int_list, default=[100], help="e.g. 100,50")
+    train.add_argument("--hidden", type=_hidden_list, default=[100],
+                       help="hidden layer sizes, e.g. 100,50; none for no hidden layer "
+                            "(default 100)")
     train.add_argument("--activation", default="relu")
     train.add_argument("--output-activation")
     train.add_argument("--loss", help="default: categorical_cross_entropy or mse")
@@ -571,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-split", type=float, default=0.25,
                        help="share held out for the final metrics")
     train.add_argument("--validation-split", type=float, default=0.0)
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    train.add_argument("--early-stopping", type=_positive_count, metavar="PATIENCE")
     train.add_argument("--out", "-o", help="model file (default runs/<data>/model.npz)")
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
@@ -581,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                        help="train on a Dask cluster (see docs/distributed.md)")
-    train.add_argument("--dask-workers", type=int, metavar="N",
+    train.add_argument("--dask-workers", type=_positive_count, metavar="N",
                        help="train on a local Dask cluster of N worker processes")
     train.set_defaults(run=cmd_train)
 
@@ -624,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("gradcheck", help="backpropagation against finite differences")
     _add_network_options(check, "3,4,2")
-    check.add_argument("--samples", type=int, default=5)
+    check.add_argument("--samples", type=_positive_count, default=5)
     check.set_defaults(run=cmd_gradcheck)
 
     info = commands.add_parser("info", help="describe a model file")

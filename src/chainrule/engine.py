@@ -25,6 +25,7 @@ buffer each. :mod:`chainrule.reference` computes the same in plain NumPy on one 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -213,6 +214,10 @@ class Engine:
         #: Free-form, JSON-able facts saved with the model (data scaling, class labels, ...).
         self.metadata: dict[str, Any] = {}
         self.dtype = _as_dtype(dtype)
+        n_parameters = sum((a + 1) * b for a, b in zip(self.sizes, self.sizes[1:]))
+        # The parameters, their gradients, the optimizer's scratch, and float64 draws at init.
+        arrays.require_memory(n_parameters * (3 * self.dtype.itemsize + 8),
+                              f"a network of sizes {self.sizes} ({n_parameters:,} parameters)")
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         weights, biases = initial_parameters(init, self.sizes, self.rng, self.dtype)
@@ -279,17 +284,17 @@ class Engine:
     # ------------------------------------------------------------------ description
     @staticmethod
     def _check_sizes(sizes: Sequence[int]) -> list[int]:
-        try:
-            checked = [int(s) for s in sizes]
-        except (TypeError, ValueError):
-            raise ValueError(f"sizes must be a list of layer sizes, got {sizes!r}") from None
-        if len(checked) < 2:
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
+            raise ValueError(f"sizes must be a list of layer sizes, got {sizes!r}")
+        sizes = list(sizes)
+        if len(sizes) < 2:
             raise ValueError(
-                f"sizes needs at least two entries, [n_inputs, ..., n_outputs]; got {list(sizes)}"
+                f"sizes needs at least two entries, [n_inputs, ..., n_outputs]; got {sizes}"
             )
-        if any(s < 1 or s != raw for s, raw in zip(checked, sizes)):
-            raise ValueError(f"every entry of sizes must be a positive integer, got {list(sizes)}")
-        return checked
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+                   and s >= 1 for s in sizes):
+            raise ValueError(f"every entry of sizes must be a positive integer, got {sizes}")
+        return [int(s) for s in sizes]
 
     def spec(self) -> dict[str, Any]:
         """The architecture as JSON-able data, the one description that model files, copies

@@ -88,6 +88,9 @@ class _GDBase(BaseEstimator):
         batch = None if self.batch_size is None else int(self.batch_size)
         options: dict[str, Any] = {}
         if self.early_stopping and not incremental:
+            if not 0.0 < float(self.validation_fraction) < 1.0:
+                raise ValueError("validation_fraction must be in (0, 1) with early_stopping, "
+                                 f"got {self.validation_fraction!r}")
             n_validation = max(1, int(round(self.validation_fraction * X.shape[0])))
             if X.shape[0] - n_validation >= 1:
                 order = net.rng.permutation(X.shape[0])
@@ -191,7 +194,10 @@ class GDClassifier(ClassifierMixin, _GDBase):
         return super()._new_network(n_inputs, n_outputs, dtype)
 
     def predict_proba(self, X) -> np.ndarray:
-        return self._predict_raw(X)
+        probabilities = self._predict_raw(X)
+        if len(self.classes_) == 1 and not self._multilabel:  # one class: always that one
+            return np.ones((probabilities.shape[0], 1), dtype=probabilities.dtype)
+        return probabilities
 
     def predict(self, X) -> np.ndarray:
         probabilities = self.predict_proba(X)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import require_memory
 from .callbacks import Callback
 from .engine import Engine
 from .training import fit
@@ -101,6 +102,7 @@ def run_scalar(
     weights: Sequence[float], as_published: bool = False,
 ) -> TutorialRun:
     """The tutorial's loop, one neuron per input weight, with numbers rather than matrices."""
+    _require_memory(iterations, len(x))
     x = [float(v) for v in x]
     w = [float(v) for v in weights]
     predicted_trace = np.empty(iterations)
@@ -121,6 +123,12 @@ def run_scalar(
     return TutorialRun(label, predicted_trace, error_trace, weight_trace)
 
 
+def _require_memory(iterations: int, n_inputs: int) -> None:
+    """Every iteration is recorded (predictions, errors, weights, the history's lists): refuse a
+    run whose records would not fit in memory before it starts."""
+    require_memory(iterations * (160.0 + 16 * n_inputs), f"{iterations:,} recorded iterations")
+
+
 class _WeightRecorder(Callback):
     def __init__(self, iterations: int, n_inputs: int):
         self.weights = np.empty((iterations, n_inputs))
@@ -135,6 +143,7 @@ def run_network(
 ) -> TutorialRun:
     """The same example through the generic network: ``Network([n, 1], bias=False)``, full-batch
     ``gd``, one epoch per iteration."""
+    _require_memory(iterations, len(x))
     x = np.asarray(x, dtype=float).reshape(1, -1)
     net = Engine([x.shape[1], 1], activation="sigmoid", bias=False, loss="squared_error")
     net.weights[0] = np.asarray(weights, dtype=float).reshape(-1, 1)
