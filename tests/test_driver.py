@@ -150,4 +150,18 @@ def test_load_state_dict_refuses_another_run():
         network().trainer(X, Y, epochs=2, learning_rate=0.1).load_state_dict(state)
     with pytest.raises(ValueError, match="parameters"):
         Network([3, 4, 3], output_activation="softmax", loss="categorical_cross_entropy").trainer(
-            X, Y, epochs=2, optimizer="adam").load_state_dict(state)
+            X, Y, epochs=2, learning_rate=0.1, optimizer="adam").load_state_dict(state)
+    for change, message in [({"learning_rate": 0.2}, "learning_rate=0.1, this run asks for 0.2"),
+                            ({"batch_size": 4}, "batch_size=None"),
+                            ({"l2": 0.1}, "l2=0.0"), ({"schedule": "cosine"}, "schedule")]:
+        settings = {"learning_rate": 0.1, "optimizer": "adam", **change}
+        with pytest.raises(ValueError, match=message):
+            network().trainer(X, Y, epochs=2, **settings).load_state_dict(state)
+    other = X.copy()
+    other[0, 0] += 1.0
+    with pytest.raises(ValueError, match="other training data"):
+        network().trainer(other, Y, epochs=2, learning_rate=0.1,
+                          optimizer="adam").load_state_dict(state)
+    longer = network().trainer(X, Y, epochs=9, learning_rate=0.1, optimizer="adam")
+    longer.load_state_dict(state)  # more epochs: the point of resuming
+    assert longer.run().epochs == 9

@@ -168,7 +168,8 @@ def save_checkpoint(trainer: Any, path: str) -> None:
     history = dict(state["history"])
     for key, values in history.pop("history").items():
         arrays[f"history.{key}"] = np.asarray(values, dtype=np.float64)
-    training = {key: state[key] for key in ("epoch", "batch", "epoch_error", "first_loss")}
+    training = {key: state[key] for key in ("epoch", "batch", "epoch_error", "first_loss",
+                                            "data")}
     training["history"] = history
     training["optimizer"] = {k: v for k, v in state["optimizer"].items() if k != "state"}
     training["rng_state"] = json.loads(json.dumps(state["rng_state"], default=str))
@@ -428,6 +429,9 @@ def _check_training(path: str, training: Any) -> dict[str, Any]:
         refuse("epoch", "is missing")
     if not _is_number(training.get("epoch_error", 0.0)):
         refuse("epoch_error", "must be a finite number")
+    data = training.get("data")
+    if data is not None and not (isinstance(data, str) and re.fullmatch(r"[0-9a-f]{64}", data)):
+        refuse("data", "must be a SHA-256 digest or null")
     first = training.get("first_loss")
     if first is not None and not (_is_number(first) and first >= 0):
         refuse("first_loss", "must be a finite number >= 0 or null")
@@ -533,7 +537,7 @@ def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
         "epoch_error": training.get("epoch_error", 0.0), "first_loss": training["first_loss"],
         "parameters": saved.flat_parameters(), "optimizer": optimizer,
         "rng_state": training["rng_state"], "order": arrays.get("trainer.order"),
-        "history": history,
+        "history": history, "data": training.get("data"),
     }
 
 

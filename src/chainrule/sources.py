@@ -17,6 +17,7 @@ the snapshots of the weights that divergence goes back to.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +109,11 @@ class GradientSource:
         """``max |predicted - target|`` over the training data, with the current weights."""
         raise NotImplementedError
 
+    def fingerprint(self) -> str | None:
+        """A digest of the training data, so that a checkpoint resumes on the data it was made
+        on (``None`` where the data is not at hand)."""
+        return None
+
     def predictions(self) -> np.ndarray:
         """The predictions on the training data (for ``record_predictions``)."""
         raise NotImplementedError
@@ -163,6 +169,13 @@ class LocalData(GradientSource):
         if index is not None:
             return self.X[index], self.Y[index]
         return inputs.copy(), targets.copy()
+
+    def fingerprint(self):
+        digest = hashlib.sha256()
+        for array in (self.X, self.Y):
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        return digest.hexdigest()
 
     def largest_gap(self):
         predicted = self.net.evaluate(self.X, None)[1]

@@ -224,6 +224,11 @@ def _interrupt_guard(trainer: Trainer):
         signal.signal(signal.SIGINT, previous)
 
 
+#: The settings a resumed run must share with the state it continues (``epochs`` may change).
+RESUMABLE_AS_SAVED = ("learning_rate", "optimizer", "batch_size", "shuffle", "schedule", "l2",
+                      "n_samples")
+
+
 class Trainer:
     """The state of one training run, and the one loop that drives it.
 
@@ -681,6 +686,7 @@ class Trainer:
             "rng_state": self.net.rng.bit_generator.state,
             "order": None if self.order is None else self.order.copy(),
             "history": self.history.to_dict(),
+            "data": self.engine_source.fingerprint(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -692,6 +698,17 @@ class Trainer:
                 optimizer.hyperparameters():
             raise ValueError(f"the state was made with optimizer {saved['name']!r} "
                              f"{saved['hyperparameters']}, not {optimizer!r}")
+        # The same run, continued: only the number of epochs may change.
+        before = state["history"].get("params", {})
+        for key in RESUMABLE_AS_SAVED:
+            if key in before and before[key] != self.history.params[key]:
+                raise ValueError(f"the state was made with {key}={before[key]!r}, this run "
+                                 f"asks for {self.history.params[key]!r}; resume with the same "
+                                 "settings (only epochs may change)")
+        data, here = state.get("data"), self.engine_source.fingerprint()
+        if data is not None and here is not None and data != here:
+            raise ValueError("the state was made on other training data (another file, "
+                             "split or seed); resume on the same data")
         parameters = np.asarray(state["parameters"])
         if parameters.shape != self.net.flat_parameters().shape:
             raise ValueError(f"the state has {parameters.size} parameters, this network "
