@@ -34,7 +34,7 @@ def _refuse_non_regular(path: str) -> None:
                           "path of the file itself to replace it")
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a new name (or its folder is a file)
         return
     if stat.S_ISDIR(mode):
         raise OutputError(f"{path}: is a folder; give a file name")
