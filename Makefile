@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench fuzz install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The fuzz targets for the CSV reader and the model loader, and every property test, at
+# length (thousands of examples each; several minutes).
+fuzz: $(VENV)/.installed-dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_reference.py
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
