@@ -179,3 +179,20 @@ def test_resume_refuses_another_network_or_optimizer(tmp_path):
         Network([3, 2], activation="softmax", loss="categorical_cross_entropy").fit(
             X, Y, epochs=4, resume_from=checkpoint, optimizer="adam")
     assert zipfile.is_zipfile(checkpoint)
+
+
+def test_format_version_1_files_still_load(tmp_path):
+    """Files written before the header was signed: their checksum covers the arrays only."""
+    from chainrule.persistence import _digest
+
+    net, X, _ = trained()
+    path = tmp_path / "old.npz"
+    net.save(str(path))
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays.pop("chainrule.json")))
+    header["format_version"] = 1
+    header["checksum"] = _digest(arrays, None)
+    with open(path, "wb") as handle:
+        np.savez(handle, **{"chainrule.json": np.array(json.dumps(header))}, **arrays)
+    np.testing.assert_array_equal(chainrule.load(str(path)).predict(X), net.predict(X))
