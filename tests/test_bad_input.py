@@ -489,3 +489,30 @@ def test_sklearn_edge_cases():
     with pytest.raises(ValueError, match="validation_fraction must be in \\(0, 1\\)"):
         GDClassifier(epochs=3, early_stopping=True, validation_fraction=1.5).fit(
             X, np.arange(20) % 2)
+
+
+# ---------------------------------------------------------------------------- the Python API
+@pytest.mark.parametrize("build, message", [
+    (lambda: Network([2, 1], bias="yes"), "bias must be True or False"),
+    (lambda: Network([2, 1], seed="abc"), "seed must be an integer"),
+    (lambda: Network([2, 1], seed=-1), "seed must be an integer"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, learning_rate="0.1"),
+     "learning_rate must be a number"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, l2=True), "l2 must be a number"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=True), "epochs must be an integer"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, callbacks=[print]),
+     "callbacks must be Callback objects"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, validation_data=([[0, 1]],),
+                                 early_stopping=2), "validation_data must be a pair"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, shuffle="no"),
+     "shuffle must be True or False"),
+    (lambda: Network([2, 1]).fit([[0, 1]], [[1]], epochs=2, batch_size=1.5),
+     "batch_size must be an integer"),
+])
+def test_the_python_api_refuses_with_value_errors(build, message):
+    from chainrule.callbacks import EarlyStopping
+
+    with pytest.raises(ValueError, match=message):
+        build()
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=True)

@@ -72,6 +72,8 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
 
 
 def positive_float(value, name: str, allow_zero: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):

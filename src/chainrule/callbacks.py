@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import positive_int
+
 __all__ = ["Callback", "EarlyStopping", "TargetReached"]
 
 
@@ -50,9 +52,7 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best_weights: bool = True,
     ) -> None:
-        if int(patience) < 1:
-            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-        self.patience = int(patience)
+        self.patience = positive_int(patience, "patience")
         self.monitor = monitor
         self.min_delta = float(min_delta)
         self.restore_best_weights = restore_best_weights

@@ -202,7 +202,10 @@ class Engine:
                 "use sigmoid for one output"
             )
         self.activation_functions: list[Activation] = [f.on(self.xp) for f in functions]
-        self.bias = [bool(b) for b in _per_layer(bias, n_layers, "bias")]
+        flags = _per_layer(bias, n_layers, "bias")
+        if not all(isinstance(b, (bool, np.bool_)) for b in flags):
+            raise ValueError(f"bias must be True or False (or one per layer), got {bias!r}")
+        self.bias = [bool(b) for b in flags]
         self.loss_function: Loss = get_loss(loss).on(self.xp)
         allowed = self.loss_function.allowed_activations
         if allowed is not None and functions[-1].name not in allowed:
@@ -218,6 +221,10 @@ class Engine:
         # The parameters, their gradients, the optimizer's scratch, and float64 draws at init.
         arrays.require_memory(n_parameters * (3 * self.dtype.itemsize + 8),
                               f"a network of sizes {self.sizes} ({n_parameters:,} parameters)")
+        if not (seed is None or isinstance(seed, np.random.Generator) or (
+                isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0)):
+            raise ValueError(f"seed must be an integer >= 0, None or a numpy Generator, "
+                             f"got {seed!r}")
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         weights, biases = initial_parameters(init, self.sizes, self.rng, self.dtype)

@@ -269,6 +269,11 @@ class Trainer:
                 raise ValueError("validation_data must be a pair (X_val, Y_val)")
             self.validation = net.check_data(*validation_data, x_name="X_val", y_name="Y_val")
         self.callbacks: list[Callback] = list(callbacks)
+        for callback in self.callbacks:
+            if not all(callable(getattr(callback, hook, None)) for hook in
+                       ("on_train_begin", "on_epoch_end", "on_train_end")):
+                raise ValueError(f"callbacks must be Callback objects (on_train_begin, "
+                                 f"on_epoch_end, on_train_end), got {callback!r}")
         if opts["target_loss"] is not None or opts["tolerance"] is not None:
             self.callbacks.append(TargetReached(loss=opts["target_loss"],
                                                 tolerance=opts["tolerance"]))
