@@ -266,6 +266,7 @@ def cmd_train(args) -> int:
         if history.diverged or not all(np.isfinite(v) for k, v in metrics.items() if k != "r2"):
             reason = history.stopped_reason if history.diverged else (
                 f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
+            reason = reason.replace(" Try a smaller learning rate.", "")
             raise UsageError(f"{reason.rstrip('.')}; no model written (try a smaller --lr)")
         net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
                                     "stopped_reason": history.stopped_reason}
@@ -407,6 +408,7 @@ def cmd_evaluate(args) -> int:
 def cmd_tutorial(args) -> int:
     from . import tutorial
 
+    plot_path = None if args.plot is None else check_output(args.plot, "plot")
     x = args.inputs
     if not 0 < args.target < 1:
         raise UsageError(f"--target {args.target} is outside (0, 1), which a sigmoid never "
@@ -434,11 +436,11 @@ def cmd_tutorial(args) -> int:
               f"final predicted {summary['final_predicted']:.10f}, "
               f"weights {[round(w, 10) for w in summary['final_weights']]}, "
               f"error {summary['final_error']:.6g}")
-    if args.plot:
+    if args.plot is not None:
         from .plotting import plot_tutorial
 
-        with claim([check_output(args.plot, "plot")]):
-            plot_tutorial({k: v for k, v in runs.items()}, args.target, args.plot)
+        with claim([plot_path]):
+            plot_tutorial({k: v for k, v in runs.items()}, args.target, plot_path)
         print(f"plot: {args.plot}")
     return 0
 
