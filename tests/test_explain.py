@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -47,8 +49,9 @@ def test_output_weight_chain_is_the_tutorials_g1_g2_g3():
     explanation = net.explain([[0.1]], [[0.3]], 0, (0, 0))
     g1, g2 = explanation.delta.factors
     predicted = 1 / (1 + np.exp(-0.1 * w))
-    assert g1.name == "dError/dPredicted" and g1.value[0] == pytest.approx(2 * (predicted - 0.3))
-    assert g2.name == "dPredicted/dSop" and g2.value[0] == pytest.approx(
+    assert g1.name == "g1 = dError/dPredicted"
+    assert g1.value[0] == pytest.approx(2 * (predicted - 0.3))
+    assert g2.name == "g2 = dPredicted/dSop" and g2.value[0] == pytest.approx(
         predicted * (1 - predicted))
     assert explanation.sop_weight_deriv.value[0] == 0.1
     text = str(explanation)
@@ -77,3 +80,44 @@ def test_explain_rejects_indices_outside_the_network(layer, weight, bias, messag
     net = Network([2, 3, 1], bias=[True, False])
     with pytest.raises(ValueError, match=message):
         net.explain([[0.1, 0.2]], [[0.3]], layer, weight, bias=bias)
+
+
+def test_the_text_shows_the_forward_pass_then_the_chain_from_the_top_down():
+    net = Network([2, 3, 2, 1], activation="tanh", output_activation="sigmoid", seed=1)
+    text = str(net.explain([[0.1, 0.4]], [[0.3]], 0, (1, 2)))
+    forward, backward = text.split("Backward pass")
+    predicted = net.predict([[0.1, 0.4]])[0, 0]
+    assert "x = [0.1, 0.4]" in forward and f"predicted = sigmoid(sop[2]) = [{predicted:.10g}]" \
+        in forward
+    assert "sop[1] = output[0] @ weights[1] + biases[1]" in forward
+    # Derived as a person derives it: the output layer first, then layer 1, then layer 0.
+    order = [backward.index(f"layer {layer}, neuron") for layer in (2, 1, 0)]
+    assert order == sorted(order)
+    assert "g1 = dError/dPredicted" in backward and "g3 = dSop[0][2]/dWeight" in backward
+    assert "dError/dOutput[0][2] = sum over k of weights[1][2, k] * dError/dSop[1][k]" in backward
+    numbers = re.findall(r"\d\.\d+(?:e-?\d+)?", text)
+    assert all(len(n.split("e")[0].replace(".", "").lstrip("0")) <= 10 for n in numbers)
+
+
+def test_a_batch_shows_values_per_sample_and_the_mean():
+    net = Network([2, 2, 1], seed=3)
+    X, Y = [[0.1, 0.4], [0.9, -0.2], [0.5, 0.5]], [[0.3], [0.8], [0.1]]
+    explanation = net.explain(X, Y, 0, (0, 1))
+    text = str(explanation)
+    assert "a batch of 3 samples" in text and "the mean of the per-sample gradients" in text
+    assert explanation.per_sample_gradient.shape == (3,)
+    assert np.mean(explanation.per_sample_gradient) == pytest.approx(explanation.gradient,
+                                                                     rel=1e-12)
+    single = [net.explain([x], [y], 0, (0, 1)).gradient for x, y in zip(X, Y)]
+    np.testing.assert_allclose(explanation.per_sample_gradient, single, rtol=1e-12)
+    data = explanation.to_dict()
+    assert data["forward"]["x"] == X and len(data["forward"]["layers"]) == 2
+    assert [(d["layer"], d["neuron"]) for d in data["backward"]] == [(1, 0), (0, 1)]
+    assert data["per_sample_gradient"] == pytest.approx(single)
+
+
+def test_a_bias_and_a_softmax_read_plainly():
+    net = Network([2, 3], output_activation="softmax", seed=0)
+    text = str(net.explain([[0.5, -1.0]], [[0.2, 0.3, 0.5]], 0, bias=1))
+    assert "g3 = dSop[0][1]/dBias = 1\n" in text and "= 1 = 1" not in text
+    assert "sum over the outputs m of g1[m] * g2[m]" in text

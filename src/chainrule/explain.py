@@ -1,24 +1,30 @@
-"""The chain of derivatives from the error to one weight (or bias), with every factor's value.
+"""The chain of derivatives from the error to one weight (or bias), with every value it uses.
 
-For a weight ``W[l][i, j]`` (layer ``l``, from neuron ``i`` of the layer's input to neuron ``j``)::
+Layers are counted as the engine counts them: layer ``l`` is the neurons that ``weights[l]``
+feeds (layer 0 takes the inputs ``x``; the last layer ``L`` is the output layer, its output is
+``predicted``), and ``weights[l][i, j]`` joins input ``i`` of layer ``l`` to its neuron ``j``. For
+that weight::
 
-    dError/dW = sum over samples of  dError/dSop_j * dSop_j/dW          with dSop_j/dW = input_i
+    dError/dW = sum over samples of  dError/dSop[l][j] * dSop[l][j]/dW     (g3 = dSop/dW = input i)
 
-At the output layer ``dError/dSop_j = dError/dPredicted_j * dPredicted_j/dSop_j`` (the tutorial's
-g1 * g2; through a softmax, every output ``k`` contributes: ``sum_k g1_k * dPredicted_k/dSop_j``).
-At a hidden layer the error reaches neuron ``j`` through every neuron ``k`` of the next layer::
+At the output layer ``dError/dSop = dError/dPredicted * dPredicted/dSop``, the tutorial's g1 * g2
+(through a softmax every output ``m`` contributes: ``sum_m g1[m] * dPredicted[m]/dSop[j]``). At a
+hidden layer the error reaches neuron ``j`` through every neuron ``k`` of the layer above::
 
-    dError/dSop_j = dOutput_j/dSop_j * sum_k  dSop_next_k/dOutput_j * dError/dSop_next_k
-                                              (= the next weight W[l+1][j, k])
+    dError/dOutput[l][j] = sum over k of weights[l + 1][j, k] * dError/dSop[l + 1][k]
+    dError/dSop[l][j]    = dError/dOutput[l][j] * dOutput/dSop[l][j]
 
-and ``dError/dSop_next_k`` is explained the same way, one layer further, up to the outputs. That
-nesting is the sum over all paths, computed in linear time. The computation here is written out
-per neuron, independently of the engine's backward pass (its forward values come from
-:func:`chainrule.reference.forward`), and a test checks the gradients agree.
+and ``dError/dSop[l + 1][k]`` is derived the same way one layer up, from the output layer down:
+the sum over all paths, in linear time. The computation here is written per neuron, apart from
+the engine's backward pass (only the forward values come from
+:func:`chainrule.reference.forward`), and ``tests/test_explain.py`` checks that the gradients
+agree. The text shows the forward pass, then the backward pass in the order a person derives
+it, every number to 10 significant digits; for a batch, each value per sample.
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +33,22 @@ import numpy as np
 from .engine import Engine
 from .reference import forward
 
-__all__ = ["Explanation", "Factor", "explain"]
+__all__ = ["Explanation", "Factor", "NeuronDelta", "explain"]
+
+DIGITS = 10  # significant digits of every number in the text
+_SHOWN = 12  # values of a layer shown in full; a longer layer is summarised
+
+
+def _fmt(values: Any) -> str:
+    """One number, or a per-sample list (nested for per-output values), to DIGITS digits."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 0:
+        return f"{float(values):.{DIGITS}g}"
+    if values.size == 1:
+        return f"{float(values.ravel()[0]):.{DIGITS}g}"
+    items = [_fmt(v) for v in values[:_SHOWN]]
+    more = f", ... ({len(values)} values)" if len(values) > _SHOWN else ""
+    return "[" + ", ".join(items) + more + "]"
 
 
 @dataclass
@@ -41,21 +62,31 @@ class Factor:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "formula": self.formula, "value": self.value.tolist()}
 
+    def line(self) -> str:
+        value = _fmt(self.value)
+        if self.formula == value:  # a constant (dSop/dBias = 1): no "1 = 1"
+            return f"{self.name} = {value}"
+        return f"{self.name} = {self.formula} = {value}"
+
 
 @dataclass
 class NeuronDelta:
-    """``dError/dSop`` of one neuron, and how it was made from the layer after it."""
+    """``dError/dSop`` of one neuron, and how it was made: the output layer's g1 and g2, or
+    a hidden neuron's ``dError/dOutput`` (the sum over ``paths`` to the layer above) and its
+    ``dOutput/dSop``."""
 
     layer: int
     neuron: int
     value: np.ndarray
     factors: list[Factor]
     paths: list[dict[str, Any]] = field(default_factory=list)
+    output_grad: np.ndarray | None = None  # dError/dOutput, hidden neurons only
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.layer, "neuron": self.neuron, "value": self.value.tolist(),
             "factors": [f.to_dict() for f in self.factors],
+            "dError_dOutput": None if self.output_grad is None else self.output_grad.tolist(),
             "paths": [
                 {"to_neuron": p["to_neuron"], "weight": p["weight"],
                  "product": p["product"].tolist(), "next": p["next"].to_dict()}
@@ -74,6 +105,15 @@ class Explanation:
     delta: NeuronDelta
     sop_weight_deriv: Factor
     gradient: float
+    inputs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    targets: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    sops: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
+    activations: list[str] = field(default_factory=list)
+    loss: str = ""
+    error: float = float("nan")
+    #: Every neuron's delta the chain needs, in the order derived (output layer first).
+    derivation: list[NeuronDelta] = field(default_factory=list)
 
     @property
     def parameter(self) -> str:
@@ -81,50 +121,120 @@ class Explanation:
             return f"biases[{self.layer}][{self.to_neuron}]"
         return f"weights[{self.layer}][{self.from_neuron}, {self.to_neuron}]"
 
+    @property
+    def per_sample_gradient(self) -> np.ndarray:
+        """Each sample's own ``dError/dW`` (of its own error, without the batch's 1/n); their
+        mean is :attr:`gradient`."""
+        return self.delta.value * self.sop_weight_deriv.value * len(self.delta.value)
+
     def to_dict(self) -> dict[str, Any]:
+        last = len(self.sops) - 1
         return {
             "parameter": self.parameter, "layer": self.layer,
             "from_neuron": self.from_neuron, "to_neuron": self.to_neuron,
+            "forward": {
+                "x": self.inputs.tolist(),
+                "layers": [{"layer": at, "activation": self.activations[at],
+                            "sop": self.sops[at].tolist(), "output": self.outputs[at].tolist()}
+                           for at in range(len(self.sops))],
+                "predicted": self.outputs[last].tolist() if self.outputs else [],
+                "target": self.targets.tolist(), "loss": self.loss, "error": self.error,
+            },
+            "backward": [d.to_dict() | {"paths": [{"to_neuron": p["to_neuron"],
+                                                   "weight": p["weight"]} for p in d.paths]}
+                         for d in self.derivation],
             "dError_dSop": self.delta.to_dict(),
             "dSop_dWeight": self.sop_weight_deriv.to_dict(),
+            "per_sample_gradient": self.per_sample_gradient.tolist(),
             "gradient": self.gradient,
         }
 
     def __str__(self) -> str:
-        lines = [f"dError/d{self.parameter}", ""]
-        lines += _describe(self.delta, indent="")
+        last = len(self.sops) - 1
+        n = self.inputs.shape[0]
+        if self.from_neuron is None:
+            what = f"the bias of neuron {self.to_neuron} of layer {self.layer}"
+        else:
+            source = "input x" if self.layer == 0 else f"output[{self.layer - 1}]"
+            what = (f"the weight from {source}[{self.from_neuron}] to neuron {self.to_neuron} "
+                    f"of layer {self.layer}")
+        batch = "one sample" if n == 1 else f"a batch of {n} samples: each value is per sample"
+        legend = textwrap.fill(
+            f"Legend: layer l is the neurons weights[l] feeds (layer 0 takes the inputs x, "
+            f"layer {last} is the output layer); weights[l][i, j] joins input i of layer l to "
+            "its neuron j. g1 = dError/dPredicted, g2 = dPredicted/dSop, g3 = dSop/dWeight. "
+            f"Numbers to {DIGITS} significant digits; {batch}.", width=100)
+        lines = [
+            f"dError/d{self.parameter}: {what}",
+            "",
+            legend,
+            "",
+            "Forward pass",
+            f"  x = {_fmt(self.inputs.T if n > 1 else self.inputs[0])}",
+        ]
+        for at, (sop, output) in enumerate(zip(self.sops, self.outputs)):
+            source = "x" if at == 0 else f"output[{at - 1}]"
+            name = "predicted" if at == last else f"output[{at}]"
+            kind = "output layer, " if at == last else ""
+            lines.append(f"  layer {at} ({kind}{self.activations[at]}): sop[{at}] = {source} @ "
+                         f"weights[{at}] + biases[{at}] = {_neurons(sop)}")
+            lines.append(f"      {name} = {self.activations[at]}(sop[{at}]) = "
+                         f"{_neurons(output)}")
+        lines.append(f"  target = {_neurons(self.targets)}; error ({self.loss}) = "
+                     f"{self.error:.{DIGITS}g}")
+        lines += ["", "Backward pass, from the error down to the parameter"]
+        for delta in self.derivation:
+            lines += _describe(delta, last)
         factor = self.sop_weight_deriv
-        lines.append(f"{factor.name} = {factor.formula} = {_fmt(factor.value)}")
+        lines.append(f"  g3 = {factor.line()}")
         lines.append("")
-        lines.append(
-            f"gradient = sum over samples of dError/dSop * {factor.name} = {self.gradient:.12g}"
-        )
+        product = f"dError/dSop[{self.layer}][{self.to_neuron}] * g3"
+        if n == 1:
+            lines.append(f"gradient = {product} = {_fmt(self.delta.value)} * "
+                         f"{_fmt(factor.value)} = {self.gradient:.{DIGITS}g}")
+        else:
+            lines.append(f"gradient = sum over the samples of {product} = "
+                         f"{self.gradient:.{DIGITS}g}")
+            lines.append(f"  = the mean of the per-sample gradients "
+                         f"{_fmt(self.per_sample_gradient)} (each dError/dSop above carries the "
+                         "batch's 1/n)")
         return "\n".join(lines)
 
 
-def _fmt(values: np.ndarray) -> str:
-    values = np.asarray(values, dtype=float).ravel()
-    if values.size == 1:
-        return f"{values[0]:.10g}"
-    return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
+def _neurons(values: np.ndarray) -> str:
+    """A layer's values: one list per sample (a single sample: one list)."""
+    values = np.asarray(values, dtype=float)
+    if values.shape[0] == 1:
+        return _fmt(values[0]) if values.shape[1] > 1 else f"[{_fmt(values[0])}]"
+    return "[" + ", ".join(_fmt(row) if row.size > 1 else f"[{_fmt(row)}]"
+                           for row in values) + "]"
 
 
-def _describe(delta: NeuronDelta, indent: str) -> list[str]:
+def _describe(delta: NeuronDelta, last: int) -> list[str]:
+    """One neuron's dError/dSop, as a person derives it."""
+    where = "output layer" if delta.layer == last else "layer"
     name = f"dError/dSop[{delta.layer}][{delta.neuron}]"
-    lines = []
-    for factor in delta.factors:
-        lines.append(f"{indent}{factor.name} = {factor.formula} = {_fmt(factor.value)}")
-    if delta.paths:
-        lines.append(f"{indent}sum over the {len(delta.paths)} neuron(s) k of layer "
-                     f"{delta.layer + 1}: dSop_next_k/dOutput (= the next weight) * "
-                     f"dError/dSop_next_k")
-        for path in delta.paths:
-            lines.append(
-                f"{indent}  k={path['to_neuron']}: weight {path['weight']:.6g} * "
-                f"{_fmt(path['next'].value)} = {_fmt(path['product'])}"
-            )
-            lines += _describe(path["next"], indent + "    ")
-    lines.append(f"{indent}=> {name} = {_fmt(delta.value)}")
+    lines = [f"  {where} {delta.layer}, neuron {delta.neuron}:" if delta.layer != last
+             else f"  output layer {delta.layer}, neuron {delta.neuron}:"]
+    if delta.output_grad is None:  # the output layer
+        for factor in delta.factors:
+            lines.append(f"    {factor.line()}")
+        if len(delta.factors) == 2 and delta.factors[0].name.endswith("every output m"):
+            lines.append(f"    {name} = sum over the outputs m of g1[m] * g2[m] = "
+                         f"{_fmt(delta.value)}")
+        elif len(delta.factors) == 2:
+            lines.append(f"    {name} = g1 * g2 = {_fmt(delta.value)}")
+        return lines
+    terms = " + ".join(f"{p['weight']:.{DIGITS}g} * {_fmt(p['next'].value)}"
+                       for p in delta.paths[:_SHOWN])
+    more = f" + ... ({len(delta.paths)} terms)" if len(delta.paths) > _SHOWN else ""
+    lines.append(f"    dError/dOutput[{delta.layer}][{delta.neuron}] = sum over k of "
+                 f"weights[{delta.layer + 1}][{delta.neuron}, k] * "
+                 f"dError/dSop[{delta.layer + 1}][k]")
+    lines.append(f"        = {terms}{more} = {_fmt(delta.output_grad)}")
+    factor = delta.factors[0]
+    lines.append(f"    {factor.line()}")
+    lines.append(f"    {name} = dError/dOutput * dOutput/dSop = {_fmt(delta.value)}")
     return lines
 
 
@@ -134,7 +244,8 @@ def explain(
     """Explain the gradient of one weight ``(from_neuron, to_neuron)`` of ``layer`` — or, with
     ``bias=j``, of that layer's bias of neuron ``j`` — on the data ``(X, Y)``."""
     inputs, targets = net.check_data(X, Y)
-    if not isinstance(layer, (int, np.integer)) or not 0 <= layer < net.n_layers:
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) \
+            or not 0 <= layer < net.n_layers:
         raise ValueError(f"layer {layer!r} is outside the network (layers 0..{net.n_layers - 1})")
     n_in, n_out = net.sizes[layer], net.sizes[layer + 1]
     if bias is not None:
@@ -143,7 +254,7 @@ def explain(
         from_neuron, to_neuron = None, bias
     else:
         try:
-            from_neuron, to_neuron = (int(i) for i in weight)
+            from_neuron, to_neuron = (_index(i) for i in weight)
         except (TypeError, ValueError):
             raise ValueError(f"weight must be a pair (from_neuron, to_neuron), got {weight!r}") \
                 from None
@@ -157,38 +268,37 @@ def explain(
     with np.errstate(over="ignore"):
         sops, outputs = forward(net, inputs)
     layer_inputs = [inputs, *outputs[:-1]]
-
+    last = net.n_layers - 1
     n_samples = inputs.shape[0]
+    loss = net.loss_function
     cache: dict[tuple[int, int], NeuronDelta] = {}
 
     def delta_of(at_layer: int, neuron: int) -> NeuronDelta:
         key = (at_layer, neuron)
         if key not in cache:
-            cache[key] = (_output_delta if at_layer == net.n_layers - 1 else _hidden_delta)(
-                at_layer, neuron
-            )
+            cache[key] = (_output_delta if at_layer == last else _hidden_delta)(at_layer, neuron)
         return cache[key]
 
     def _output_delta(at_layer: int, neuron: int) -> NeuronDelta:
         predicted, target = outputs[at_layer], targets
         function = net.activation_functions[at_layer]
-        loss = net.loss_function
         if loss.combines_with(function):
             value = (predicted[:, neuron] - target[:, neuron]) / n_samples
             factor = Factor(
-                "dError/dSop (dError/dPredicted * dPredicted/dSop combined)",
-                f"(predicted - target) / n  [{loss.name} with {function.name}]", value,
-            )
+                f"dError/dSop[{at_layer}][{neuron}] (g1 * g2 combined: {loss.name} with "
+                f"{function.name})", f"(predicted[{neuron}] - target[{neuron}]) / n", value)
             return NeuronDelta(at_layer, neuron, value, [factor])
         error_predicted_deriv = loss.predicted_deriv(predicted, target, np.empty_like(predicted))
         if function.couples_neurons:
-            # dError/dSop_j = sum_k dError/dPredicted_k * predicted_k * (delta_kj - predicted_j)
+            # dError/dSop_j = sum_m dError/dPredicted_m * predicted_m * (delta_mj - predicted_j)
             jacobian_column = function.jacobian(predicted)[:, :, neuron]
             value = np.sum(error_predicted_deriv * jacobian_column, axis=1)
             factors = [
-                Factor("dError/dPredicted_k (all outputs k)", f"({loss.formula()}) / n",
-                       error_predicted_deriv),
-                Factor("dPredicted_k/dSop_j", function.formula(), jacobian_column),
+                Factor("g1 = dError/dPredicted[m] for every output m",
+                       f"({loss.formula()}) / n", _per_sample(error_predicted_deriv)),
+                Factor(f"g2 = dPredicted[m]/dSop[{at_layer}][{neuron}]",
+                       f"softmax_m * (delta_m{neuron} - softmax_{neuron})",
+                       _per_sample(jacobian_column)),
             ]
             return NeuronDelta(at_layer, neuron, value, factors)
         g1 = error_predicted_deriv[:, neuron]
@@ -197,6 +307,7 @@ def explain(
             Factor("dError/dPredicted", f"({loss.formula()}) / n", g1),
             Factor("dPredicted/dSop", function.formula(), g2),
         ]
+        factors[0].name, factors[1].name = "g1 = dError/dPredicted", "g2 = dPredicted/dSop"
         return NeuronDelta(at_layer, neuron, g1 * g2, factors)
 
     def _hidden_delta(at_layer: int, neuron: int) -> NeuronDelta:
@@ -211,16 +322,33 @@ def explain(
             paths.append({"to_neuron": k, "weight": float(next_weights[neuron, k]),
                           "product": product, "next": following})
         factor = Factor("dOutput/dSop", function.formula(), output_sop_deriv)
-        return NeuronDelta(at_layer, neuron, output_sop_deriv * total, [factor], paths)
+        return NeuronDelta(at_layer, neuron, output_sop_deriv * total, [factor], paths, total)
 
     delta = delta_of(layer, to_neuron)
     if from_neuron is None:
-        sop_weight_deriv = Factor("dSop/dBias", "1", np.ones(n_samples))
+        sop_weight_deriv = Factor(f"dSop[{layer}][{to_neuron}]/dBias", "1", np.ones(n_samples))
     else:
         source = "x" if layer == 0 else f"output[{layer - 1}]"
         sop_weight_deriv = Factor(
-            "dSop/dWeight", f"the layer's input {source}[{from_neuron}]",
+            f"dSop[{layer}][{to_neuron}]/dWeight", f"the input {source}[{from_neuron}]",
             layer_inputs[layer][:, from_neuron],
         )
     gradient = float(np.sum(delta.value * sop_weight_deriv.value))
-    return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient)
+    derivation = sorted(cache.values(), key=lambda d: (-d.layer, d.neuron))
+    combined = loss.combines_with(net.activation_functions[-1])
+    error = loss.value(outputs[-1], targets, sops[-1] if combined else None)
+    return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient,
+                       inputs, targets, sops, outputs, net.activations, loss.name, error,
+                       derivation)
+
+
+def _index(value: Any) -> int:
+    """A neuron index: an integer, not a bool or a float that happens to be whole."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(value)
+    return int(value)
+
+
+def _per_sample(values: np.ndarray) -> np.ndarray:
+    """Per-output values of a single sample as one row; a batch keeps one row per sample."""
+    return values[0] if values.shape[0] == 1 else values
