@@ -405,14 +405,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+_ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
 def cmd_tutorial(args) -> int:
     from . import tutorial
 
     plot_path = None if args.plot is None else check_output(args.plot, "plot")
     x = args.inputs
-    if not 0 < args.target < 1:
-        raise UsageError(f"--target {args.target} is outside (0, 1), which a sigmoid never "
-                         "reaches")
+    low, high = _ACTIVATION_RANGES.get(args.activation, (-np.inf, np.inf))
+    if not low < args.target < high:
+        raise UsageError(f"--target {args.target} is outside ({low:g}, {high:g}), which a "
+                         f"{args.activation} never reaches")
+    if args.as_published and args.activation != "sigmoid":
+        raise UsageError("--as-published reproduces the published code's sigmoid; it needs "
+                         "--activation sigmoid")
     if args.initial_weight is None:
         weights = tutorial.initial_weights(len(x), args.seed)
     elif len(args.initial_weight) == 1 and len(x) > 1:
@@ -422,27 +429,76 @@ def cmd_tutorial(args) -> int:
                          f"--inputs has {len(x)}")
     else:
         weights = np.asarray(args.initial_weight)
-    runs = {"correct": tutorial.run_network(x, args.target, args.lr, args.iterations, weights)}
+    runs = {"correct": tutorial.run_network(x, args.target, args.lr, args.iterations, weights,
+                                            args.activation)}
     if args.as_published:
         runs["as published"] = tutorial.run_scalar(x, args.target, args.lr, args.iterations,
                                                     weights, as_published=True)
-    print(f"inputs {x}, target {args.target}, learning rate {args.lr}, "
-          f"{args.iterations} iterations, initial weights {[float(w) for w in weights]}")
+    tolerance = args.tolerance
+    report = {"inputs": x, "target": args.target, "learning_rate": args.lr,
+              "iterations": args.iterations, "activation": args.activation,
+              "initial_weights": [float(w) for w in weights], "tolerance": tolerance,
+              "runs": {}}
     for label, run in runs.items():
-        summary = run.summary(x, args.target, args.tolerance)
-        first = summary["first_iteration_within_tolerance"]
-        reached = f"iteration {first}" if first else "not reached"
-        print(f"{label:>13}: |predicted - target| < {args.tolerance:g}: {reached}; "
-              f"final predicted {summary['final_predicted']:.10f}, "
-              f"weights {[round(w, 10) for w in summary['final_weights']]}, "
-              f"error {summary['final_error']:.6g}")
-    if args.plot is not None:
+        summary = run.summary(x, args.target, tolerance)
+        if summary["first_iteration_within_tolerance"] is None:
+            # Not within the iterations asked for: when would it be? Train on and see.
+            start = run.weights[-1]
+            more = tutorial.iterations_to_reach(x, args.target, args.lr, start, tolerance,
+                                                args.activation if label == "correct"
+                                                else "sigmoid", limit=_REACH_LIMIT) \
+                if label == "correct" else None
+            summary["reached_later_at"] = None if more is None else args.iterations + more
+        if args.print_every:
+            summary["trace"] = [
+                {"iteration": i + 1, "predicted": float(run.predicted[i]),
+                 "error": float(run.error[i]), "gradient": run.gradients[i].tolist(),
+                 "weights": run.weights[i].tolist()}
+                for i in range(0, args.iterations, args.print_every)]
+        report["runs"][label] = summary
+    if plot_path is not None:
         from .plotting import plot_tutorial
 
         with claim([plot_path]):
-            plot_tutorial({k: v for k, v in runs.items()}, args.target, plot_path)
+            plot_tutorial(runs, args.target, plot_path, settings=report)
+        report["plot"] = plot_path
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"inputs {x}, target {args.target}, {args.activation} neuron, learning rate "
+          f"{args.lr}, {args.iterations} iterations, initial weights "
+          f"{[float(w) for w in weights]}")
+    print(f"tolerance: |predicted - target| < {tolerance:g} (the squared error below "
+          f"{tolerance ** 2:g})")
+    for label, summary in report["runs"].items():
+        for step in summary.get("trace", []):
+            print(f"{label:>13}: iteration {step['iteration']}: predicted "
+                  f"{step['predicted']:.10g}, error {step['error']:.10g}, gradient "
+                  f"{_numbers_text(step['gradient'])}, weights {_numbers_text(step['weights'])}")
+        first = summary["first_iteration_within_tolerance"]
+        if first:
+            reached = f"reached at iteration {first}"
+        elif summary.get("reached_later_at"):
+            reached = (f"not reached in {args.iterations} iterations; training on, it is at "
+                       f"iteration {summary['reached_later_at']}")
+        elif label == "correct":
+            reached = f"not reached within {args.iterations + _REACH_LIMIT:,} iterations"
+        else:
+            reached = f"not reached in {args.iterations} iterations"
+        print(f"{label:>13}: {reached}; "
+              f"final predicted {summary['final_predicted']:.10f}, "
+              f"weights {[round(w, 10) for w in summary['final_weights']]}, "
+              f"error {summary['final_error']:.6g}")
+    if plot_path is not None:
         print(f"plot: {args.plot}")
     return 0
+
+
+_REACH_LIMIT = 2_000_000  # iterations trained on to say when an unreached target would be
+
+
+def _numbers_text(values) -> str:
+    return "[" + ", ".join(f"{v:.10g}" for v in values) + "]"
 
 
 def _dataset_sample(args, n_inputs: int, n_outputs: int):
@@ -611,18 +667,38 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--out", "-o", help="CSV file (default: stdout)")
         sub.set_defaults(run=function)
 
-    tutorial = commands.add_parser("tutorial", help="the tutorial's worked example",
-                                   description="Part 1/2 of the tutorial, reproduced.")
-    tutorial.add_argument("--inputs", type=_float_list, default=[0.1])
-    tutorial.add_argument("--target", type=float, default=0.3)
-    tutorial.add_argument("--lr", type=_option("learning_rate"), default=0.5)
-    tutorial.add_argument("--iterations", type=_option("epochs", int), default=10000)
-    tutorial.add_argument("--initial-weight", type=_float_list)
-    tutorial.add_argument("--seed", type=int, default=0)
-    tutorial.add_argument("--tolerance", type=_option("tolerance"), default=1e-3)
+    tutorial = commands.add_parser(
+        "tutorial", help="the tutorial's worked example",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Part 1 and 2 of the tutorial: one neuron without bias trained by gradient "
+                    "descent on one sample, through chainrule's generic network (and, with "
+                    "--as-published, the published code's slip).")
+    tutorial.add_argument("--inputs", type=_float_list, default=[0.1],
+                          help="the sample's inputs x, comma-separated (Part 2: 0.1,0.4)")
+    tutorial.add_argument("--target", type=float, default=0.3, help="the target output")
+    tutorial.add_argument("--activation", choices=["sigmoid", "tanh", "identity"],
+                          default="sigmoid", help="the neuron's activation")
+    tutorial.add_argument("--lr", type=_option("learning_rate"), default=0.5,
+                          help="the learning rate")
+    tutorial.add_argument("--iterations", type=_option("epochs", int), default=10000,
+                          help="gradient descent steps")
+    tutorial.add_argument("--initial-weight", type=_float_list,
+                          help="the starting weights (default: drawn uniformly in [0, 1) "
+                               "from --seed, as the tutorial's numpy.random.rand)")
+    tutorial.add_argument("--seed", type=int, default=0, help="seed of the starting weights")
+    tutorial.add_argument("--tolerance", type=_option("tolerance"), default=1e-3,
+                          help="the target counts as reached once |predicted - target| is "
+                               "below this (a bound on the squared error of its square: the "
+                               "tutorial's error 0.001 is --tolerance 0.0316)")
     tutorial.add_argument("--as-published", action="store_true",
-                          help="also run the published code's derivative")
-    tutorial.add_argument("--plot", metavar="FILE.png")
+                          help="also run the published code's derivative (sigmoid' taken at "
+                               "the predicted value)")
+    tutorial.add_argument("--print-every", type=_positive_count, metavar="N",
+                          help="print iteration, predicted, error, gradient and weights every "
+                               "N iterations, as the tutorial's loop does")
+    tutorial.add_argument("--json", action="store_true", help="print the results as JSON")
+    tutorial.add_argument("--plot", metavar="FILE.png",
+                          help="draw predicted and error against the iteration")
     tutorial.set_defaults(run=cmd_tutorial)
 
     explain = commands.add_parser("explain", help="the chain of derivatives for one weight",

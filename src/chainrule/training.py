@@ -310,7 +310,7 @@ class Trainer:
             "epochs": self.epochs, "learning_rate": self.learning_rate,
             "optimizer": self.optimizer.name, "batch_size": batch_size, "shuffle": self.shuffle,
             "schedule": self.schedule.name, "l2": self.l2, "n_samples": n_samples,
-            "gradient_source": self.source.name,
+            "gradient_source": self.source.name, "loss": net.loss_name,
         }
         #: Epochs completed; the batch the current epoch goes on with.
         self.epoch, self.batch = 0, 0
