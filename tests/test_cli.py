@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import chainrule
 from chainrule.cli import main
 
 
@@ -45,7 +46,12 @@ def test_train_predict_evaluate_on_a_csv(tmp_path, small_csv, capsys):
     assert run(capsys, "predict", model, small_csv, "--out", predictions)[0] == 0
     assert predictions.read_text().strip() == out.strip()
     code, out, err = run(capsys, "evaluate", model, small_csv)
-    assert code == 0 and set(json.loads(out)) == {"loss", "accuracy"}
+    report = json.loads(out)
+    assert code == 0 and set(report) == {"loss", "accuracy", "per_class", "confusion_matrix"}
+    confusion = np.array(report["confusion_matrix"])
+    assert confusion.sum() == 60 and np.trace(confusion) / 60 == pytest.approx(
+        report["accuracy"], abs=1e-6)
+    assert sum(row["support"] for row in report["per_class"].values()) == 60
 
 
 def test_train_regression_and_resume(tmp_path, capsys):
@@ -173,3 +179,84 @@ def test_the_installed_command_and_python_m(tmp_path):
     result = subprocess.run([sys.executable, "-m", "chainrule", "--help"], capture_output=True,
                             text=True, env=env)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_regression_targets_are_scaled_and_predictions_come_back_in_their_units(tmp_path,
+                                                                                 capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = 300 + 40 * X[:, 0] - 25 * X[:, 1] + rng.normal(0, 5, 400)
+    path = write_csv(tmp_path / "prices.csv", "a,b,c,price\n" + "".join(
+        f"{r[0]},{r[1]},{r[2]},{t}\n" for r, t in zip(X, y)))
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", path, "--out", model, "--no-progress")
+    assert code == 0, err
+    r2 = float(out.split("r2 ")[1].split()[0])
+    assert r2 > 0.8  # the defaults give a sensible model on ordinary data
+    scaling = chainrule.load(str(model)).metadata["target_scaling"]
+    assert scaling["mean"][0] == pytest.approx(300, abs=10)
+    _, predictions, _ = run(capsys, "predict", model, path)
+    values = np.array([float(v) for v in predictions.splitlines()[1:]])
+    assert np.corrcoef(values, y)[0, 1] > 0.9 and abs(values.mean() - y.mean()) < 5
+    code, report, _ = run(capsys, "evaluate", model, path)
+    assert json.loads(report)["r2"] > 0.8
+
+
+def test_classification_prints_a_per_class_view(tmp_path, capsys):
+    code, out, _ = run(capsys, "train", "--dataset", "iris", "--epochs", "30", "--no-progress",
+                       "--out", tmp_path / "iris.npz")
+    assert code == 0
+    assert "precision  recall     f1  support" in out
+    assert "confusion matrix (rows: true class, columns: predicted class):" in out
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    args = ["train", "--dataset", "xor", "--epochs", "3", "--no-progress", "--out-dir",
+            tmp_path, "--checkpoint-every", "1"]
+    assert run(capsys, *args)[0] == 0
+    code, out, _ = run(capsys, *args, "--resume")
+    assert code == 0 and "had already finished at epoch 3 (--epochs 3): nothing trained" in out
+
+
+def test_help_texts_say_what_the_options_do(capsys):
+    for command, text in (("gradcheck", "check a saved model instead"),
+                          ("explain", "evenly spaced from 0.1 to 0.9"),
+                          ("explain", "0.3 for every output"),
+                          ("train", "none for no hidden layer")):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert text in " ".join(capsys.readouterr().out.split()), (command, text)
+    code, _, err = run(capsys, "train", "--lr", "x")
+    assert err.startswith("chainrule: error: train: argument --lr") and code == 2
+
+
+def test_a_closed_pipe_ends_quietly():
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run(f"{sys.executable} -m chainrule tutorial --print-every 1 | head -1",
+                            shell=True, capture_output=True, text=True, env=env)
+    assert result.stdout.startswith("inputs") and result.stderr == ""
+
+
+def test_figures_carry_their_settings(tmp_path):
+    from chainrule import Network, tutorial
+    from chainrule.plotting import plot_tutorial
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 2)), np.eye(2)[rng.integers(0, 2, 40)]
+    net = Network([2, 4, 2], output_activation="softmax", loss="categorical_cross_entropy")
+    history = net.fit(X, Y, epochs=30, learning_rate=0.5, validation_data=(X[:10], Y[:10]))
+    figure = history.plot()
+    loss_ax, accuracy_ax = figure.axes
+    assert loss_ax.get_ylabel() == "categorical cross-entropy"
+    assert [line.get_label() for line in loss_ax.get_lines()] == [
+        "training categorical cross-entropy", "validation categorical cross-entropy"]
+    assert accuracy_ax.get_title() == "Accuracy against epoch"
+    assert "learning_rate 0.5" in figure._suptitle.get_text()
+    runs = {"correct": tutorial.run_network([0.1], 0.3, 0.5, 12_000, [0.5])}
+    figure = plot_tutorial(runs, 0.3, settings={"inputs": [0.1], "learning_rate": 0.5,
+                                                "initial_weights": [0.5], "tolerance": 1e-3,
+                                                "activation": "sigmoid"})
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert "correct: within tolerance at 11013" in labels
+    assert "learning rate 0.5" in figure._suptitle.get_text()
+    assert figure.axes[1].get_yscale() == "log"

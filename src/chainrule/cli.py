@@ -10,10 +10,12 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from . import __version__
 from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .arrays import require_memory
+from .callbacks import Callback
 from .datasets import DATASETS, Dataset, load_dataset, read_csv
 from .exceptions import DivergenceWarning
 from .losses import DECISION_THRESHOLD
@@ -169,17 +172,71 @@ def _scale(net: Network, X: np.ndarray) -> np.ndarray:
     return (X - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
 
 
-def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
+def _target_units(net: Network, values: np.ndarray, to_network: bool) -> np.ndarray:
+    """Regression targets are standardised for training (``target_scaling`` in the model's
+    metadata): values in the data's own units to the network's, or back."""
+    scaling = net.metadata.get("target_scaling")
+    if not scaling:
+        return values
+    mean, scale = np.asarray(scaling["mean"]), np.asarray(scaling["scale"])
+    return (values - mean) / scale if to_network else values * scale + mean
+
+
+def _labels(net: Network, values: np.ndarray) -> np.ndarray:
+    """Class indices from outputs or one-hot/0-1 targets."""
+    if values.shape[1] == 1:
+        return (values[:, 0] > DECISION_THRESHOLD).astype(int)
+    return np.argmax(values, axis=1)
+
+
+def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The loss (in the network's units), then accuracy and the per-class view for classes, or
+    the mean squared error and R² in the target's own units for regression."""
     predicted = net.predict(X)
-    metrics = {"loss": net.loss(X, Y)}
+    metrics: dict[str, Any] = {"loss": net.loss(X, Y)}
     if net.metadata.get("task") == "classification":
         metrics["accuracy"] = accuracy(net, predicted, Y)
+        classes = net.metadata.get("classes") or list(range(max(2, Y.shape[1])))
+        truth, guess = _labels(net, Y), _labels(net, predicted)
+        confusion = np.zeros((len(classes), len(classes)), dtype=int)
+        np.add.at(confusion, (truth, guess), 1)
+        per_class = {}
+        for index, label in enumerate(classes):
+            right = confusion[index, index]
+            predicted_as, actual = confusion[:, index].sum(), confusion[index].sum()
+            precision = right / predicted_as if predicted_as else float("nan")
+            recall = right / actual if actual else float("nan")
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 \
+                else float("nan")
+            per_class[str(label)] = {"precision": float(precision), "recall": float(recall),
+                                     "f1": float(f1), "support": int(actual)}
+        metrics["per_class"], metrics["confusion_matrix"] = per_class, confusion.tolist()
     else:
+        predicted, Y = _target_units(net, predicted, False), _target_units(net, Y, False)
         residual = np.sum((predicted - Y) ** 2)
         total = np.sum((Y - Y.mean(axis=0)) ** 2)
         metrics["mse"] = float(np.mean((predicted - Y) ** 2))
         metrics["r2"] = float(1 - residual / total) if total > 0 else float("nan")
     return metrics
+
+
+def _class_report(metrics: dict[str, Any]) -> str:
+    """The per-class view (precision, recall, F1, support) and the confusion matrix, as text."""
+    per_class = metrics["per_class"]
+    width = max(8, *(len(label) for label in per_class))
+    lines = [f"{'class':>{width}}  precision  recall     f1  support"]
+    for label, row in per_class.items():
+        lines.append(f"{label:>{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
+                     f"{row['f1']:5.3f}  {row['support']:7d}")
+    if len(per_class) <= 20:
+        lines.append("confusion matrix (rows: true class, columns: predicted class):")
+        labels = list(per_class)
+        cell = max(4, *(len(label) for label in labels),
+                   len(str(max(max(r) for r in metrics["confusion_matrix"]))))
+        lines.append(" " * (width + 2) + " ".join(f"{label:>{cell}}" for label in labels))
+        for label, row in zip(labels, metrics["confusion_matrix"]):
+            lines.append(f"{label:>{width}}  " + " ".join(f"{v:>{cell}d}" for v in row))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -207,6 +264,15 @@ def cmd_train(args) -> int:
                          f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
     scale[scale == 0] = 1.0
     X_scaled = (X - mean) / scale
+    target_scaling = None
+    if dataset.task == "regression":  # standardised like the inputs, undone in predictions
+        with np.errstate(over="ignore", invalid="ignore"):
+            target_mean, target_scale = Y[train].mean(axis=0), Y[train].std(axis=0)
+        if not (np.isfinite(target_mean).all() and np.isfinite(target_scale).all()):
+            raise UsageError(f"{dataset.name}: the target's values are too large to standardise")
+        target_scale[target_scale == 0] = 1.0
+        Y = (Y - target_mean) / target_scale
+        target_scaling = {"mean": target_mean.tolist(), "scale": target_scale.tolist()}
     output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
         loss, "identity")
     if args.output_activation:
@@ -219,6 +285,8 @@ def cmd_train(args) -> int:
         "target_name": dataset.target_name, "classes": classes,
         "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
     }
+    if target_scaling is not None:
+        net.metadata["target_scaling"] = target_scaling
     run_dir = args.out_dir or os.path.join("runs", dataset.name)
     model_path = check_output(args.out if args.out is not None
                               else os.path.join(run_dir, "model.npz"), "model", [args.data])
@@ -248,6 +316,8 @@ def cmd_train(args) -> int:
         if not os.path.exists(checkpoint_path):
             raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
+    counter = _EpochCounter()
+    fit_args["callbacks"] = [counter]
     batch_size = args.batch_size if args.batch_size < len(X_train) else None
     with claim(outputs):
         with warnings.catch_warnings(record=True) as caught:
@@ -263,7 +333,8 @@ def cmd_train(args) -> int:
             if not issubclass(warning.category, DivergenceWarning):
                 print(f"chainrule: warning: {warning.message}", file=sys.stderr)
         metrics = _metrics(net, X_scaled[held], Y[held])
-        if history.diverged or not all(np.isfinite(v) for k, v in metrics.items() if k != "r2"):
+        if history.diverged or not all(np.isfinite(v) for k, v in metrics.items()
+                                       if k in ("loss", "mse", "accuracy")):
             reason = history.stopped_reason if history.diverged else (
                 f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
             reason = reason.replace(" Try a smaller learning rate.", "")
@@ -275,15 +346,30 @@ def cmd_train(args) -> int:
             history.plot(curve_path)
         except ImportError:
             curve_path = None
+    if args.resume and counter.epochs == 0:
+        print(f"the checkpoint {checkpoint_path} had already finished at epoch "
+              f"{history.epochs} (--epochs {args.epochs}): nothing trained; these are its "
+              "results (raise --epochs to train on)")
     print(f"trained {net!r} on {dataset.name} ({len(X_train)} training samples)")
     final = f"; final training loss {history['loss'][-1]:.6g}" if history.epochs else ""
     print(f"stopped: {history.stopped_reason}{final}")
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
     print(f"held-out ({len(held)} samples): {shown}")
+    if "per_class" in metrics:
+        print(_class_report(metrics))
     print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
     if history.stopped_reason.startswith("interrupted"):
         return EXIT_INTERRUPTED
     return 0
+
+
+class _EpochCounter(Callback):
+    """Counts the epochs this invocation trains (a resumed run may have none left)."""
+
+    epochs = 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.epochs += 1
 
 
 def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size, fit_args):
@@ -347,7 +433,7 @@ def _model_and_data(args, need_target: bool):
             y = data[:, -1]
         else:
             raise UsageError(f"{args.data}: no target column {target_name!r}")
-        Y = _targets_for_model(net, y, args.data)
+        Y = _target_units(net, _targets_for_model(net, y, args.data), to_network=True)
     return net, _scale(net, X), Y
 
 
@@ -381,7 +467,7 @@ def cmd_predict(args) -> int:
     else:
         name = net.metadata.get("target_name") or "predicted"
         columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
-        rows = predicted.tolist()
+        rows = _target_units(net, predicted, to_network=False).tolist()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")  # the standard dialect: quoted as needed
     writer.writerow(columns)
@@ -401,7 +487,7 @@ def cmd_evaluate(args) -> int:
     net, X, Y = _model_and_data(args, need_target=True)
     metrics = _metrics(net, X, Y)
     # JSON has no NaN: an undefined metric (R² of a constant target) is null.
-    print(json.dumps({k: round(v, 6) if np.isfinite(v) else None for k, v in metrics.items()}))
+    print(json.dumps(_json_safe(metrics)))
     return 0
 
 
@@ -586,7 +672,9 @@ def cmd_gradcheck(args) -> int:
         Y = rng.random((args.samples, net.n_outputs))
     errors = gradcheck(net, X, Y)
     for layer, error in enumerate(errors):
-        print(f"layer {layer}: largest relative error {error:.3e}")
+        # The digits of so small an error depend on the BLAS build; its decade does not.
+        bound = 10.0 ** max(-10, math.ceil(math.log10(error))) if error > 0 else 1e-10
+        print(f"layer {layer}: largest relative error {error:.1e}, below {bound:g}")
     ok = max(errors) < 1e-6
     print("gradients agree with finite differences" if ok else "GRADIENTS DISAGREE")
     return 0 if ok else 1
@@ -600,16 +688,18 @@ def cmd_info(args) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
-def _add_network_options(parser, sizes_default: str) -> None:
+def _add_network_options(parser, sizes_default: str, verb: str) -> None:
     parser.add_argument("--sizes", type=_int_list, default=_int_list(sizes_default),
-                        help=f"layer sizes, inputs first (default {sizes_default})")
-    parser.add_argument("--model", help="explain a saved model instead of a new network")
-    parser.add_argument("--activation", default="sigmoid")
-    parser.add_argument("--output-activation")
-    parser.add_argument("--loss", default="squared_error")
-    parser.add_argument("--init", default="xavier")
-    parser.add_argument("--no-bias", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
+                        help="layer sizes, inputs first")
+    parser.add_argument("--model", help=f"{verb} a saved model instead of a new network")
+    parser.add_argument("--activation", default="sigmoid", help="every layer's activation")
+    parser.add_argument("--output-activation",
+                        help="the output layer's (default: --activation; softmax for "
+                             "categorical_cross_entropy)")
+    parser.add_argument("--loss", default="squared_error", help="the loss")
+    parser.add_argument("--init", default="xavier", help="the initial weights' rule")
+    parser.add_argument("--no-bias", action="store_true", help="layers without bias")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -702,22 +792,29 @@ def build_parser() -> argparse.ArgumentParser:
     tutorial.set_defaults(run=cmd_tutorial)
 
     explain = commands.add_parser("explain", help="the chain of derivatives for one weight",
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                   description="Print dError/dWeight as a chain of derivatives.")
-    _add_network_options(explain, "2,3,1")
-    explain.add_argument("--layer", type=int, default=0)
+    _add_network_options(explain, "2,3,1", "explain")
+    explain.add_argument("--layer", type=int, default=0,
+                         help="the layer l of weights[l] (0: the weights from the inputs)")
     explain.add_argument("--weight", type=_index_list, metavar="FROM,TO")
     explain.add_argument("--bias", type=int, metavar="NEURON")
-    explain.add_argument("--x", type=_float_list, help="the sample's inputs")
-    explain.add_argument("--y", type=_float_list, help="the sample's targets")
+    explain.add_argument("--x", type=_float_list,
+                         help="the sample's inputs (default: evenly spaced from 0.1 to 0.9)")
+    explain.add_argument("--y", type=_float_list,
+                         help="the sample's targets (default: 0.3 for every output; the first "
+                              "class, one-hot, for categorical_cross_entropy)")
     explain.add_argument("--dataset", choices=sorted(DATASETS),
                          help="take the sample from a built-in dataset instead")
     explain.add_argument("--sample", type=int, default=0, help="its row (default 0)")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(run=cmd_explain)
 
-    check = commands.add_parser("gradcheck", help="backpropagation against finite differences")
-    _add_network_options(check, "3,4,2")
-    check.add_argument("--samples", type=_positive_count, default=5)
+    check = commands.add_parser("gradcheck", help="backpropagation against finite differences",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_network_options(check, "3,4,2", "check")
+    check.add_argument("--samples", type=_positive_count, default=5,
+                       help="random samples the gradients are checked on")
     check.set_defaults(run=cmd_gradcheck)
 
     info = commands.add_parser("info", help="describe a model file")
@@ -736,6 +833,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, ValueError) as exc:
         return _fail(str(exc))
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a file that cannot be read or written: one line, never a traceback
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
@@ -744,9 +844,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader went away (| head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """Floats rounded to 6 digits, NaN as null, all the way down."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6) if np.isfinite(value) else None
+    return value
 
 
 def _fail(message: str) -> int:

@@ -114,6 +114,7 @@ class Explanation:
     error: float = float("nan")
     #: Every neuron's delta the chain needs, in the order derived (output layer first).
     derivation: list[NeuronDelta] = field(default_factory=list)
+    bias: list[bool] = field(default_factory=list)
 
     @property
     def parameter(self) -> str:
@@ -176,8 +177,9 @@ class Explanation:
             source = "x" if at == 0 else f"output[{at - 1}]"
             name = "predicted" if at == last else f"output[{at}]"
             kind = "output layer, " if at == last else ""
+            plus = f" + biases[{at}]" if not self.bias or self.bias[at] else ""
             lines.append(f"  layer {at} ({kind}{self.activations[at]}): sop[{at}] = {source} @ "
-                         f"weights[{at}] + biases[{at}] = {_neurons(sop)}")
+                         f"weights[{at}]{plus} = {_neurons(sop)}")
             lines.append(f"      {name} = {self.activations[at]}(sop[{at}]) = "
                          f"{_neurons(output)}")
         lines.append(f"  target = {_neurons(self.targets)}; error ({self.loss}) = "
@@ -339,7 +341,7 @@ def explain(
     error = loss.value(outputs[-1], targets, sops[-1] if combined else None)
     return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient,
                        inputs, targets, sops, outputs, net.activations, loss.name, error,
-                       derivation)
+                       derivation, list(net.bias))
 
 
 def _index(value: Any) -> int:

@@ -364,6 +364,16 @@ def _check_metadata(path: str, metadata: Any, spec: dict[str, Any],
                 refuse(f"scaling.{key}", f"must be {n_inputs} finite numbers")
         if not all(v > 0 for v in scaling["scale"]):
             refuse("scaling.scale", "must be positive")
+    target_scaling = metadata.get("target_scaling")
+    if target_scaling is not None:
+        if not isinstance(target_scaling, dict) or set(target_scaling) != {"mean", "scale"} \
+                or not all(isinstance(target_scaling[k], list)
+                           and len(target_scaling[k]) == n_outputs
+                           and all(_is_number(v) for v in target_scaling[k])
+                           for k in ("mean", "scale")) \
+                or not all(v > 0 for v in target_scaling["scale"]):
+            refuse("target_scaling", f"must hold mean and scale, {n_outputs} finite numbers "
+                                     "each, every scale > 0")
     classes = metadata.get("classes")
     if classes is not None:
         if not isinstance(classes, list) or not all(

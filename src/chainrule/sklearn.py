@@ -207,7 +207,14 @@ class GDClassifier(ClassifierMixin, _GDBase):
 
 
 class GDRegressor(RegressorMixin, _GDBase):
-    """A fully-connected regressor (identity output, mean squared error)."""
+    """A fully-connected regressor (identity output, mean squared error).
+
+    Like scikit-learn's ``MLPRegressor`` it trains on the targets as given: an estimator does
+    not rescale ``y`` behind the user's back (``predict`` would then have to undo it, and
+    ``score`` compare in other units). For targets far from unit scale, wrap it as scikit-learn
+    does: ``TransformedTargetRegressor(GDRegressor(), transformer=StandardScaler())``. The
+    command line, which owns its whole pipeline, does standardise regression targets (and undoes
+    it in ``predict``)."""
 
     def fit(self, X, y):
         epochs = self._check_epochs()
