@@ -162,8 +162,8 @@ def test_ctrl_c_keeps_the_model_of_the_last_update_and_exits_130(tmp_path, data_
                 signal.raise_signal(signal.SIGINT)
 
     fit = Network.fit
-    monkeypatch.setattr(Network, "fit",
-                        lambda self, X, Y, **kw: fit(self, X, Y, callbacks=[PressCtrlC()], **kw))
+    monkeypatch.setattr(Network, "fit", lambda self, X, Y, callbacks=(), **kw: fit(
+        self, X, Y, callbacks=[*callbacks, PressCtrlC()], **kw))
     model = tmp_path / "model.npz"
     code, out, err = run(capsys, "train", data_csv, "--epochs", "50", "--no-progress",
                          "--out", model)
