@@ -24,7 +24,7 @@ from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .arrays import require_memory
 from .callbacks import Callback
-from .datasets import DATASETS, Dataset, load_dataset, read_csv
+from .datasets import DATASETS, Dataset, iter_csv, load_dataset, read_csv
 from .exceptions import DivergenceWarning
 from .losses import DECISION_THRESHOLD
 from .network import Network, load
@@ -189,35 +189,67 @@ def _labels(net: Network, values: np.ndarray) -> np.ndarray:
     return np.argmax(values, axis=1)
 
 
-def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+class _Metrics:
     """The loss (in the network's units), then accuracy and the per-class view for classes, or
-    the mean squared error and R² in the target's own units for regression."""
-    predicted = net.predict(X)
-    metrics: dict[str, Any] = {"loss": net.loss(X, Y)}
-    if net.metadata.get("task") == "classification":
-        metrics["accuracy"] = accuracy(net, predicted, Y)
-        classes = net.metadata.get("classes") or list(range(max(2, Y.shape[1])))
-        truth, guess = _labels(net, Y), _labels(net, predicted)
-        confusion = np.zeros((len(classes), len(classes)), dtype=int)
-        np.add.at(confusion, (truth, guess), 1)
-        per_class = {}
-        for index, label in enumerate(classes):
-            right = confusion[index, index]
-            predicted_as, actual = confusion[:, index].sum(), confusion[index].sum()
-            precision = right / predicted_as if predicted_as else float("nan")
-            recall = right / actual if actual else float("nan")
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 \
-                else float("nan")
-            per_class[str(label)] = {"precision": float(precision), "recall": float(recall),
-                                     "f1": float(f1), "support": int(actual)}
-        metrics["per_class"], metrics["confusion_matrix"] = per_class, confusion.tolist()
-    else:
-        predicted, Y = _target_units(net, predicted, False), _target_units(net, Y, False)
-        residual = np.sum((predicted - Y) ** 2)
-        total = np.sum((Y - Y.mean(axis=0)) ** 2)
-        metrics["mse"] = float(np.mean((predicted - Y) ** 2))
-        metrics["r2"] = float(1 - residual / total) if total > 0 else float("nan")
-    return metrics
+    the mean squared error and R² in the target's own units for regression, summed over blocks
+    of rows so that data of any size is evaluated in bounded memory."""
+
+    def __init__(self, net: Network):
+        self.net, self.rows, self.loss = net, 0, 0.0
+        self.classification = net.metadata.get("task") == "classification"
+        if self.classification:
+            classes = net.metadata.get("classes") or list(range(max(2, net.n_outputs)))
+            self.classes = [str(c) for c in classes]
+            self.confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+            self.correct = 0.0
+        else:
+            zeros = np.zeros(net.n_outputs)
+            self.sum, self.sum_squares, self.residual = zeros, zeros.copy(), zeros.copy()
+
+    def add(self, X: np.ndarray, Y: np.ndarray) -> None:
+        net = self.net
+        predicted = net.predict(X)
+        self.loss += net.loss(X, Y) * len(X)
+        self.rows += len(X)
+        if self.classification:
+            self.correct += accuracy(net, predicted, Y) * len(X)
+            np.add.at(self.confusion, (_labels(net, Y), _labels(net, predicted)), 1)
+        else:
+            predicted, Y = _target_units(net, predicted, False), _target_units(net, Y, False)
+            self.sum += Y.sum(axis=0)
+            self.sum_squares += (Y * Y).sum(axis=0)
+            self.residual += ((predicted - Y) ** 2).sum(axis=0)
+
+    def result(self) -> dict[str, Any]:
+        n = self.rows
+        metrics: dict[str, Any] = {"loss": self.loss / n}
+        if self.classification:
+            metrics["accuracy"] = self.correct / n
+            confusion, per_class = self.confusion, {}
+            for index, label in enumerate(self.classes):
+                right = confusion[index, index]
+                predicted_as, actual = confusion[:, index].sum(), confusion[index].sum()
+                precision = right / predicted_as if predicted_as else float("nan")
+                recall = right / actual if actual else float("nan")
+                f1 = 2 * precision * recall / (precision + recall) \
+                    if precision + recall > 0 else float("nan")
+                per_class[label] = {"precision": float(precision), "recall": float(recall),
+                                    "f1": float(f1), "support": int(actual)}
+            metrics["per_class"], metrics["confusion_matrix"] = per_class, confusion.tolist()
+        else:
+            total = float(np.sum(self.sum_squares - self.sum * self.sum / n))
+            residual = float(np.sum(self.residual))
+            metrics["mse"] = residual / (n * self.net.n_outputs)
+            metrics["r2"] = 1 - residual / total if total > 1e-12 * float(
+                np.sum(self.sum_squares)) else float("nan")
+        return metrics
+
+
+def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """The metrics of one array of rows (see :class:`_Metrics`)."""
+    metrics = _Metrics(net)
+    metrics.add(X, Y)
+    return metrics.result()
 
 
 def _class_report(metrics: dict[str, Any]) -> str:
@@ -406,9 +438,12 @@ def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size,
             cluster.close()
 
 
-def _model_and_data(args, need_target: bool):
+def _model_blocks(args, need_target: bool):
+    """The model, then ``(X, Y)`` for each block of the CSV (``Y`` None unless asked for): a
+    file of any size goes through in bounded memory. Feature columns are matched by name."""
     net = load(args.model)
-    header, data = read_csv(args.data)
+    blocks = iter_csv(args.data)
+    header = next(blocks)
     features = net.metadata.get("feature_names") or []
     target_name = net.metadata.get("target_name")
     if features:  # columns by name: their order in the file does not matter
@@ -417,77 +452,97 @@ def _model_and_data(args, need_target: bool):
             shown = ", ".join(repr(name) for name in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise UsageError(f"{args.data}: lacks the model's feature column(s) {shown}{more}")
-        X = data[:, [header.index(name) for name in features]]
-    elif data.shape[1] in (net.n_inputs, net.n_inputs + 1):  # a model without column names
-        X = data[:, : net.n_inputs]
+        columns = [header.index(name) for name in features]
+    elif len(header) in (net.n_inputs, net.n_inputs + 1):  # a model without column names
+        columns = list(range(net.n_inputs))
     else:
-        raise UsageError(
-            f"{args.data}: has {data.shape[1]} columns, the model {args.model} takes "
-            f"{net.n_inputs} inputs"
-        )
-    Y = None
+        raise UsageError(f"{args.data}: has {len(header)} columns, the model {args.model} "
+                         f"takes {net.n_inputs} inputs")
+    target = None
     if need_target:
         if target_name in header:
-            y = data[:, header.index(target_name)]
-        elif not features and data.shape[1] == net.n_inputs + 1:
-            y = data[:, -1]
+            target = header.index(target_name)
+        elif not features and len(header) == net.n_inputs + 1:
+            target = len(header) - 1
         else:
             raise UsageError(f"{args.data}: no target column {target_name!r}")
-        Y = _target_units(net, _targets_for_model(net, y, args.data), to_network=True)
-    return net, _scale(net, X), Y
+    yield net
+    rows = 0
+    for _, block in blocks:
+        rows += len(block)
+        Y = None if target is None else _target_units(
+            net, _targets_for_model(net, block[:, target], args.data), to_network=True)
+        yield _scale(net, block[:, columns]), Y
+    if rows == 0:
+        raise UsageError(f"{args.data}: only a header, no data rows")
 
 
 def _targets_for_model(net: Network, y: np.ndarray, path: str) -> np.ndarray:
     classes = net.metadata.get("classes") or []
     if net.metadata.get("task") != "classification":
         return y.reshape(-1, 1)
-    lookup = {float(c): i for i, c in enumerate(classes)}
-    unknown = [v for v in y if float(v) not in lookup]
-    if unknown:
-        raise UsageError(f"{path}: label {unknown[0]:g} is not one of the model's classes "
+    known = np.array([float(c) for c in classes])
+    order = np.argsort(known)
+    position = np.clip(np.searchsorted(known[order], y), 0, len(known) - 1)
+    unknown = np.flatnonzero(known[order][position] != y)
+    if unknown.size:
+        raise UsageError(f"{path}: label {y[unknown[0]]:g} is not one of the model's classes "
                          f"{classes}")
-    index = np.array([lookup[float(v)] for v in y])
+    index = order[position]
     if net.n_outputs == 1:
         return index.reshape(-1, 1).astype(float)
     return np.eye(net.n_outputs)[index]
 
 
 def cmd_predict(args) -> int:
-    net, X, _ = _model_and_data(args, need_target=False)
-    predicted = net.predict(X)
+    path = None if args.out is None else check_output(args.out, "predictions",
+                                                      [args.model, args.data])
+    blocks = _model_blocks(args, need_target=False)
+    net = next(blocks)
     classes = net.metadata.get("classes") or []
-    if net.metadata.get("task") == "classification":
-        if net.n_outputs == 1:
-            labels = [classes[int(p > DECISION_THRESHOLD)] for p in predicted[:, 0]]
-            columns, rows = ["predicted", "probability"], zip(labels, predicted[:, 0])
-        else:
-            labels = [classes[i] for i in np.argmax(predicted, axis=1)]
-            columns = ["predicted"] + [f"probability_{c}" for c in classes]
-            rows = ([label, *row] for label, row in zip(labels, predicted))
+    classification = net.metadata.get("task") == "classification"
+    if classification:
+        columns = ["predicted", "probability"] if net.n_outputs == 1 else \
+            ["predicted"] + [f"probability_{c}" for c in classes]
     else:
         name = net.metadata.get("target_name") or "predicted"
         columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
-        rows = _target_units(net, predicted, to_network=False).tolist()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")  # the standard dialect: quoted as needed
-    writer.writerow(columns)
-    writer.writerows([f"{v:.10g}" if isinstance(v, float) else str(v) for v in
-                      (row if isinstance(row, (list, tuple)) else [row])] for row in rows)
-    text = buffer.getvalue()
-    if args.out is not None:
-        path = check_output(args.out, "predictions", [args.model, args.data])
-        with claim([path]), atomic_write(path) as handle:
-            handle.write(text.encode())
-    else:
-        sys.stdout.write(text)
+
+    def write_all(stream) -> None:
+        """The predictions, block by block, in the standard CSV dialect (quoted as needed)."""
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(columns)
+        for X, _ in blocks:
+            predicted = net.predict(X)
+            if classification:
+                index = _labels(net, predicted)
+                labels = [classes[i] for i in index] if classes else index.tolist()
+                values = predicted if net.n_outputs > 1 else predicted[:, :1]
+            else:
+                labels, values = None, _target_units(net, predicted, to_network=False)
+            text = [[f"{v:.10g}" for v in row] for row in values.tolist()]
+            writer.writerows(text if labels is None else
+                             ([str(label), *row] for label, row in zip(labels, text)))
+
+    if path is None:
+        write_all(sys.stdout)
+        return 0
+    with claim([path]), atomic_write(path) as handle:
+        stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        write_all(stream)
+        stream.flush()
+        stream.detach()  # the atomic writer closes the file itself
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    net, X, Y = _model_and_data(args, need_target=True)
-    metrics = _metrics(net, X, Y)
+    blocks = _model_blocks(args, need_target=True)
+    net = next(blocks)
+    metrics = _Metrics(net)
+    for X, Y in blocks:
+        metrics.add(X, Y)
     # JSON has no NaN: an undefined metric (R² of a constant target) is null.
-    print(json.dumps(_json_safe(metrics)))
+    print(json.dumps(_json_safe(metrics.result())))
     return 0
 
 

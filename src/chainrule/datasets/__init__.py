@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import math
 import os
 import stat
@@ -17,7 +18,10 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "read_csv"]
+from .._validation import first_non_finite
+from ..arrays import ROWS_PER_SLICE
+
+__all__ = ["DATASETS", "Dataset", "iter_csv", "load_dataset", "read_csv"]
 
 
 @dataclass
@@ -113,14 +117,73 @@ def load_dataset(name: str, seed: int | None = 0) -> Dataset:
     return DATASETS[name](seed=seed)
 
 
+#: Rows the CSV reader parses at a time: its work space, whatever the file's size.
 def read_csv(path: str) -> tuple[list[str], np.ndarray]:
     """Read a numeric CSV with a header line; return the column names and a float64 matrix.
 
-    Raises ``ValueError`` naming the file, row (1-based line of the file, the header being row
-    1) and column of the first problem: a path that is not a regular file, an empty file, a
-    header only, missing or repeated column names, ragged rows, non-numeric cells, NaN or
-    infinite values, a cell too long to be a number. A UTF-8 byte-order mark is ignored.
+    The rows are parsed a block at a time by NumPy's C parser (``numpy.loadtxt``) into one
+    array allocated once for the whole file (its size from a count of the lines), so the peak
+    memory is the data plus a block. Raises ``ValueError`` naming the file, row (the line of the
+    file, the header being row 1) and column of the first problem: a path that is not a regular
+    file, an empty file, a header only, missing or repeated column names, ragged rows,
+    non-numeric cells, NaN or infinite values, a cell too long to be a number. A UTF-8
+    byte-order mark is ignored; blank lines are skipped.
     """
+    blocks = iter_csv(path)
+    header = next(blocks)
+    capacity = _count_lines(path)
+    data = np.empty((capacity, len(header)))
+    filled = 0
+    for _, block in blocks:
+        data[filled:filled + len(block)] = block
+        filled += len(block)
+    if filled == 0:
+        raise ValueError(f"{path}: only a header, no data rows")
+    return header, data[:filled]
+
+
+def iter_csv(path: str, block_rows: int = ROWS_PER_SLICE):
+    """The CSV's column names, then ``(first line number, block)`` for each block of at most
+    ``block_rows`` rows (float64): a file of any size in bounded memory. The same checks and
+    messages as :func:`read_csv`."""
+    handle = _open_csv(path)
+    try:
+        line = 0
+        for text in handle:
+            line += 1
+            if text.strip():
+                break
+        else:
+            raise ValueError(f"{path}: the file is empty")
+        header = _check_header(path, next(csv.reader([text])))
+        yield header
+        while True:
+            lines = list(itertools.islice(handle, block_rows))
+            if not lines:
+                return
+            first = line + 1
+            line += len(lines)
+            rows = [text for text in lines if text.strip()]
+            if not rows:
+                continue
+            try:
+                block = np.loadtxt(rows, delimiter=",", quotechar='"', ndmin=2,
+                                   dtype=np.float64)
+            except ValueError:
+                block = None
+            if block is None or block.shape[1] != len(header) or \
+                    first_non_finite(block) is not None:
+                # The fast parser found something (or a non-finite value): the careful one
+                # says what and where.
+                block = _parse_rows(path, header, lines, first)
+            yield first, block
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text CSV file") from None
+    finally:
+        handle.close()
+
+
+def _open_csv(path: str):
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -131,20 +194,20 @@ def read_csv(path: str) -> tuple[list[str], np.ndarray]:
         raise ValueError(f"{path}: is a folder, not a CSV file")
     if not stat.S_ISREG(mode):  # a pipe or a device could block or never end
         raise ValueError(f"{path}: is not a regular file (a pipe, socket or device)")
-    rows = []  # (line in the file, cells), blank lines left out
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    rows.append((reader.line_num, row))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text CSV file") from None
-    except csv.Error as exc:  # a cell over the csv module's field limit, a NUL byte, ...
-        raise ValueError(f"{path}: row {reader.line_num}: not readable as CSV ({exc})") from None
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    header = [name.strip() for name in rows[0][1]]
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def _count_lines(path: str) -> int:
+    """An upper bound of the data rows: the file's line breaks, plus one."""
+    count = 1
+    with open(path, "rb") as raw:
+        for chunk in iter(lambda: raw.read(1 << 20), b""):
+            count += chunk.count(b"\n") + chunk.count(b"\r")
+    return count
+
+
+def _check_header(path: str, cells: list[str]) -> list[str]:
+    header = [name.strip() for name in cells]
     if all(_is_number(cell) for cell in header):
         raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
     seen: dict[str, int] = {}
@@ -155,31 +218,43 @@ def read_csv(path: str) -> tuple[list[str], np.ndarray]:
             raise ValueError(f"{path}: the column name {name!r} appears twice (columns "
                              f"{seen[name]} and {column}); column names must be unique")
         seen[name] = column
-    if len(rows) == 1:
-        raise ValueError(f"{path}: only a header, no data rows")
-    data = np.empty((len(rows) - 1, len(header)))
-    for index, (line, row) in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise ValueError(
-                f"{path}: row {line} has {len(row)} values but the header has {len(header)}"
-            )
-        for column, cell in enumerate(row):
-            try:
-                value = float(cell) if len(cell) <= _LONGEST_NUMBER else None
-            except ValueError:
-                value = None
-            if value is None:
-                shown = cell.strip() if len(cell) <= 40 else f"{cell.strip()[:40]}... " \
-                    f"({len(cell)} characters)"
-                raise ValueError(
-                    f"{path}: row {line}, column {header[column]!r}: {shown!r} is not a number"
-                )
-            if not math.isfinite(value):
-                raise ValueError(
-                    f"{path}: row {line}, column {header[column]!r}: {cell.strip()} is not finite"
-                )
-            data[index, column] = value
-    return header, data
+    return header
+
+
+def _parse_rows(path: str, header: list[str], lines: list[str], first: int) -> np.ndarray:
+    """The careful parser: a block's lines cell by cell, the first problem named by row and
+    column (used where the fast parser finds one), or the block when there is none."""
+    reader = csv.reader(lines)
+    values = []
+    try:
+        for row in reader:
+            line = first + reader.line_num - 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(f"{path}: row {line} has {len(row)} values but the header has "
+                                 f"{len(header)}")
+            parsed = []
+            for column, cell in enumerate(row):
+                try:
+                    value = float(cell) if len(cell) <= _LONGEST_NUMBER else None
+                except ValueError:
+                    value = None
+                if value is None:
+                    shown = cell.strip() if len(cell) <= 40 else f"{cell.strip()[:40]}... " \
+                        f"({len(cell)} characters)"
+                    raise ValueError(f"{path}: row {line}, column {header[column]!r}: "
+                                     f"{shown!r} is not a number")
+                if not math.isfinite(value):
+                    raise ValueError(f"{path}: row {line}, column {header[column]!r}: "
+                                     f"{cell.strip()} is not finite")
+                parsed.append(value)
+            values.append(parsed)
+    except csv.Error as exc:  # a cell over the csv module's field limit, a NUL byte, ...
+        raise ValueError(f"{path}: row {first + reader.line_num - 1}: not readable as CSV "
+                         f"({exc})") from None
+    # Cells the C parser refuses but Python reads as numbers (``1_000``): taken as they were.
+    return np.array(values, dtype=np.float64).reshape(-1, len(header))
 
 
 _LONGEST_NUMBER = 100  # characters; no float64 needs more
