@@ -32,9 +32,10 @@ IMPLS = {
     "W3": ["chainrule", "numpy_floor", "torch"],
     "W4": ["chainrule", "numpy_floor", "torch"],
     "W5": ["numpy", "dask1", "dask2"],
+    "W6": ["chainrule", "loadtxt", "pandas"],
 }
 NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
-         "dask1": "distributed", "dask2": "distributed"}
+         "dask1": "distributed", "dask2": "distributed", "pandas": "pandas"}
 
 
 def available(impl: str) -> bool:
@@ -123,6 +124,25 @@ def measure(workload: str, impls: list[str], rounds: int, threads: int | None, k
     return summary
 
 
+def ingest_file(megabytes: int) -> str:
+    """A CSV of random numbers, about ``megabytes`` large, made once in benchmarks/results/."""
+    folder = os.path.join(HERE, "results")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"ingest-{megabytes}mb.csv")
+    if os.path.exists(path):
+        return path
+    rows = megabytes * 1_000_000 // 200  # about 200 bytes a row
+    rng = np.random.default_rng(0)
+    temporary = path + ".part"
+    with open(temporary, "w") as handle:
+        handle.write(",".join(f"x{i}" for i in range(20)) + ",y\n")
+        for start in range(0, rows, 100_000):
+            block = rng.normal(size=(min(100_000, rows - start), 21))
+            np.savetxt(handle, block, delimiter=",", fmt="%.9g")
+    os.replace(temporary, path)
+    return path
+
+
 def environment() -> dict:
     info = {"python": platform.python_version(), "machine": platform.machine(),
             "processor": platform.processor() or "", "cpus": os.cpu_count(),
@@ -167,7 +187,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/torch threads per process (0: library default)")
@@ -252,6 +272,28 @@ def main() -> None:
                                "peak memory above data MiB", "load"], rows))
         print(sections[-1])
 
+    if "W6" in workloads:
+        rows = []
+        for megabytes in (100, 1000):
+            path = ingest_file(megabytes)
+            print(f"W6 ingest, {megabytes} MB CSV")
+            # The gigabyte file: one round (each read takes seconds and a gigabyte of memory).
+            summary = measure("W6", impls_of("W6"), args.rounds if megabytes < 1000 else 1,
+                              threads, "seconds", path=path)
+            results[f"W6_{megabytes}"] = summary
+            base = summary.get("loadtxt", {}).get("seconds")
+            for impl, s in summary.items():
+                if not impl.startswith("_"):
+                    rows.append([impl, f"{megabytes:,} MB", f"{s['seconds']:.2f}",
+                                 f"{s['seconds'] / base:.2f}" if base else "-",
+                                 f"{s['mb_per_s']:.0f}", f"{s['data_mib']:.0f}",
+                                 f"{s['peak_mib']:.0f}",
+                                 f"{s['peak_mib'] / s['data_mib']:.2f}",
+                                 f"{summary['_load']:.2f}"])
+        sections.append(table("W6 ingest: a numeric CSV with a header, 21 columns, to float64",
+                              ["implementation", "file", "seconds", "× numpy.loadtxt", "MB/s",
+                               "data MiB", "peak memory MiB", "peak ÷ data", "load"], rows))
+        print(sections[-1])
     if "W5" in workloads:
         rows_table, step_times = [], defaultdict(dict)
         for n_rows in (10_000, 100_000, 1_000_000):

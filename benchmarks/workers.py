@@ -360,9 +360,48 @@ def w5(impl: str, rows: int, steps: int = 3) -> dict:
     return {"s_per_step": elapsed / steps}
 
 
+# ---------------------------------------------------------------------------- W6
+def w6(impl: str, path: str) -> dict:
+    """Read a numeric CSV with a header into a float64 array: seconds (a plain read), then peak
+    memory (a second, traced read). NumPy reports its allocations to tracemalloc (the peak of
+    everything allocated while reading); pandas's C parser does not, so for pandas the growth of
+    the process's peak resident size over the first read is reported instead."""
+    import tracemalloc
+
+    def read():
+        if impl == "chainrule":
+            from chainrule.datasets import read_csv
+
+            return read_csv(path)[1]
+        if impl == "loadtxt":
+            return np.loadtxt(path, delimiter=",", skiprows=1)
+        if impl == "pandas":
+            import pandas
+
+            return pandas.read_csv(path).to_numpy(dtype=np.float64)
+        raise SystemExit(f"unknown impl {impl}")
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    data = read()
+    elapsed = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
+    data_mib = data.nbytes / 2**20
+    del data
+    if impl == "pandas":
+        peak = rss
+    else:
+        tracemalloc.start()
+        read()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return {"seconds": elapsed, "peak_mib": peak, "data_mib": data_mib,
+            "mb_per_s": os.path.getsize(path) / 1e6 / elapsed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6"])
     parser.add_argument("impl")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--dtype", default="float64")
@@ -370,6 +409,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--path", default="")
     args = parser.parse_args()
     limit_threads(args.threads, args.impl)
     if args.workload == "W1":
@@ -380,6 +420,8 @@ def main() -> None:
         result = w3(args.impl, args.dtype)
     elif args.workload == "W5":
         result = w5(args.impl, args.rows)
+    elif args.workload == "W6":
+        result = w6(args.impl, args.path)
     else:
         # About 400,000 rows per timing whatever the size, so that no size is timed over a few
         # steps only (warm-up and the per-fit checks would weigh on it).

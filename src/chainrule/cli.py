@@ -279,8 +279,9 @@ def cmd_train(args) -> int:
     dataset = _load_table(args.data, args.target, task) if args.data \
         else load_dataset(args.dataset or "digits", seed=args.seed)
     if task is not None and dataset.task != task:
-        raise UsageError(f"{dataset.name} is a {dataset.task} dataset; --task {task} does not "
-                         "apply to it")
+        asked = f"--task {task}" if args.task else f"--loss {args.loss} (a regression loss)"
+        raise UsageError(f"{dataset.name} is a {dataset.task} dataset; {asked} does not apply "
+                         "to it")
     loss = args.loss or ("categorical_cross_entropy" if dataset.task == "classification"
                          else "mse")
     Y, classes = _encode_targets(dataset, loss)
