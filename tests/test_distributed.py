@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import warnings
@@ -8,6 +9,7 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
+import chainrule  # noqa: E402
 from chainrule import Network  # noqa: E402
 from chainrule import distributed as chainrule_distributed  # noqa: E402
 from chainrule.callbacks import Callback  # noqa: E402
@@ -234,3 +236,71 @@ def test_checkpoint_and_bit_exact_resume_on_dask(client, tmp_path, batch_size):
     for p, q in zip(straight.parameters(), resumed.parameters()):
         np.testing.assert_array_equal(p, q)
     assert history["loss"] == full["loss"] and history.updates == full.updates
+
+
+# ---------------------------------------------------------------------------- out of core
+def table_files(folder, kind, rows=240, files=2, bad=None):
+    """Numeric tables in ``files`` files: CSV (a glob) or Parquet (a folder)."""
+    import pandas
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(exist_ok=True)
+    for index in range(files):
+        X = rng.normal(size=(rows, 3))
+        frame = pandas.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2],
+                                  "label": (X[:, 0] + X[:, 1] > 0).astype(int)})
+        if bad is not None and index == files - 1:
+            frame = frame.astype({"b": object})
+            frame.loc[rows // 2, "b"] = bad
+        if kind == "csv":
+            frame.to_csv(folder / f"part-{index}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"part-{index}.parquet", index=False)
+    return str(folder / "*.csv") if kind == "csv" else str(folder)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_command_line_trains_out_of_core_on_the_cluster(client, tmp_path, capsys, kind):
+    from chainrule.cli import main
+
+    source = table_files(tmp_path / "data", kind)
+    runs = []
+    for name in ("first", "second"):
+        out = tmp_path / f"{name}.npz"
+        code = main(["train", source, "--dask", client.scheduler.address, "--epochs", "25",
+                     "--hidden", "8", "--batch-size", "1000", "--lr", "0.05",
+                     "--validation-split", "0.2",
+                     "--no-progress", "--out", str(out)])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "held-out" in captured.out and "confusion matrix" in captured.out
+        runs.append(chainrule.load(str(out)))
+    for p, q in zip(runs[0].parameters(), runs[1].parameters()):
+        np.testing.assert_array_equal(p, q)  # the split by rows is fixed by the seed
+    metadata = runs[0].metadata
+    assert metadata["feature_names"] == ["a", "b", "c"] and metadata["classes"] == [0, 1]
+    assert metadata["training"]["n_samples"] < 480  # 25% held out, 20% of the rest validated
+    one_file = str(tmp_path / "data" / ("part-0.csv" if kind == "csv" else "part-0.parquet"))
+    assert main(["evaluate", str(tmp_path / "first.npz"), one_file]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] > 0.6
+
+
+def test_a_bad_cell_in_a_later_file_is_one_line(client, tmp_path, capsys):
+    from chainrule.cli import main
+
+    source = table_files(tmp_path / "bad", "csv", bad="oops")
+    code = main(["train", source, "--dask", client.scheduler.address, "--epochs", "1",
+                 "--no-progress", "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_parquet_trains_locally_too(tmp_path, capsys):
+    from chainrule.cli import main
+
+    source = table_files(tmp_path / "local", "parquet", files=1)
+    assert main(["train", source, "--epochs", "3", "--no-progress", "--out",
+                 str(tmp_path / "m.npz")]) == 0
+    assert main(["predict", str(tmp_path / "m.npz"), source]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) > 240

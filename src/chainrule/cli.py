@@ -7,6 +7,7 @@ no output file is left behind (files are written atomically, at the end).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -15,6 +16,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .arrays import require_memory
 from .callbacks import Callback
-from .datasets import DATASETS, Dataset, iter_csv, load_dataset, read_csv
+from .datasets import DATASETS, Dataset, iter_table, load_dataset, read_table
 from .exceptions import DivergenceWarning
 from .losses import DECISION_THRESHOLD
 from .network import Network, load
@@ -111,7 +113,7 @@ _LARGEST_LABEL = 2**53
 
 
 def _load_table(path: str, target: str | None, task: str | None) -> Dataset:
-    header, data = read_csv(path)
+    header, data = read_table(path)
     if target is None:
         target_index = len(header) - 1
     elif target in header:
@@ -220,6 +222,18 @@ class _Metrics:
             self.sum_squares += (Y * Y).sum(axis=0)
             self.residual += ((predicted - Y) ** 2).sum(axis=0)
 
+    def merge(self, other: _Metrics) -> None:
+        """Add another block's sums (computed elsewhere, on a worker)."""
+        self.rows += other.rows
+        self.loss += other.loss
+        if self.classification:
+            self.correct += other.correct
+            self.confusion += other.confusion
+        else:
+            self.sum += other.sum
+            self.sum_squares += other.sum_squares
+            self.residual += other.residual
+
     def result(self) -> dict[str, Any]:
         n = self.rows
         metrics: dict[str, Any] = {"loss": self.loss / n}
@@ -272,18 +286,58 @@ def _class_report(metrics: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- commands
+@dataclass
+class _TrainingData:
+    """What training on a dataset needs, wherever the rows are (in this process, or on a Dask
+    cluster): the encoded and standardised parts, and what the model's metadata records."""
+
+    name: str
+    task: str
+    loss: str
+    metadata: dict
+    X_train: Any
+    Y_train: Any
+    validation: tuple | None
+    held_out: tuple  # (X, Y) in this process, or the ClusterTable that holds them
+    n_held: int
+
+
 def cmd_train(args) -> int:
     if args.data and args.dataset:
         raise UsageError("give a CSV file or --dataset, not both")
     task = args.task or ("regression" if args.loss in ("mse", "squared_error") else None)
+    if args.early_stopping and not args.validation_split:
+        raise UsageError("--early-stopping needs --validation-split")
+    if args.data and (args.dask or args.dask_workers):
+        # Out of core: the workers read the file(s); no process holds the whole data set.
+        with _dask_client(args) as client:
+            return _train(args, _cluster_data(args, task, client), client)
+    data = _local_data(args, task)
+    if args.dask or args.dask_workers:
+        with _dask_client(args) as client:
+            return _train(args, data, client)
+    return _train(args, data, None)
+
+
+def _loss_for(args, task: str, n_classes: int) -> str:
+    loss = args.loss or ("categorical_cross_entropy" if task == "classification" else "mse")
+    if task == "regression" and loss not in ("mse", "squared_error"):
+        raise UsageError(f"loss {loss} cannot take real-valued targets; use mse")
+    if loss == "binary_cross_entropy" and n_classes != 2:
+        raise UsageError(f"binary_cross_entropy needs 2 classes, the target has {n_classes}")
+    return loss
+
+
+def _local_data(args, task: str | None) -> _TrainingData:
+    """The dataset read into this process, split, standardised and encoded."""
     dataset = _load_table(args.data, args.target, task) if args.data \
         else load_dataset(args.dataset or "digits", seed=args.seed)
     if task is not None and dataset.task != task:
         asked = f"--task {task}" if args.task else f"--loss {args.loss} (a regression loss)"
         raise UsageError(f"{dataset.name} is a {dataset.task} dataset; {asked} does not apply "
                          "to it")
-    loss = args.loss or ("categorical_cross_entropy" if dataset.task == "classification"
-                         else "mse")
+    n_classes = len(np.unique(dataset.y)) if dataset.task == "classification" else 0
+    loss = _loss_for(args, dataset.task, n_classes)
     Y, classes = _encode_targets(dataset, loss)
     X = dataset.X
     train, held = _split(len(X), args.test_split, args.seed)
@@ -297,7 +351,11 @@ def cmd_train(args) -> int:
                          f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
     scale[scale == 0] = 1.0
     X_scaled = (X - mean) / scale
-    target_scaling = None
+    metadata = {
+        "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
+        "target_name": dataset.target_name, "classes": classes,
+        "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
+    }
     if dataset.task == "regression":  # standardised like the inputs, undone in predictions
         with np.errstate(over="ignore", invalid="ignore"):
             target_mean, target_scale = Y[train].mean(axis=0), Y[train].std(axis=0)
@@ -305,22 +363,108 @@ def cmd_train(args) -> int:
             raise UsageError(f"{dataset.name}: the target's values are too large to standardise")
         target_scale[target_scale == 0] = 1.0
         Y = (Y - target_mean) / target_scale
-        target_scaling = {"mean": target_mean.tolist(), "scale": target_scale.tolist()}
+        metadata["target_scaling"] = {"mean": target_mean.tolist(),
+                                      "scale": target_scale.tolist()}
+    X_train, Y_train = X_scaled[train], Y[train]
+    validation = None
+    if args.validation_split:
+        fit_train, fit_val = _split(len(train), args.validation_split, args.seed)
+        validation = (X_train[fit_val], Y_train[fit_val])
+        X_train, Y_train = X_train[fit_train], Y_train[fit_train]
+    return _TrainingData(dataset.name, dataset.task, loss, metadata, X_train, Y_train,
+                         validation, (X_scaled[held], Y[held]), len(held))
+
+
+def _cluster_data(args, task: str | None, client) -> _TrainingData:
+    """The file(s) read by the Dask workers: statistics, split and encoding on the cluster."""
+    from . import distributed
+
+    if args.validation_split and not 0 < args.validation_split < 1:
+        raise UsageError(f"the split fraction must be in (0, 1), got {args.validation_split}")
+    if not 0 < args.test_split < 1:
+        raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
+    table = distributed.ClusterTable(args.data, target=args.target, task=task,
+                                     test_split=args.test_split,
+                                     validation_split=args.validation_split or 0.0,
+                                     seed=args.seed, client=client)
+    loss = _loss_for(args, table.task, len(table.classes))
+    X_train, Y_train = table.training
+    if loss == "binary_cross_entropy":  # one 0/1 output: the second class's column
+        Y_train = Y_train[:, 1:]
+    metadata = {"task": table.task, "dataset": table.name,
+                "feature_names": table.feature_names, "target_name": table.target_name,
+                "classes": table.classes, "scaling": table.scaling}
+    if table.target_scaling is not None:
+        metadata["target_scaling"] = table.target_scaling
+    validation = None
+    if table.validation is not None:  # evaluated in the driver each epoch: brought here
+        X_val, Y_val = table.validation
+        X_val, Y_val = client.compute([X_val, Y_val], sync=True)
+        validation = (X_val, Y_val[:, 1:] if loss == "binary_cross_entropy" else Y_val)
+    elif args.validation_split:
+        raise UsageError(f"{args.data}: the validation split drew no rows; raise "
+                         "--validation-split")
+    return _TrainingData(table.name, table.task, loss, metadata, X_train, Y_train, validation,
+                         table, table.parts[2][2])
+
+
+@contextlib.contextmanager
+def _dask_client(args):
+    """A client of the scheduler ``--dask`` names, or of a local cluster of ``--dask-workers``
+    worker processes (closed afterwards)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--dask needs dask: pip install 'chainrule[dask]'") from None
+    cluster = None
+    try:
+        if args.dask:
+            client = Client(args.dask, timeout="10s")
+        else:
+            cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Dask scheduler {args.dask}: {exc}") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _held_out_metrics(net: Network, data: _TrainingData, client) -> dict[str, Any]:
+    if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
+        parts = data.held_out.held_out_sums(net, _block_metrics, client)
+        total = _Metrics(net)
+        for part in parts:
+            total.merge(part)
+        return total.result()
+    X, Y = data.held_out
+    return _metrics(net, X, Y)
+
+
+def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> _Metrics:
+    if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
+        Y = Y[:, 1:]
+    metrics = _Metrics(net)
+    metrics.add(X, Y)
+    return metrics
+
+
+def _train(args, data: _TrainingData, client) -> int:
+    """Build the network, train it (here, or on the cluster), check it, write it."""
     output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
-        loss, "identity")
+        data.loss, "identity")
     if args.output_activation:
         output = args.output_activation
-    net = Network([X.shape[1], *args.hidden, Y.shape[1]], activation=args.activation,
-                  output_activation=output, loss=loss, init=args.init, seed=args.seed,
+    n_inputs, n_outputs = data.X_train.shape[1], data.Y_train.shape[1]
+    net = Network([n_inputs, *args.hidden, n_outputs], activation=args.activation,
+                  output_activation=output, loss=data.loss, init=args.init, seed=args.seed,
                   dtype=args.dtype)
-    net.metadata = {
-        "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
-        "target_name": dataset.target_name, "classes": classes,
-        "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
-    }
-    if target_scaling is not None:
-        net.metadata["target_scaling"] = target_scaling
-    run_dir = args.out_dir or os.path.join("runs", dataset.name)
+    net.metadata = dict(data.metadata)
+    run_dir = args.out_dir or os.path.join("runs", data.name)
     model_path = check_output(args.out if args.out is not None
                               else os.path.join(run_dir, "model.npz"), "model", [args.data])
     curve_path = os.path.splitext(model_path)[0] + ".loss.png"
@@ -333,15 +477,11 @@ def cmd_train(args) -> int:
     if len(set(outputs)) < len(outputs):
         raise UsageError(f"the model, its loss curve and the checkpoint need three different "
                          f"paths; got {', '.join(outputs)}")
-    fit_args = {}
-    X_train, Y_train = X_scaled[train], Y[train]
-    if args.validation_split:
-        fit_train, fit_val = _split(len(train), args.validation_split, args.seed)
-        fit_args["validation_data"] = (X_train[fit_val], Y_train[fit_val])
-        X_train, Y_train = X_train[fit_train], Y_train[fit_train]
+    counter = _EpochCounter()
+    fit_args: dict[str, Any] = {"callbacks": [counter]}
+    if data.validation is not None:
+        fit_args["validation_data"] = data.validation
     if args.early_stopping:
-        if not args.validation_split:
-            raise UsageError("--early-stopping needs --validation-split")
         fit_args["early_stopping"] = args.early_stopping
     if args.checkpoint_every:
         fit_args.update(checkpoint=checkpoint_path, checkpoint_every=args.checkpoint_every)
@@ -349,23 +489,22 @@ def cmd_train(args) -> int:
         if not os.path.exists(checkpoint_path):
             raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
-    counter = _EpochCounter()
-    fit_args["callbacks"] = [counter]
-    batch_size = args.batch_size if args.batch_size < len(X_train) else None
+    n_train = data.X_train.shape[0]
+    batch_size = args.batch_size if args.batch_size < n_train else None
+    options = dict(epochs=args.epochs, learning_rate=args.lr, optimizer=args.optimizer,
+                   batch_size=batch_size, schedule=args.schedule, l2=args.l2,
+                   progress=args.progress, **fit_args)
     with claim(outputs):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DivergenceWarning)
-            if args.dask or args.dask_workers:
-                history = _train_on_dask(args, net, X_train, Y_train, batch_size, fit_args)
+            if client is None:
+                history = net.fit(data.X_train, data.Y_train, **options)
             else:
-                history = net.fit(X_train, Y_train, epochs=args.epochs, learning_rate=args.lr,
-                                  optimizer=args.optimizer, batch_size=batch_size,
-                                  schedule=args.schedule, l2=args.l2, progress=args.progress,
-                                  **fit_args)
+                history = _fit_on_dask(net, data, client, options)
         for warning in caught:
             if not issubclass(warning.category, DivergenceWarning):
                 print(f"chainrule: warning: {warning.message}", file=sys.stderr)
-        metrics = _metrics(net, X_scaled[held], Y[held])
+        metrics = _held_out_metrics(net, data, client)
         if history.diverged or not all(np.isfinite(v) for k, v in metrics.items()
                                        if k in ("loss", "mse", "accuracy")):
             reason = history.stopped_reason if history.diverged else (
@@ -383,17 +522,32 @@ def cmd_train(args) -> int:
         print(f"the checkpoint {checkpoint_path} had already finished at epoch "
               f"{history.epochs} (--epochs {args.epochs}): nothing trained; these are its "
               "results (raise --epochs to train on)")
-    print(f"trained {net!r} on {dataset.name} ({len(X_train)} training samples)")
+    print(f"trained {net!r} on {data.name} ({n_train} training samples)")
     final = f"; final training loss {history['loss'][-1]:.6g}" if history.epochs else ""
     print(f"stopped: {history.stopped_reason}{final}")
     shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"held-out ({len(held)} samples): {shown}")
+    print(f"held-out ({data.n_held} samples): {shown}")
     if "per_class" in metrics:
         print(_class_report(metrics))
     print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
     if history.stopped_reason.startswith("interrupted"):
         return EXIT_INTERRUPTED
     return 0
+
+
+def _fit_on_dask(net: Network, data: _TrainingData, client, options: dict):
+    """The same training with the Dask cluster as the source of every step's gradient."""
+    import dask.array as da
+
+    from . import distributed
+
+    X, Y = data.X_train, data.Y_train
+    if isinstance(X, np.ndarray):  # a built-in dataset: sent to the workers in row-blocks
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
+        X = da.from_array(X, chunks=(rows, X.shape[1]))
+        Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
+    return distributed.fit(net, X, Y, client=client, **options)
 
 
 class _EpochCounter(Callback):
@@ -405,45 +559,11 @@ class _EpochCounter(Callback):
         self.epochs += 1
 
 
-def _train_on_dask(args, net: Network, X: np.ndarray, Y: np.ndarray, batch_size, fit_args):
-    """The same training on a Dask cluster: a scheduler's address, or N local workers."""
-    try:
-        import dask.array as da
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise UsageError("--dask needs dask: pip install 'chainrule[dask]'") from None
-    from . import distributed
-
-    cluster = None
-    try:
-        if args.dask:
-            client = Client(args.dask, timeout="10s")
-        else:
-            cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = Client(cluster)
-    except OSError as exc:
-        raise UsageError(f"cannot reach the Dask scheduler {args.dask}: {exc}") from None
-    try:
-        n_workers = max(1, len(client.scheduler_info()["workers"]))
-        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
-        return distributed.fit(net, da.from_array(X, chunks=(rows, X.shape[1])),
-                               da.from_array(Y, chunks=(rows, Y.shape[1])), client=client,
-                               epochs=args.epochs, learning_rate=args.lr,
-                               optimizer=args.optimizer, batch_size=batch_size,
-                               schedule=args.schedule, l2=args.l2, progress=args.progress,
-                               **fit_args)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def _model_blocks(args, need_target: bool):
     """The model, then ``(X, Y)`` for each block of the CSV (``Y`` None unless asked for): a
     file of any size goes through in bounded memory. Feature columns are matched by name."""
     net = load(args.model)
-    blocks = iter_csv(args.data)
+    blocks = iter_table(args.data)
     header = next(blocks)
     features = net.metadata.get("feature_names") or []
     target_name = net.metadata.get("target_name")

@@ -21,7 +21,8 @@ import numpy as np
 from .._validation import first_non_finite
 from ..arrays import ROWS_PER_SLICE
 
-__all__ = ["DATASETS", "Dataset", "iter_csv", "load_dataset", "read_csv"]
+__all__ = ["DATASETS", "Dataset", "is_parquet", "iter_csv", "iter_table", "load_dataset",
+           "read_csv", "read_table"]
 
 
 @dataclass
@@ -181,6 +182,57 @@ def iter_csv(path: str, block_rows: int = ROWS_PER_SLICE):
         raise ValueError(f"{path}: not a UTF-8 text CSV file") from None
     finally:
         handle.close()
+
+
+def is_parquet(path: str) -> bool:
+    """Whether ``path`` is a Parquet file or a folder of them (rather than a CSV)."""
+    return path.endswith(".parquet") or (os.path.isdir(path) and any(
+        name.endswith(".parquet") for name in os.listdir(path)))
+
+
+def read_table(path: str) -> tuple[list[str], np.ndarray]:
+    """A CSV (:func:`read_csv`) or a Parquet file or folder (``pyarrow``): column names and a
+    float64 matrix, with the same checks."""
+    blocks = iter_table(path)
+    header = next(blocks)
+    parts = [block for _, block in blocks]
+    if not parts or not sum(len(p) for p in parts):
+        raise ValueError(f"{path}: only a header, no data rows")
+    return header, np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def iter_table(path: str, block_rows: int = ROWS_PER_SLICE):
+    """Like :func:`iter_csv`, for a CSV or a Parquet file or folder (read a record batch at a
+    time with ``pyarrow``, the ``chainrule[dask]`` extra)."""
+    if not is_parquet(path):
+        yield from iter_csv(path, block_rows)
+        return
+    try:
+        import pyarrow.dataset as pads
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ValueError(f"{path}: reading Parquet needs pyarrow: pip install "
+                         "'chainrule[dask]'") from None
+    try:
+        dataset = pads.dataset(path, format="parquet")
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot be read as Parquet ({exc})") from None
+    header = _check_header(path, [column.name for column in dataset.schema])
+    for column in dataset.schema:
+        if not (column.type.num_fields == 0 and str(column.type).startswith(
+                ("int", "uint", "float", "double", "halffloat", "bool"))):
+            raise ValueError(f"{path}: column {column.name!r} is not numeric ({column.type})")
+    yield header
+    row = 0
+    for batch in dataset.to_batches(batch_size=block_rows):
+        block = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False)
+                                 for i in range(batch.num_columns)]).astype(np.float64) \
+            if batch.num_rows else np.empty((0, len(header)))
+        bad = first_non_finite(block) if len(block) else None
+        if bad is not None:
+            raise ValueError(f"{path}: row {row + bad[0] + 1} (of the data), column "
+                             f"{header[bad[1]]!r}: {block[bad]} is not finite (or empty)")
+        row += len(block)
+        yield row - len(block), block
 
 
 def _open_csv(path: str):
