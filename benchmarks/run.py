@@ -33,9 +33,11 @@ IMPLS = {
     "W4": ["chainrule", "numpy_floor", "torch"],
     "W5": ["numpy", "dask1", "dask2"],
     "W6": ["chainrule", "loadtxt", "pandas"],
+    "W7": ["local", "dask2-blocks", "dask2-global"],
 }
 NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
-         "dask1": "distributed", "dask2": "distributed", "pandas": "pandas"}
+         "dask1": "distributed", "dask2": "distributed", "pandas": "pandas",
+         "dask2-blocks": "distributed", "dask2-global": "distributed"}
 
 
 def available(impl: str) -> bool:
@@ -187,7 +189,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/torch threads per process (0: library default)")
@@ -293,6 +295,22 @@ def main() -> None:
         sections.append(table("W6 ingest: a numeric CSV with a header, 21 columns, to float64",
                               ["implementation", "file", "seconds", "× numpy.loadtxt", "MB/s",
                                "data MiB", "peak memory MiB", "peak ÷ data", "load"], rows))
+        print(sections[-1])
+    if "W7" in workloads:
+        path = ingest_file(100)
+        print("W7 chainrule train on a 100 MB CSV, one epoch of mini-batches of 256")
+        # One round: the global mode makes a round trip through the scheduler per step.
+        summary = measure("W7", impls_of("W7"), 1, threads, "seconds", path=path)
+        results["W7"] = summary
+        local = summary.get("local", {}).get("seconds")
+        rows = [[impl, f"{s['seconds']:.1f}", f"{s['seconds'] / local:.2f}" if local else "-",
+                 f"{s['driver_peak_mib']:.0f}", f"{s['worker_peak_mib']:.0f}",
+                 f"{summary['_load']:.2f}"]
+                for impl, s in summary.items() if not impl.startswith("_")]
+        sections.append(table(
+            "W7 out of core: chainrule train, 500,000 rows x 21 columns (80 MiB as float64)",
+            ["implementation", "seconds (read, train 1 epoch, evaluate, write)", "× local",
+             "driver peak MiB", "largest worker peak MiB", "load"], rows))
         print(sections[-1])
     if "W5" in workloads:
         rows_table, step_times = [], defaultdict(dict)

@@ -399,9 +399,58 @@ def w6(impl: str, path: str) -> dict:
             "mb_per_s": os.path.getsize(path) / 1e6 / elapsed}
 
 
+# ---------------------------------------------------------------------------- W7
+def w7(impl: str, path: str) -> dict:
+    """``chainrule train FILE`` with mini-batches of 256 for one epoch, in one process or out of
+    core on a local Dask cluster of two workers: seconds, and the peak resident memory of the
+    driver and of the largest worker."""
+    import contextlib
+    import io
+
+    from chainrule.cli import main as chainrule_main
+
+    argv = ["train", path, "--epochs", "1", "--batch-size", "256", "--hidden", "100",
+            "--no-progress", "--out", path + f".{impl}.npz"]
+    peaks = [0.0]
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if impl == "local":
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = chainrule_main(argv)
+        elapsed = time.perf_counter() - start
+    else:
+        import warnings
+
+        from distributed import Client, LocalCluster
+
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        try:
+            batching = impl.split("-", 1)[1]
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = chainrule_main(argv + ["--dask", cluster.scheduler_address,
+                                              "--dask-batching", batching])
+            elapsed = time.perf_counter() - start
+            peaks = list(client.run(
+                lambda: __import__("resource").getrusage(0).ru_maxrss / 1024).values())
+        finally:
+            client.close()
+            cluster.close()
+    if code != 0:
+        raise SystemExit(f"chainrule train exited {code}")
+    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": elapsed, "driver_peak_mib": driver, "driver_growth_mib":
+            driver - rss_before, "worker_peak_mib": max(peaks)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6", "W7"])
     parser.add_argument("impl")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--dtype", default="float64")
@@ -422,6 +471,8 @@ def main() -> None:
         result = w5(args.impl, args.rows)
     elif args.workload == "W6":
         result = w6(args.impl, args.path)
+    elif args.workload == "W7":
+        result = w7(args.impl, args.path)
     else:
         # About 400,000 rows per timing whatever the size, so that no size is timed over a few
         # steps only (warm-up and the per-fit checks would weigh on it).

@@ -304,3 +304,54 @@ def test_parquet_trains_locally_too(tmp_path, capsys):
                  str(tmp_path / "m.npz")]) == 0
     assert main(["predict", str(tmp_path / "m.npz"), source]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) > 240
+
+
+def test_mini_batches_by_block_are_sequential_sgd_in_a_block_shuffled_order(client):
+    from chainrule.optimizers import Adam
+    from chainrule.training import add_l2
+
+    X, Y = data(200)
+    net, reference = network(), network()
+    history = chainrule_distributed.fit(
+        net, da.from_array(X, chunks=(50, 4)), da.from_array(Y, chunks=(50, 3)), client=client,
+        epochs=2, learning_rate=0.05, batch_size=16, optimizer="adam", l2=1e-3,
+        batching="blocks")
+    assert history.params["gradient_source"] == "dask (mini-batches by block)"
+    assert history.updates == 2 * 4 * 4  # 2 epochs, 4 blocks, 4 mini-batches of <= 16 rows
+    # The same arithmetic written out: blocks in an order drawn from the network's generator,
+    # each block's rows in an order drawn from a seed the generator gives, then plain steps.
+    optimizer = Adam()
+    optimizer.bind([reference.flat_parameters()])
+    scratch = [np.empty_like(w) for w in reference.weights]
+    losses = []
+    for _ in range(2):
+        total = 0.0
+        for block in reference.rng.permutation(4):
+            rows = np.random.default_rng(int(reference.rng.integers(2**63))).permutation(50)
+            Xb, Yb = X[block * 50:(block + 1) * 50], Y[block * 50:(block + 1) * 50]
+            for start in range(0, 50, 16):
+                index = rows[start:start + 16]
+                error = reference.compute_gradients(Xb[index], Yb[index])
+                error += add_l2(reference, 1e-3, scratch)
+                optimizer.step([reference.flat_parameters()], [reference.flat_gradients()],
+                               0.05)
+                total += error * len(index)
+        losses.append(total / 200)
+    assert_close(net, reference, rtol=1e-12)
+    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
+
+
+def test_by_block_checkpoints_resume_bit_for_bit(client, tmp_path):
+    X, Y = data(200)
+    options = dict(epochs=4, learning_rate=0.05, batch_size=16, optimizer="adam",
+                   batching="blocks")
+    straight = network()
+    chainrule_distributed.fit(straight, *dask_data(X, Y, rows=50), client=client, **options)
+    checkpoint = str(tmp_path / "blocks.npz")
+    chainrule_distributed.fit(network(), *dask_data(X, Y, rows=50), client=client,
+                              checkpoint=checkpoint, **{**options, "epochs": 2})
+    resumed = network()
+    chainrule_distributed.fit(resumed, *dask_data(X, Y, rows=50), client=client,
+                              resume_from=checkpoint, **options)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(p, q)

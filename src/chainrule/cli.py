@@ -500,7 +500,7 @@ def _train(args, data: _TrainingData, client) -> int:
             if client is None:
                 history = net.fit(data.X_train, data.Y_train, **options)
             else:
-                history = _fit_on_dask(net, data, client, options)
+                history = _fit_on_dask(net, data, client, options, args.dask_batching)
         for warning in caught:
             if not issubclass(warning.category, DivergenceWarning):
                 print(f"chainrule: warning: {warning.message}", file=sys.stderr)
@@ -535,7 +535,7 @@ def _train(args, data: _TrainingData, client) -> int:
     return 0
 
 
-def _fit_on_dask(net: Network, data: _TrainingData, client, options: dict):
+def _fit_on_dask(net: Network, data: _TrainingData, client, options: dict, batching: str):
     """The same training with the Dask cluster as the source of every step's gradient."""
     import dask.array as da
 
@@ -547,7 +547,7 @@ def _fit_on_dask(net: Network, data: _TrainingData, client, options: dict):
         rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
         X = da.from_array(X, chunks=(rows, X.shape[1]))
         Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
-    return distributed.fit(net, X, Y, client=client, **options)
+    return distributed.fit(net, X, Y, client=client, batching=batching, **options)
 
 
 class _EpochCounter(Callback):
@@ -920,6 +920,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                        help="train on a Dask cluster (see docs/distributed.md)")
+    train.add_argument("--dask-batching", choices=["blocks", "global"], default="blocks",
+                       help="mini-batches on Dask: all of a block's where it is, the blocks in "
+                            "a shuffled order (one round trip per block; the default), or each "
+                            "from the global order across blocks (exactly one process's "
+                            "result, one round trip per step)")
     train.add_argument("--dask-workers", type=_positive_count, metavar="N",
                        help="train on a local Dask cluster of N worker processes")
     train.set_defaults(run=cmd_train)

@@ -35,9 +35,10 @@ from ._validation import first_non_finite
 from .callbacks import Callback, EarlyStopping
 from .engine import Engine
 from .history import History
+from .optimizers import OPTIMIZERS
 from .persistence import prepare_run
 from .sources import GradientSource
-from .training import Trainer
+from .training import Trainer, add_l2
 
 __all__ = ["DaskBlocks", "fit"]
 
@@ -101,6 +102,40 @@ def _block_gap(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray) 
     return float(np.max(np.abs(predicted - Y)))
 
 
+def _visit_block(spec: str, parameters: np.ndarray, optimizer_name: str, hyperparameters: dict,
+                 state: dict, steps: int, learning_rate: float, l2: float, batch_size: int,
+                 seed: int, X: np.ndarray, Y: np.ndarray):
+    """All of one block's mini-batches, in an order drawn from ``seed``, as the local loop runs
+    them: gradient, L2, update. Returns the new parameters, optimizer state and step count, the
+    summed loss (each mini-batch's before its update, times its rows) and the rows."""
+    net = _worker_network(spec)
+    np.copyto(net.flat_parameters(), parameters)
+    optimizer = OPTIMIZERS[optimizer_name](**hyperparameters)
+    optimizer.bind([net.flat_parameters()], [net.parameter_scratch()])
+    for name, buffers in optimizer.state.items():
+        for buffer, value in zip(buffers, state[name]):
+            np.copyto(buffer, value)
+    optimizer.steps = steps
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    Y = np.ascontiguousarray(Y, dtype=net.dtype)
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    scratch = [np.empty_like(w) for w in net.weights]
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            error = net.compute_gradients(X[rows], Y[rows])
+            if l2:
+                error += add_l2(net, l2, scratch)
+            total += error * len(rows)
+            if not math.isfinite(error):
+                break  # diverged: the driver keeps its weights
+            optimizer.step([net.flat_parameters()], [net.flat_gradients()], learning_rate)
+    return (net.flat_parameters().copy(), {k: [b.copy() for b in v]
+                                           for k, v in optimizer.state.items()},
+            optimizer.steps, total, X.shape[0])
+
+
 def _parameters(values: np.ndarray) -> np.ndarray:
     return values
 
@@ -115,8 +150,12 @@ class DaskBlocks(GradientSource):
 
     name = "dask"
 
-    def __init__(self, net: Engine, X: Any, Y: Any, client: Any = None) -> None:
+    def __init__(self, net: Engine, X: Any, Y: Any, client: Any = None,
+                 batching: str = "global") -> None:
         super().__init__(net)
+        if batching not in ("global", "blocks"):
+            raise ValueError(f"batching must be 'global' or 'blocks', got {batching!r}")
+        self.batching = batching
         try:
             import dask.array as da
             from distributed import get_client
@@ -135,9 +174,19 @@ class DaskBlocks(GradientSource):
         self.block_rows = client.gather(checks)
         self.block_starts = np.concatenate([[0], np.cumsum(self.block_rows)])
 
-    def start(self, batch_size):
+    def plan(self, batch_size):
+        if self.batching == "global" or batch_size is None:
+            return None
+        # A step is one block's visit: all of its mini-batches, on the worker that holds it.
+        self.name = "dask (mini-batches by block)"
+        self._visit_rows = [int(r) for r in self.block_rows]
+        return self._visit_rows
+
+    def start(self, batch_size, optimizer=None, l2=0.0):
         super().start(batch_size)
-        self._batch_size = batch_size
+        self._batch_size, self._optimizer, self._l2 = batch_size, optimizer, l2
+        self.by_block = self.batching == "blocks" and batch_size is not None
+        self.applies_l2 = self.by_block
 
     def _shared_parameters(self):
         # The parameters travel once, as a task's argument rather than scattered data: a
@@ -145,6 +194,8 @@ class DaskBlocks(GradientSource):
         return self.client.submit(_parameters, self.net.flat_parameters().copy(), pure=False)
 
     def gradient(self, batch, index, observe):
+        if self.by_block:
+            return self._visit(batch)
         client, size = self.client, self._batch_size
         if size is None:
             rows_per_block = [None] * len(self.block_rows)
@@ -163,6 +214,38 @@ class DaskBlocks(GradientSource):
         loss_sum, gradient_sum, count = parts[0].result()
         np.divide(gradient_sum, count, out=self.net.flat_gradients())
         return loss_sum / count
+
+    def _visit(self, step: int) -> float:
+        """Step ``step`` of the epoch: the next block in the epoch's block order runs all its
+        mini-batches where it is, from the driver's weights and optimizer state; the loss is
+        the mean over its rows of each mini-batch's loss before its update."""
+        rng = self.net.rng
+        if step == 0:  # a new epoch: a new order of the blocks, reordering the loop's rows
+            self._block_order = rng.permutation(len(self.block_rows))
+            self._visit_rows[:] = [int(self.block_rows[b]) for b in self._block_order]
+        block = int(self._block_order[step])
+        seed = int(rng.integers(2**63))  # the order of the block's rows
+        optimizer = self._optimizer
+        task = self.client.submit(
+            _visit_block, self.spec, self.net.flat_parameters().copy(), optimizer.name,
+            optimizer.hyperparameters(), {k: [b.copy() for b in v]
+                                          for k, v in optimizer.state.items()},
+            optimizer.steps, self.learning_rate, self._l2, self._batch_size, seed,
+            self.x_blocks[block], self.y_blocks[block], pure=False)
+        self._visited = task.result()
+        loss_sum, rows = self._visited[3], self._visited[4]
+        return loss_sum / rows
+
+    def update(self, optimizer, learning_rate):
+        if not self.by_block:
+            super().update(optimizer, learning_rate)
+            return
+        parameters, state, steps = self._visited[:3]
+        np.copyto(self.net.flat_parameters(), parameters)
+        for name, buffers in optimizer.state.items():
+            for buffer, value in zip(buffers, state[name]):
+                np.copyto(buffer, value)
+        optimizer.steps = steps
 
     def predictions(self):
         shared = self._shared_parameters()
@@ -193,18 +276,25 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume_from: str | os.PathLike | None = None,
+    batching: str = "global",
     **options: Any,
 ) -> History:
     """Train ``net`` on Dask arrays ``X`` (rows, inputs) and ``Y`` (rows, outputs) chunked by rows.
 
-    ``client`` is a ``distributed.Client`` (default: the current one). Every other keyword is
+    ``client`` is a ``distributed.Client`` (default: the current one). ``batching`` says how
+    mini-batches (``batch_size``) run: ``"global"`` (the default) takes each mini-batch from
+    the global shuffled order, summed across the blocks — exactly in-memory training's result,
+    at one scheduler round trip per step; ``"blocks"`` visits the blocks in a shuffled order
+    each epoch and runs all of a block's mini-batches (its rows shuffled) on the worker that
+    holds it — exact sequential mini-batch SGD in that block-shuffled order, at one round trip
+    per block. Full batch is the same either way. Every other keyword is
     :meth:`chainrule.network.Network.fit`'s and means the same: the run goes through the same
     training loop, with the Dask cluster as the source of each step's gradient. Validation data
     stays in the driver (it is evaluated there each epoch). Training accuracy is not recorded
     (the predictions stay on the workers); ``val_accuracy`` is. Returns the
     :class:`~chainrule.history.History`.
     """
-    source = DaskBlocks(net, X, Y, client)
+    source = DaskBlocks(net, X, Y, client, batching)
     trainer = Trainer(net, source=source, epochs=epochs, callbacks=callbacks,
                       validation_data=validation_data, early_stopping=early_stopping,
                       **options)

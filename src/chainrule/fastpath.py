@@ -57,7 +57,7 @@ class OneNeuronKernel(LocalData):
         kernel.__dict__.update(source.__dict__)
         return kernel
 
-    def start(self, batch_size):
+    def start(self, batch_size, optimizer=None, l2=0.0):
         """Build the step's functions as closures over the floats they work on: a closure
         reads and writes its variables faster than an object its attributes, and at this size
         that is a good part of the step."""

@@ -41,6 +41,11 @@ class GradientSource:
     #: Whether :meth:`restore` can go back to the weights before the last update by itself,
     #: so the loop needs no :meth:`snapshot` (a source that makes one update per epoch).
     keeps_last_weights = False
+    #: Whether the source adds the L2 term itself (one that makes many updates in a step).
+    applies_l2 = False
+    #: The epoch's learning rate, set by the loop at each epoch's start (for a source whose
+    #: step needs it before :meth:`update`).
+    learning_rate = 0.0
 
     def __init__(self, net: Engine) -> None:
         self.net = net
@@ -59,8 +64,15 @@ class GradientSource:
         """Apply the optimizer's update to the parameters, in place."""
         optimizer.step(self._parameters, self._gradients, learning_rate)
 
-    def start(self, batch_size: int | None) -> None:
-        """Prepare for the steps of a run (batches of ``batch_size`` rows, ``None``: all)."""
+    def plan(self, batch_size: int | None) -> list[int] | None:
+        """The rows each step of an epoch covers, when the source batches the data itself (the
+        loop then neither shuffles nor slices, and the source may reorder this list in place at
+        an epoch's start); ``None``: the loop's batches of ``batch_size`` rows."""
+        return None
+
+    def start(self, batch_size: int | None, optimizer: Any = None, l2: float = 0.0) -> None:
+        """Prepare for the steps of a run (batches of ``batch_size`` rows, ``None``: all; the
+        optimizer and L2 for a source that updates by itself)."""
         net = self.net
         self._parameters, self._gradients = [net.flat_parameters()], [net.flat_gradients()]
 
@@ -139,7 +151,7 @@ class LocalData(GradientSource):
         self.X, self.Y = net.check_data(X, Y)
         self.n_samples = self.X.shape[0]
 
-    def start(self, batch_size: int | None) -> None:
+    def start(self, batch_size: int | None, optimizer: Any = None, l2: float = 0.0) -> None:
         super().start(batch_size)
         X, Y, n = self.X, self.Y, self.n_samples
         size = n if batch_size is None else batch_size

@@ -48,7 +48,7 @@ from .optimizers import Optimizer, get_optimizer
 from .schedules import Constant, Schedule, get_schedule
 from .sources import GradientSource, LocalData
 
-__all__ = ["OPTION_RULES", "Step", "Trainer", "accuracy", "check_options", "fit"]
+__all__ = ["OPTION_RULES", "Step", "Trainer", "accuracy", "add_l2", "check_options", "fit"]
 
 #: Every option of training and the rule its value must meet. They are checked here, once, for
 #: every way of training (``fit``, :func:`chainrule.distributed.fit`, the command line and the
@@ -207,6 +207,18 @@ def accuracy(net: Engine, predicted: np.ndarray, Y: np.ndarray) -> float:
     return float(np.mean((predicted > DECISION_THRESHOLD) == (Y > DECISION_THRESHOLD)))
 
 
+def add_l2(net: Engine, l2: float, scratch: list[np.ndarray]) -> float:
+    """Weight decay on the gradients just computed: add ``l2 * w`` to each weight gradient
+    (biases are not penalised) and return the penalty ``l2 / 2 * sum(w^2)`` to add to the loss.
+    ``scratch`` holds one buffer shaped like each weight."""
+    xp, penalty = net.xp, 0.0
+    for weight, grad, buffer in zip(net.weights, net.weight_grads, scratch):
+        xp.multiply(weight, l2, out=buffer)
+        xp.add(grad, buffer, out=grad)
+        penalty += float(xp.vdot(weight, weight))
+    return 0.5 * l2 * penalty
+
+
 @contextmanager
 def _interrupt_guard(trainer: Trainer):
     """Turn Ctrl-C into a request to stop after the current step, so no update is left half done."""
@@ -298,10 +310,17 @@ class Trainer:
         self.track_prediction = (n_samples == 1 and net.n_outputs == 1
                                  and not self.record_predictions)
 
-        starts = list(range(0, n_samples, n_samples if batch_size is None else batch_size))
+        # The rows of each step: the source's own plan (it batches the data itself), or
+        # batches of batch_size rows through the sample order.
+        plan = self.source.plan(batch_size)
+        if plan is None:
+            starts = list(range(0, n_samples, n_samples if batch_size is None else batch_size))
+            self._rows = [stop - start for start, stop in zip(starts, [*starts[1:], n_samples])]
+        else:
+            starts = [0, *np.cumsum(plan[:-1]).tolist()]
+            self._rows = plan  # the source may reorder it in place at each epoch's start
         self._starts = starts
         self._stops = [*starts[1:], n_samples]
-        self._rows = [stop - start for start, stop in zip(self._starts, self._stops)]
         self.n_batches = len(starts)
         self.n_samples = n_samples
         self.optimizer.bind([net.flat_parameters()], [net.parameter_scratch()], xp=net.xp)
@@ -315,8 +334,8 @@ class Trainer:
         #: Epochs completed; the batch the current epoch goes on with.
         self.epoch, self.batch = 0, 0
         #: The sample order, reshuffled in place each epoch (mini-batches with shuffle only).
-        self.order: np.ndarray | None = (np.arange(n_samples)
-                                         if batch_size is not None and self.shuffle else None)
+        self.order: np.ndarray | None = (np.arange(n_samples) if batch_size is not None
+                                         and self.shuffle and plan is None else None)
         self.first_loss: float | None = None
         self.interrupted = False
         self.stopped_reason: str | None = None
@@ -423,9 +442,9 @@ class Trainer:
                            or self.record_predictions or self._accuracy is not None)
         self._plain_records = tuple(self.history.history[key]
                                     for key in ("loss", "learning_rate", "time"))
-        self.source.start(self.batch_size)
+        self.source.start(self.batch_size, self.optimizer, self.l2)
         if self.source is not self.engine_source:
-            self.engine_source.start(self.batch_size)
+            self.engine_source.start(self.batch_size, self.optimizer, self.l2)
         self._start_time = time.perf_counter() - (self.history.last("time") or 0.0)
         self._bar = self._progress_bar()
         for callback in self.callbacks:
@@ -449,7 +468,8 @@ class Trainer:
         n_batches, epochs, starts, stops, rows = (self.n_batches, self.epochs, self._starts,
                                                   self._stops, self._rows)
         gradient, update, optimizer = source.gradient, source.update, self.optimizer
-        meter, history, l2, n_samples = self._accuracy, self.history, self.l2, self.n_samples
+        meter, history, n_samples = self._accuracy, self.history, self.n_samples
+        l2 = 0.0 if source.applies_l2 else self.l2
         observe = None if meter is None else meter.observe
         # The plain epoch's records, appended through bound methods: at the tutorial's size
         # every attribute lookup shows.
@@ -465,7 +485,9 @@ class Trainer:
         order, shuffle = self.order, self.net.rng.shuffle
         epoch, batch, epoch_error, learning_rate = (self.epoch, self.batch, self._epoch_error,
                                                     self._learning_rate)
-        limit, error, updates = self._loss_limit, self._last_error, 0
+        limit, error = self._loss_limit, self._last_error
+        # Updates are counted by the optimizer (a source may make many in one step).
+        updates_before, steps_before = history.updates, optimizer.steps
         first = self.first_loss is None
         try:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -477,6 +499,7 @@ class Trainer:
                             snapshot(epoch)
                         if order is not None:
                             shuffle(order)  # in place; checkpoints save it
+                        source.learning_rate = learning_rate
                         epoch_error = 0.0
                     while batch < n_batches and steps:
                         if meter is not None:
@@ -493,7 +516,6 @@ class Trainer:
                         if first:
                             limit, first = self._set_first_loss(error), False
                         update(optimizer, learning_rate)
-                        updates += 1
                         epoch_error += error * rows[batch]
                         batch += 1
                         steps -= 1
@@ -514,8 +536,7 @@ class Trainer:
                             bar.update(1)
                         epoch, batch = epoch + 1, 0
                     else:
-                        history.updates += updates
-                        updates = 0
+                        history.updates = updates_before + optimizer.steps - steps_before
                         self._learning_rate = learning_rate
                         self._record_epoch(source, epoch, epoch_error / n_samples)
                         epoch, batch = self.epoch, self.batch
@@ -526,7 +547,7 @@ class Trainer:
         finally:
             self.epoch, self.batch, self._epoch_error = epoch, batch, epoch_error
             self._learning_rate, self._last_error = learning_rate, error
-            history.updates += updates
+            history.updates = updates_before + optimizer.steps - steps_before
             source.sync()
 
     def _record_epoch(self, source: GradientSource, epoch: int, epoch_loss: float) -> None:
@@ -613,16 +634,9 @@ class Trainer:
 
     def _add_l2(self) -> float:
         """Add ``l2 * w`` to each weight gradient; return the penalty ``l2 / 2 * sum(w^2)``."""
-        xp = self.net.xp
         if self._l2_scratch is None:
-            self._l2_scratch = [xp.empty_like(w) for w in self.net.weights]
-        penalty = 0.0
-        for weight, grad, buffer in zip(self.net.weights, self.net.weight_grads,
-                                        self._l2_scratch):
-            xp.multiply(weight, self.l2, out=buffer)
-            xp.add(grad, buffer, out=grad)
-            penalty += float(xp.vdot(weight, weight))
-        return 0.5 * self.l2 * penalty
+            self._l2_scratch = [self.net.xp.empty_like(w) for w in self.net.weights]
+        return add_l2(self.net, self.l2, self._l2_scratch)
 
     _l2_scratch: list[np.ndarray] | None = None
 
