@@ -34,10 +34,12 @@ IMPLS = {
     "W5": ["numpy", "dask1", "dask2"],
     "W6": ["chainrule", "loadtxt", "pandas"],
     "W7": ["local", "dask2-blocks", "dask2-global"],
+    "W7e": ["epoch-local", "epoch-dask2-blocks"],
 }
 NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
          "dask1": "distributed", "dask2": "distributed", "pandas": "pandas",
-         "dask2-blocks": "distributed", "dask2-global": "distributed"}
+         "dask2-blocks": "distributed", "dask2-global": "distributed",
+         "epoch-dask2-blocks": "distributed"}
 
 
 def available(impl: str) -> bool:
@@ -311,6 +313,18 @@ def main() -> None:
             "W7 out of core: chainrule train, 500,000 rows x 21 columns (80 MiB as float64)",
             ["implementation", "seconds (read, train 1 epoch, evaluate, write)", "× local",
              "driver peak MiB", "largest worker peak MiB", "load"], rows))
+        print(sections[-1])
+        print("W7 an epoch alone: mini-batches of 256 on 375,000 rows, by block on 2 workers")
+        summary = measure("W7", IMPLS["W7e"] if available("epoch-dask2-blocks")
+                          else ["epoch-local"], args.rounds, threads, "seconds")
+        results["W7_epoch"] = summary
+        local = summary.get("epoch-local", {}).get("seconds")
+        rows = [[impl, f"{s['seconds']:.2f}", f"{s['seconds'] / local:.2f}" if local else "-",
+                 f"{s['first_epoch']:.2f}", f"{summary['_load']:.2f}"]
+                for impl, s in summary.items() if not impl.startswith("_")]
+        sections.append(table("W7 an epoch alone: 375,000 x 20 rows, batch 256, 20-100-2, Adam",
+                              ["implementation", "seconds per epoch (median of epochs 2-3)",
+                               "× local", "first epoch (loads the blocks)", "load"], rows))
         print(sections[-1])
     if "W5" in workloads:
         rows_table, step_times = [], defaultdict(dict)
