@@ -422,7 +422,7 @@ def _dask_client(args):
             client = Client(args.dask, timeout="10s")
         else:
             cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=":0")
             client = Client(cluster)
     except OSError as exc:
         raise UsageError(f"cannot reach the Dask scheduler {args.dask}: {exc}") from None
