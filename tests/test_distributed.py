@@ -279,6 +279,7 @@ def test_the_command_line_trains_out_of_core_on_the_cluster(client, tmp_path, ca
         np.testing.assert_array_equal(p, q)  # the split by rows is fixed by the seed
     metadata = runs[0].metadata
     assert metadata["feature_names"] == ["a", "b", "c"] and metadata["classes"] == [0, 1]
+    assert metadata["dataset"] == "data"  # the folder's name, for a glob or a folder
     assert metadata["training"]["n_samples"] < 480  # 25% held out, 20% of the rest validated
     one_file = str(tmp_path / "data" / ("part-0.csv" if kind == "csv" else "part-0.parquet"))
     assert main(["evaluate", str(tmp_path / "first.npz"), one_file]) == 0

@@ -390,7 +390,10 @@ class ClusterTable:
             if len(classes) < 2:
                 raise ValueError(f"{source}: the target has a single class ({classes[0]:g})")
             self.classes = [int(c) for c in classes]
-        self.name = os.path.splitext(os.path.basename(source.rstrip("/")))[0].replace("*", "")
+        # A name for the run's folder: the file's, or the folder's for a glob or a folder.
+        stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0]
+        self.name = stem if stem and not set("*?[") & set(stem) else \
+            os.path.basename(os.path.dirname(source.rstrip("/"))) or "data"
         self.source, self.task, self.n_rows = source, task, n_rows
         self.feature_names, self.target_name = features, target
         scale = np.sqrt(variance[features].to_numpy())
