@@ -133,8 +133,14 @@ def _load_table(path: str, target: str | None, task: str | None) -> Dataset:
         if bad.size:
             raise UsageError(f"{path}: row {bad[0] + 2}, column {header[target_index]!r}: "
                              f"{y[bad[0]]:g} is not a class label (whole numbers up to 2**53)")
-    return Dataset(os.path.splitext(os.path.basename(path))[0], data[:, features],
-                   y.astype(np.int64) if task == "classification" else y.reshape(-1, 1), task,
+    # The features as a view of the table where they are side by side (the target first or
+    # last): no copy of the data. The target is taken out first.
+    targets = y.astype(np.int64) if task == "classification" else y.reshape(-1, 1).copy()
+    if target_index in (0, len(header) - 1):
+        X = data[:, 1:] if target_index == 0 else data[:, :-1]
+    else:
+        X = data[:, features]
+    return Dataset(os.path.splitext(os.path.basename(path))[0], X, targets, task,
                    [header[i] for i in features], target_name=header[target_index])
 
 
@@ -350,7 +356,10 @@ def _local_data(args, task: str | None) -> _TrainingData:
         raise UsageError(f"{dataset.name}: column {column!r}: values too large to standardise "
                          f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
     scale[scale == 0] = 1.0
-    X_scaled = (X - mean) / scale
+    # In place: the dataset's array is this run's own, and a copy would double the memory.
+    X_scaled = X if X.flags.writeable and X.dtype == np.float64 else X.astype(np.float64)
+    X_scaled -= mean
+    X_scaled /= scale
     metadata = {
         "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
         "target_name": dataset.target_name, "classes": classes,
