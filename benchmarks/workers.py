@@ -8,6 +8,7 @@ run warms the caches of the next.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -310,6 +311,26 @@ def w4(impl: str, rows: int, epochs: int) -> dict:
             "peak_extra_mib": max(rss_growth, 0.0) if impl == "torch" else peak}
 
 
+@contextlib.contextmanager
+def local_cluster(workers: int):
+    """A local Dask cluster of ``workers`` one-thread worker processes, and its client."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # one core per worker process, inherited
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+
+
 # ---------------------------------------------------------------------------- W5
 def w5(impl: str, rows: int, steps: int = 3) -> dict:
     """Full-batch steps on ``rows`` x 64 random data, 64-100-10: one process, or Dask workers."""
@@ -328,21 +349,12 @@ def w5(impl: str, rows: int, steps: int = 3) -> dict:
         start = time.perf_counter()
         net.fit(X, Y, epochs=steps, learning_rate=0.1, progress=False)
         return {"s_per_step": (time.perf_counter() - start) / steps}
-    workers = int(impl.removeprefix("dask"))
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # one core per worker process, inherited
-    import warnings
-
     import dask.array as da
-    from distributed import Client, LocalCluster
 
     from chainrule import distributed
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
+    workers = int(impl.removeprefix("dask"))
+    with local_cluster(workers) as (_, client):
         chunk = -(-rows // (2 * workers))
         generator = da.random.default_rng(0)
         X = generator.random((rows, 64), chunks=(chunk, 64))
@@ -353,9 +365,6 @@ def w5(impl: str, rows: int, steps: int = 3) -> dict:
         start = time.perf_counter()
         distributed.fit(network(), X, Y, client=client, epochs=steps, learning_rate=0.1)
         elapsed = time.perf_counter() - start
-    finally:
-        client.close()
-        cluster.close()
     # The first of the timed fit's steps also loads the blocks and checks them.
     return {"s_per_step": elapsed / steps}
 
@@ -418,27 +427,15 @@ def w7_epoch(impl: str) -> dict:
     if impl == "epoch-local":
         history = network().fit(X, Y, epochs=3, progress=False, **options)
     else:
-        import warnings
-
         import dask.array as da
-        from distributed import Client, LocalCluster
 
         from chainrule import distributed
 
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        try:
+        with local_cluster(2) as (_, client):
             Xd, Yd = client.persist([da.from_array(X, chunks=(94_000, 20)),
                                      da.from_array(Y, chunks=(94_000, 2))])
             history = distributed.fit(network(), Xd, Yd, client=client, epochs=3,
                                       batching="blocks", **options)
-        finally:
-            client.close()
-            cluster.close()
     times = np.diff([0.0, *history["time"]])
     return {"seconds": float(np.median(times[1:])), "first_epoch": float(times[0])}
 
@@ -447,7 +444,6 @@ def w7(impl: str, path: str) -> dict:
     """``chainrule train FILE`` with mini-batches of 256 for one epoch, in one process or out of
     core on a local Dask cluster of two workers: seconds, and the peak resident memory of the
     driver and of the largest worker."""
-    import contextlib
     import io
 
     from chainrule.cli import main as chainrule_main
@@ -462,17 +458,7 @@ def w7(impl: str, path: str) -> dict:
             code = chainrule_main(argv)
         elapsed = time.perf_counter() - start
     else:
-        import warnings
-
-        from distributed import Client, LocalCluster
-
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        try:
+        with local_cluster(2) as (cluster, client):
             batching = impl.split("-", 1)[1]
             start = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
@@ -481,9 +467,6 @@ def w7(impl: str, path: str) -> dict:
             elapsed = time.perf_counter() - start
             peaks = list(client.run(
                 lambda: __import__("resource").getrusage(0).ru_maxrss / 1024).values())
-        finally:
-            client.close()
-            cluster.close()
     if code != 0:
         raise SystemExit(f"chainrule train exited {code}")
     driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
