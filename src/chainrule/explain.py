@@ -306,10 +306,9 @@ def explain(
         g1 = error_predicted_deriv[:, neuron]
         g2 = function.derivative(sops[at_layer], predicted)[:, neuron]
         factors = [
-            Factor("dError/dPredicted", f"({loss.formula()}) / n", g1),
-            Factor("dPredicted/dSop", function.formula(), g2),
+            Factor("g1 = dError/dPredicted", f"({loss.formula()}) / n", g1),
+            Factor("g2 = dPredicted/dSop", function.formula(), g2),
         ]
-        factors[0].name, factors[1].name = "g1 = dError/dPredicted", "g2 = dPredicted/dSop"
         return NeuronDelta(at_layer, neuron, g1 * g2, factors)
 
     def _hidden_delta(at_layer: int, neuron: int) -> NeuronDelta:
