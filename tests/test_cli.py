@@ -98,7 +98,7 @@ def test_explain_and_gradcheck_commands(capsys):
                          "categorical_cross_entropy", "--dataset", "iris", "--sample", "60",
                          "--layer", "0", "--weight", "2,4")
     assert code == 0, err
-    assert "target=[[0.0, 1.0, 0.0]]" in out  # iris row 60 is a versicolor
+    assert "target = [0, 1, 0]" in out  # iris row 60 is a versicolor
     assert run(capsys, "explain", "--dataset", "iris", "--weight", "0,0")[0] == 2
     code, out, _ = run(capsys, "gradcheck", "--sizes", "3,4,4,2", "--activation", "tanh")
     assert code == 0 and "agree" in out
@@ -260,3 +260,19 @@ def test_figures_carry_their_settings(tmp_path):
     assert "correct: within tolerance at 11013" in labels
     assert "learning rate 0.5" in figure._suptitle.get_text()
     assert figure.axes[1].get_yscale() == "log"
+
+
+def test_explaining_a_saved_model_uses_the_data_as_the_model_sees_it(tmp_path, capsys):
+    model = tmp_path / "iris.npz"
+    assert run(capsys, "train", "--dataset", "iris", "--epochs", "3", "--no-progress",
+               "--out", model)[0] == 0
+    code, out, err = run(capsys, "explain", "--model", model, "--dataset", "iris", "--sample",
+                         "60", "--layer", "0", "--weight", "2,4")
+    assert code == 0, err
+    assert "standardised as the model's metadata says" in out
+    net = chainrule.load(str(model))
+    scaling = net.metadata["scaling"]
+    from chainrule.datasets import load_dataset
+
+    x2 = (load_dataset("iris").X[60, 2] - scaling["mean"][2]) / scaling["scale"][2]
+    assert f"the input x[2] = {x2:.10g}" in out

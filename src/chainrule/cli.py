@@ -828,6 +828,9 @@ def _network_from_args(args) -> Network:
 def cmd_explain(args) -> int:
     net = _network_from_args(args)
     X, Y = _sample(args, net.n_inputs, net.n_outputs)
+    # A model trained by the command line sees standardised data: explain what it sees.
+    scaled = bool(net.metadata.get("scaling") or net.metadata.get("target_scaling"))
+    X, Y = _scale(net, X), _target_units(net, Y, to_network=True)
     if args.bias is not None:
         explanation = net.explain(X, Y, args.layer, bias=args.bias)
     else:
@@ -837,7 +840,11 @@ def cmd_explain(args) -> int:
     if args.json:
         print(json.dumps(explanation.to_dict()))
     else:
-        print(f"network {net!r}\nsample x={X.tolist()} target={Y.tolist()}\n")
+        print(f"network {net!r}")
+        if scaled:
+            print("the sample is standardised as the model's metadata says: the values below "
+                  "are what the network sees")
+        print()
         print(explanation)
     return 0
 
