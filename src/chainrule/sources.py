@@ -91,8 +91,8 @@ class GradientSource:
             self._snapshot_epochs[1] is not None
             and self._snapshot_epochs[0] < self._snapshot_epochs[1]) else 1
         if self._snapshots[older] is None:
-            self._snapshots[older] = np.empty_like(self.net.flat_parameters())
-        np.copyto(self._snapshots[older], self.net.flat_parameters())
+            self._snapshots[older] = self.net.xp.empty_like(self.net.flat_parameters())
+        self.net.xp.copyto(self._snapshots[older], self.net.flat_parameters())
         self._snapshot_epochs[older] = epoch
 
     def restore(self, latest_good_epoch: int) -> int | None:
@@ -103,7 +103,7 @@ class GradientSource:
         if not candidates:
             return None
         epoch, index = max(candidates)
-        np.copyto(self.net.flat_parameters(), self._snapshots[index])
+        self.net.xp.copyto(self.net.flat_parameters(), self._snapshots[index])
         return epoch
 
     def forget_snapshots(self) -> None:
