@@ -15,9 +15,10 @@ FLOORS = {
     1: ["activations", "losses", "initializers", "optimizers", "schedules"],
     2: ["engine", "reference"],
     3: ["sources", "fastpath", "callbacks", "history", "training"],
-    4: ["persistence", "explain", "gradcheck", "tutorial"],
+    4: ["persistence", "explain", "gradcheck", "tutorial", "preparation", "metrics"],
     5: ["network"],
-    6: ["cli", "sklearn", "distributed", "__main__", "__init__"],
+    6: ["sklearn", "distributed", "playground"],
+    7: ["cli", "__main__", "__init__"],
 }
 FLOOR_OF = {module: floor for floor, modules in FLOORS.items() for module in modules}
 

@@ -16,7 +16,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,11 +25,12 @@ from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .arrays import require_memory
 from .callbacks import Callback
-from .datasets import DATASETS, Dataset, iter_table, load_dataset, read_table
+from .datasets import DATASETS, iter_table, load_dataset
 from .exceptions import DivergenceWarning
-from .losses import DECISION_THRESHOLD
+from .metrics import Metrics, class_indices, scale_inputs, score, target_units
 from .network import Network, load
-from .training import OPTION_RULES, accuracy
+from .preparation import MAX_AUTO_CLASSES, TrainingData, choose_loss, load_table, prepare
+from .training import OPTION_RULES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
@@ -106,172 +106,6 @@ def _option(name: str, parse: type = float, rule=None):
 
 
 # ---------------------------------------------------------------------------- data
-#: The most distinct whole-number targets a CSV's target may have and still be read as classes
-#: when no --task is given, and the largest class label that converts to an integer exactly.
-_MAX_AUTO_CLASSES = 50
-_LARGEST_LABEL = 2**53
-
-
-def _load_table(path: str, target: str | None, task: str | None) -> Dataset:
-    header, data = read_table(path)
-    if target is None:
-        target_index = len(header) - 1
-    elif target in header:
-        target_index = header.index(target)
-    else:
-        raise UsageError(f"{path}: no target column {target!r} (columns: {', '.join(header)})")
-    if len(header) < 2:
-        raise UsageError(f"{path}: needs at least one feature column besides the target")
-    features = [i for i in range(len(header)) if i != target_index]
-    y = data[:, target_index]
-    whole = bool(np.all(y == np.round(y)))
-    if task is None:
-        task = "classification" if whole and len(np.unique(y)) <= _MAX_AUTO_CLASSES \
-            and np.all(np.abs(y) <= _LARGEST_LABEL) else "regression"
-    if task == "classification":
-        bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) > _LARGEST_LABEL))
-        if bad.size:
-            raise UsageError(f"{path}: row {bad[0] + 2}, column {header[target_index]!r}: "
-                             f"{y[bad[0]]:g} is not a class label (whole numbers up to 2**53)")
-    # The features as a view of the table where they are side by side (the target first or
-    # last): no copy of the data. The target is taken out first.
-    targets = y.astype(np.int64) if task == "classification" else y.reshape(-1, 1).copy()
-    if target_index in (0, len(header) - 1):
-        X = data[:, 1:] if target_index == 0 else data[:, :-1]
-    else:
-        X = data[:, features]
-    return Dataset(os.path.splitext(os.path.basename(path))[0], X, targets, task,
-                   [header[i] for i in features], target_name=header[target_index])
-
-
-def _encode_targets(dataset: Dataset, loss: str) -> tuple[np.ndarray, list]:
-    """Targets as the loss takes them: one-hot rows (categorical), 0/1 (binary), or values."""
-    if dataset.task == "regression":
-        if loss not in ("mse", "squared_error"):
-            raise UsageError(f"loss {loss} cannot take real-valued targets; use mse")
-        return dataset.y.reshape(len(dataset.y), -1).astype(float), []
-    classes = np.unique(dataset.y)
-    if len(classes) < 2:
-        raise UsageError(f"{dataset.name}: the target has a single class ({classes[0]})")
-    index = np.searchsorted(classes, dataset.y)
-    if loss == "binary_cross_entropy":
-        if len(classes) != 2:
-            raise UsageError(
-                f"binary_cross_entropy needs 2 classes, the target has {len(classes)}"
-            )
-        return index.reshape(-1, 1).astype(float), classes.tolist()
-    return np.eye(len(classes))[index], classes.tolist()
-
-
-def _split(n: int, fraction: float, seed: int | None):
-    if not 0 < fraction < 1:
-        raise UsageError(f"the split fraction must be in (0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    held = max(1, int(round(fraction * n)))
-    if held >= n:
-        raise UsageError(f"{n} samples are too few to hold {fraction:.0%} out")
-    return order[held:], order[:held]
-
-
-def _scale(net: Network, X: np.ndarray) -> np.ndarray:
-    scaling = net.metadata.get("scaling")
-    if not scaling:
-        return X
-    return (X - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
-
-
-def _target_units(net: Network, values: np.ndarray, to_network: bool) -> np.ndarray:
-    """Regression targets are standardised for training (``target_scaling`` in the model's
-    metadata): values in the data's own units to the network's, or back."""
-    scaling = net.metadata.get("target_scaling")
-    if not scaling:
-        return values
-    mean, scale = np.asarray(scaling["mean"]), np.asarray(scaling["scale"])
-    return (values - mean) / scale if to_network else values * scale + mean
-
-
-def _labels(net: Network, values: np.ndarray) -> np.ndarray:
-    """Class indices from outputs or one-hot/0-1 targets."""
-    if values.shape[1] == 1:
-        return (values[:, 0] > DECISION_THRESHOLD).astype(int)
-    return np.argmax(values, axis=1)
-
-
-class _Metrics:
-    """The loss (in the network's units), then accuracy and the per-class view for classes, or
-    the mean squared error and R² in the target's own units for regression, summed over blocks
-    of rows so that data of any size is evaluated in bounded memory."""
-
-    def __init__(self, net: Network):
-        self.net, self.rows, self.loss = net, 0, 0.0
-        self.classification = net.metadata.get("task") == "classification"
-        if self.classification:
-            classes = net.metadata.get("classes") or list(range(max(2, net.n_outputs)))
-            self.classes = [str(c) for c in classes]
-            self.confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
-            self.correct = 0.0
-        else:
-            zeros = np.zeros(net.n_outputs)
-            self.sum, self.sum_squares, self.residual = zeros, zeros.copy(), zeros.copy()
-
-    def add(self, X: np.ndarray, Y: np.ndarray) -> None:
-        net = self.net
-        predicted = net.predict(X)
-        self.loss += net.loss(X, Y) * len(X)
-        self.rows += len(X)
-        if self.classification:
-            self.correct += accuracy(net, predicted, Y) * len(X)
-            np.add.at(self.confusion, (_labels(net, Y), _labels(net, predicted)), 1)
-        else:
-            predicted, Y = _target_units(net, predicted, False), _target_units(net, Y, False)
-            self.sum += Y.sum(axis=0)
-            self.sum_squares += (Y * Y).sum(axis=0)
-            self.residual += ((predicted - Y) ** 2).sum(axis=0)
-
-    def merge(self, other: _Metrics) -> None:
-        """Add another block's sums (computed elsewhere, on a worker)."""
-        self.rows += other.rows
-        self.loss += other.loss
-        if self.classification:
-            self.correct += other.correct
-            self.confusion += other.confusion
-        else:
-            self.sum += other.sum
-            self.sum_squares += other.sum_squares
-            self.residual += other.residual
-
-    def result(self) -> dict[str, Any]:
-        n = self.rows
-        metrics: dict[str, Any] = {"loss": self.loss / n}
-        if self.classification:
-            metrics["accuracy"] = self.correct / n
-            confusion, per_class = self.confusion, {}
-            for index, label in enumerate(self.classes):
-                right = confusion[index, index]
-                predicted_as, actual = confusion[:, index].sum(), confusion[index].sum()
-                precision = right / predicted_as if predicted_as else float("nan")
-                recall = right / actual if actual else float("nan")
-                f1 = 2 * precision * recall / (precision + recall) \
-                    if precision + recall > 0 else float("nan")
-                per_class[label] = {"precision": float(precision), "recall": float(recall),
-                                    "f1": float(f1), "support": int(actual)}
-            metrics["per_class"], metrics["confusion_matrix"] = per_class, confusion.tolist()
-        else:
-            total = float(np.sum(self.sum_squares - self.sum * self.sum / n))
-            residual = float(np.sum(self.residual))
-            metrics["mse"] = residual / (n * self.net.n_outputs)
-            metrics["r2"] = 1 - residual / total if total > 1e-12 * float(
-                np.sum(self.sum_squares)) else float("nan")
-        return metrics
-
-
-def _metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-    """The metrics of one array of rows (see :class:`_Metrics`)."""
-    metrics = _Metrics(net)
-    metrics.add(X, Y)
-    return metrics.result()
-
-
 def _class_report(metrics: dict[str, Any]) -> str:
     """The per-class view (precision, recall, F1, support) and the confusion matrix, as text."""
     per_class = metrics["per_class"]
@@ -292,22 +126,6 @@ def _class_report(metrics: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- commands
-@dataclass
-class _TrainingData:
-    """What training on a dataset needs, wherever the rows are (in this process, or on a Dask
-    cluster): the encoded and standardised parts, and what the model's metadata records."""
-
-    name: str
-    task: str
-    loss: str
-    metadata: dict
-    X_train: Any
-    Y_train: Any
-    validation: tuple | None
-    held_out: tuple  # (X, Y) in this process, or the ClusterTable that holds them
-    n_held: int
-
-
 def cmd_train(args) -> int:
     if args.data and args.dataset:
         raise UsageError("give a CSV file or --dataset, not both")
@@ -325,66 +143,20 @@ def cmd_train(args) -> int:
     return _train(args, data, None)
 
 
-def _loss_for(args, task: str, n_classes: int) -> str:
-    loss = args.loss or ("categorical_cross_entropy" if task == "classification" else "mse")
-    if task == "regression" and loss not in ("mse", "squared_error"):
-        raise UsageError(f"loss {loss} cannot take real-valued targets; use mse")
-    if loss == "binary_cross_entropy" and n_classes != 2:
-        raise UsageError(f"binary_cross_entropy needs 2 classes, the target has {n_classes}")
-    return loss
-
-
-def _local_data(args, task: str | None) -> _TrainingData:
+def _local_data(args, task: str | None) -> TrainingData:
     """The dataset read into this process, split, standardised and encoded."""
-    dataset = _load_table(args.data, args.target, task) if args.data \
+    dataset = load_table(args.data, args.target, task) if args.data \
         else load_dataset(args.dataset or "digits", seed=args.seed)
     if task is not None and dataset.task != task:
         asked = f"--task {task}" if args.task else f"--loss {args.loss} (a regression loss)"
         raise UsageError(f"{dataset.name} is a {dataset.task} dataset; {asked} does not apply "
                          "to it")
-    n_classes = len(np.unique(dataset.y)) if dataset.task == "classification" else 0
-    loss = _loss_for(args, dataset.task, n_classes)
-    Y, classes = _encode_targets(dataset, loss)
-    X = dataset.X
-    train, held = _split(len(X), args.test_split, args.seed)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = X[train].mean(axis=0)
-        scale = X[train].std(axis=0)
-    unusable = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
-    if unusable.size:
-        column = dataset.feature_names[unusable[0]] if dataset.feature_names else unusable[0]
-        raise UsageError(f"{dataset.name}: column {column!r}: values too large to standardise "
-                         f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
-    scale[scale == 0] = 1.0
-    # In place: the dataset's array is this run's own, and a copy would double the memory.
-    X_scaled = X if X.flags.writeable and X.dtype == np.float64 else X.astype(np.float64)
-    X_scaled -= mean
-    X_scaled /= scale
-    metadata = {
-        "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
-        "target_name": dataset.target_name, "classes": classes,
-        "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
-    }
-    if dataset.task == "regression":  # standardised like the inputs, undone in predictions
-        with np.errstate(over="ignore", invalid="ignore"):
-            target_mean, target_scale = Y[train].mean(axis=0), Y[train].std(axis=0)
-        if not (np.isfinite(target_mean).all() and np.isfinite(target_scale).all()):
-            raise UsageError(f"{dataset.name}: the target's values are too large to standardise")
-        target_scale[target_scale == 0] = 1.0
-        Y = (Y - target_mean) / target_scale
-        metadata["target_scaling"] = {"mean": target_mean.tolist(),
-                                      "scale": target_scale.tolist()}
-    X_train, Y_train = X_scaled[train], Y[train]
-    validation = None
-    if args.validation_split:
-        fit_train, fit_val = _split(len(train), args.validation_split, args.seed)
-        validation = (X_train[fit_val], Y_train[fit_val])
-        X_train, Y_train = X_train[fit_train], Y_train[fit_train]
-    return _TrainingData(dataset.name, dataset.task, loss, metadata, X_train, Y_train,
-                         validation, (X_scaled[held], Y[held]), len(held))
+    if not 0 < args.test_split < 1:
+        raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
+    return prepare(dataset, args.loss, args.test_split, args.validation_split, args.seed)
 
 
-def _cluster_data(args, task: str | None, client) -> _TrainingData:
+def _cluster_data(args, task: str | None, client) -> TrainingData:
     """The file(s) read by the Dask workers: statistics, split and encoding on the cluster."""
     from . import distributed
 
@@ -396,7 +168,7 @@ def _cluster_data(args, task: str | None, client) -> _TrainingData:
                                      test_split=args.test_split,
                                      validation_split=args.validation_split or 0.0,
                                      seed=args.seed, client=client)
-    loss = _loss_for(args, table.task, len(table.classes))
+    loss = choose_loss(args.loss, table.task, len(table.classes))
     X_train, Y_train = table.training
     if loss == "binary_cross_entropy":  # one 0/1 output: the second class's column
         Y_train = Y_train[:, 1:]
@@ -413,7 +185,7 @@ def _cluster_data(args, task: str | None, client) -> _TrainingData:
     elif args.validation_split:
         raise UsageError(f"{args.data}: the validation split drew no rows; raise "
                          "--validation-split")
-    return _TrainingData(table.name, table.task, loss, metadata, X_train, Y_train, validation,
+    return TrainingData(table.name, table.task, loss, metadata, X_train, Y_train, validation,
                          table, table.parts[2][2])
 
 
@@ -443,26 +215,26 @@ def _dask_client(args):
             cluster.close()
 
 
-def _held_out_metrics(net: Network, data: _TrainingData, client) -> dict[str, Any]:
+def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any]:
     if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
         parts = data.held_out.held_out_sums(net, _block_metrics, client)
-        total = _Metrics(net)
+        total = Metrics(net)
         for part in parts:
             total.merge(part)
         return total.result()
     X, Y = data.held_out
-    return _metrics(net, X, Y)
+    return score(net, X, Y)
 
 
-def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> _Metrics:
+def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
     if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
         Y = Y[:, 1:]
-    metrics = _Metrics(net)
+    metrics = Metrics(net)
     metrics.add(X, Y)
     return metrics
 
 
-def _train(args, data: _TrainingData, client) -> int:
+def _train(args, data: TrainingData, client) -> int:
     """Build the network, train it (here, or on the cluster), check it, write it."""
     output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
         data.loss, "identity")
@@ -544,7 +316,7 @@ def _train(args, data: _TrainingData, client) -> int:
     return 0
 
 
-def _fit_on_dask(net: Network, data: _TrainingData, client, options: dict, batching: str):
+def _fit_on_dask(net: Network, data: TrainingData, client, options: dict, batching: str):
     """The same training with the Dask cluster as the source of every step's gradient."""
     import dask.array as da
 
@@ -600,9 +372,9 @@ def _model_blocks(args, need_target: bool):
     rows = 0
     for _, block in blocks:
         rows += len(block)
-        Y = None if target is None else _target_units(
+        Y = None if target is None else target_units(
             net, _targets_for_model(net, block[:, target], args.data), to_network=True)
-        yield _scale(net, block[:, columns]), Y
+        yield scale_inputs(net, block[:, columns]), Y
     if rows == 0:
         raise UsageError(f"{args.data}: only a header, no data rows")
 
@@ -645,11 +417,11 @@ def cmd_predict(args) -> int:
         for X, _ in blocks:
             predicted = net.predict(X)
             if classification:
-                index = _labels(net, predicted)
+                index = class_indices(net, predicted)
                 labels = [classes[i] for i in index] if classes else index.tolist()
                 values = predicted if net.n_outputs > 1 else predicted[:, :1]
             else:
-                labels, values = None, _target_units(net, predicted, to_network=False)
+                labels, values = None, target_units(net, predicted, to_network=False)
             text = [[f"{v:.10g}" for v in row] for row in values.tolist()]
             writer.writerows(text if labels is None else
                              ([str(label), *row] for label, row in zip(labels, text)))
@@ -668,7 +440,7 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     blocks = _model_blocks(args, need_target=True)
     net = next(blocks)
-    metrics = _Metrics(net)
+    metrics = Metrics(net)
     for X, Y in blocks:
         metrics.add(X, Y)
     # JSON has no NaN: an undefined metric (R² of a constant target) is null.
@@ -830,7 +602,7 @@ def cmd_explain(args) -> int:
     X, Y = _sample(args, net.n_inputs, net.n_outputs)
     # A model trained by the command line sees standardised data: explain what it sees.
     scaled = bool(net.metadata.get("scaling") or net.metadata.get("target_scaling"))
-    X, Y = _scale(net, X), _target_units(net, Y, to_network=True)
+    X, Y = scale_inputs(net, X), target_units(net, Y, to_network=True)
     if args.bias is not None:
         explanation = net.explain(X, Y, args.layer, bias=args.bias)
     else:
@@ -879,6 +651,20 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        from .playground.server import serve
+    except ImportError as exc:
+        raise UsageError(f"chainrule serve needs the serve extra ({exc.name} is missing): "
+                         "pip install 'chainrule[serve]'") from None
+    try:
+        serve(host=args.host, port=args.port, token=args.token,
+              open_browser=not args.no_browser, max_sessions=args.max_sessions)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 def _add_network_options(parser, sizes_default: str, verb: str) -> None:
     parser.add_argument("--sizes", type=_int_list, default=_int_list(sizes_default),
@@ -906,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="the target column (default: the last)")
     train.add_argument("--task", choices=["classification", "regression"],
                        help="what the target is (default: classification for whole numbers with "
-                            f"at most {_MAX_AUTO_CLASSES} distinct values, regression otherwise; "
+                            f"at most {MAX_AUTO_CLASSES} distinct values, regression otherwise; "
                             "--loss mse or squared_error means regression)")
     train.add_argument("--hidden", type=_hidden_list, default=[100],
                        help="hidden layer sizes, e.g. 100,50; none for no hidden layer "
@@ -1017,6 +803,26 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe a model file")
     info.add_argument("model")
     info.set_defaults(run=cmd_info)
+
+    serve = commands.add_parser(
+        "serve", help="the web playground: watch backpropagation live in the browser",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Start a local web page that trains networks with chainrule and shows every "
+                    "number the engine computes (see docs/playground.md). It prints a URL with a "
+                    "token; the server refuses requests without the token, from other sites or "
+                    "to other host names. Ctrl-C stops it.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (another than 127.0.0.1 exposes the page "
+                            "to the network: anyone with the URL can use it)")
+    serve.add_argument("--port", type=int, default=8765,
+                       help="the port to listen on; 0 takes any free port")
+    serve.add_argument("--token", help="the token the URL carries (default: a new random one "
+                                       "each start)")
+    serve.add_argument("--no-browser", action="store_true",
+                       help="print the URL without opening a browser")
+    serve.add_argument("--max-sessions", type=_positive_count, default=32,
+                       help="tabs served at once; the least recently used goes first")
+    serve.set_defaults(run=cmd_serve)
     return parser
 
 

@@ -16,7 +16,36 @@ import numpy as np
 
 from .engine import Engine
 
-__all__ = ["gradcheck", "numerical_gradients"]
+__all__ = ["gradcheck", "numerical_derivative", "numerical_gradients"]
+
+
+def _five_point(net: Engine, inputs: np.ndarray, targets: np.ndarray, flat: np.ndarray,
+                index: int, step: float) -> float:
+    """The five-point central difference of the loss in ``flat[index]`` (restored after)."""
+    original = flat[index]
+    losses = []
+    for offset in (2.0, 1.0, -1.0, -2.0):
+        flat[index] = original + offset * step
+        losses.append(net.loss(inputs, targets))
+    flat[index] = original
+    far_up, up, down, far_down = losses
+    return (far_down - far_up + 8.0 * (up - down)) / (12.0 * step)
+
+
+def numerical_derivative(net: Engine, X: Any, Y: Any, layer: int, weight: Any = None,
+                         bias: int | None = None, step: float = 1e-4) -> float:
+    """The central-difference estimate of one parameter's ``dError/dp`` on a float64 copy:
+    ``weights[layer][i, j]`` for ``weight=(i, j)``, or ``biases[layer][j]`` for ``bias=j``."""
+    checked = net.copy(dtype="float64")
+    inputs, targets = checked.check_data(X, Y)
+    if bias is None:
+        array, index = checked.weights[layer], int(np.ravel_multi_index(weight,
+                                                                          net.weights[layer].shape))
+    else:
+        array, index = checked.biases[layer], int(bias)
+    if array is None:
+        raise ValueError(f"layer {layer} has no bias")
+    return _five_point(checked, inputs, targets, array.reshape(-1), index, step)
 
 
 def numerical_gradients(
@@ -30,14 +59,7 @@ def numerical_gradients(
         grad = np.empty_like(param)
         flat, flat_grad = param.reshape(-1), grad.reshape(-1)
         for index in range(flat.size):
-            original = flat[index]
-            losses = []
-            for offset in (2.0, 1.0, -1.0, -2.0):
-                flat[index] = original + offset * step
-                losses.append(checked.loss(inputs, targets))
-            flat[index] = original
-            far_up, up, down, far_down = losses
-            flat_grad[index] = (far_down - far_up + 8.0 * (up - down)) / (12.0 * step)
+            flat_grad[index] = _five_point(checked, inputs, targets, flat, index, step)
         return grad
 
     weight_grads = [estimate(w) for w in checked.weights]

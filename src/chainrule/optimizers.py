@@ -76,6 +76,16 @@ class Optimizer(ArrayModuleUser):
     def _update(self, index, param, grad, lr, scratch) -> None:
         raise NotImplementedError
 
+    def terms(self, param: float, grad: float, lr: float, state: dict[str, float],
+              steps: int) -> list[tuple[str, str, float]]:
+        """One parameter's update, written out: ``(name, formula, value)`` for each term, the
+        last being the new value of ``p``. ``state`` holds this parameter's state before the
+        update (``{name: value}`` for each of ``state_names``) and ``steps`` counts updates,
+        this one included. The values are computed with float64 scalars in the order of
+        :meth:`step`'s array operations, so they equal what :meth:`step` does to the
+        parameter."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
         return f"{type(self).__name__}({settings})"
@@ -93,6 +103,12 @@ class GD(Optimizer):
         for param, grad, scratch in zip(params, grads, self._scratch):
             xp.multiply(grad, lr, out=scratch)
             xp.subtract(param, scratch, out=param)
+
+    def terms(self, param, grad, lr, state, steps):
+        p, g, lr = np.float64(param), np.float64(grad), np.float64(lr)
+        step = g * lr
+        return [("lr * g", "learning_rate * gradient", float(step)),
+                ("p", "p - lr * g", float(p - step))]
 
 
 class Momentum(Optimizer):
@@ -116,6 +132,20 @@ class Momentum(Optimizer):
         xp.subtract(velocity, scratch, out=velocity)
         xp.add(param, velocity, out=param)
 
+    def _velocity_terms(self, param, grad, lr, state):
+        v, g, lr = np.float64(state["velocity"]), np.float64(grad), np.float64(lr)
+        step = g * lr
+        velocity = v * np.float64(self.momentum) - step
+        return step, velocity, [
+            ("v before", "the velocity after the previous update", float(v)),
+            ("lr * g", "learning_rate * gradient", float(step)),
+            ("v", f"momentum * v - lr * g  (momentum = {self.momentum!r})", float(velocity)),
+        ]
+
+    def terms(self, param, grad, lr, state, steps):
+        step, velocity, terms = self._velocity_terms(param, grad, lr, state)
+        return [*terms, ("p", "p + v", float(np.float64(param) + velocity))]
+
 
 class Nesterov(Momentum):
     """Nesterov's accelerated gradient: ``p = p + momentum * v - lr * g`` after updating ``v``."""
@@ -131,6 +161,13 @@ class Nesterov(Momentum):
         xp.subtract(param, scratch, out=param)
         xp.multiply(velocity, self.momentum, out=scratch)
         xp.add(param, scratch, out=param)
+
+    def terms(self, param, grad, lr, state, steps):
+        step, velocity, terms = self._velocity_terms(param, grad, lr, state)
+        look_ahead = velocity * np.float64(self.momentum)
+        new = (np.float64(param) - step) + look_ahead
+        return [*terms, ("momentum * v", "the look-ahead", float(look_ahead)),
+                ("p", "p - lr * g + momentum * v", float(new))]
 
 
 class Adagrad(Optimizer):
@@ -152,6 +189,13 @@ class Adagrad(Optimizer):
         xp.multiply(grad, grad, out=scratch)
         xp.add(sum_squares, scratch, out=sum_squares)
         _scaled_step(xp, param, grad, sum_squares, lr, self.eps, scratch)
+
+    def terms(self, param, grad, lr, state, steps):
+        g = np.float64(grad)
+        s = np.float64(state["sum_squares"]) + g * g
+        return [("s before", "the sum of squared gradients so far",
+                 float(state["sum_squares"])), ("s", "s + g^2", float(s)),
+                *_scaled_terms(param, g, s, lr, self.eps)]
 
 
 class RMSprop(Optimizer):
@@ -176,6 +220,13 @@ class RMSprop(Optimizer):
         xp.multiply(scratch, 1.0 - self.rho, out=scratch)
         xp.add(mean_square, scratch, out=mean_square)
         _scaled_step(xp, param, grad, mean_square, lr, self.eps, scratch)
+
+    def terms(self, param, grad, lr, state, steps):
+        g, before = np.float64(grad), np.float64(state["mean_square"])
+        s = before * np.float64(self.rho) + (g * g) * np.float64(1.0 - self.rho)
+        return [("s before", "the running mean of g^2", float(before)),
+                ("s", f"rho * s + (1 - rho) * g^2  (rho = {self.rho!r})", float(s)),
+                *_scaled_terms(param, g, s, lr, self.eps)]
 
 
 class Adam(Optimizer):
@@ -225,6 +276,30 @@ class Adam(Optimizer):
         xp.multiply(step, lr, out=step)
         xp.subtract(param, step, out=param)
 
+    def terms(self, param, grad, lr, state, steps):
+        g = np.float64(grad)
+        b1, b2 = np.float64(self.beta1), np.float64(self.beta2)
+        m = np.float64(state["first_moment"]) * b1 + g * np.float64(1.0 - self.beta1)
+        v = np.float64(state["second_moment"]) * b2 + (g * g) * np.float64(1.0 - self.beta2)
+        first_correction = 1.0 - self.beta1**steps
+        second_correction = 1.0 - self.beta2**steps
+        denominator = np.sqrt(v / np.float64(second_correction)) + np.float64(self.eps)
+        m_hat = m / np.float64(first_correction)
+        step = (m_hat / denominator) * np.float64(lr)
+        return [
+            ("m before", "the first moment after the previous update",
+             float(state["first_moment"])),
+            ("v before", "the second moment after the previous update",
+             float(state["second_moment"])),
+            ("m", f"b1 * m + (1 - b1) * g  (b1 = {self.beta1!r})", float(m)),
+            ("v", f"b2 * v + (1 - b2) * g^2  (b2 = {self.beta2!r})", float(v)),
+            ("t", "the update's number", float(steps)),
+            ("m_hat", "m / (1 - b1^t)", float(m_hat)),
+            ("v_hat", "v / (1 - b2^t)", float(v / np.float64(second_correction))),
+            ("lr * m_hat / (sqrt(v_hat) + eps)", f"the step  (eps = {self.eps!r})", float(step)),
+            ("p", "p - lr * m_hat / (sqrt(v_hat) + eps)", float(np.float64(param) - step)),
+        ]
+
 
 def _scaled_step(xp, param, grad, accumulated, lr, eps, scratch) -> None:
     """``param -= lr * grad / (sqrt(accumulated) + eps)``, using ``scratch``."""
@@ -233,6 +308,15 @@ def _scaled_step(xp, param, grad, accumulated, lr, eps, scratch) -> None:
     xp.divide(grad, scratch, out=scratch)
     xp.multiply(scratch, lr, out=scratch)
     xp.subtract(param, scratch, out=param)
+
+
+def _scaled_terms(param, grad, accumulated, lr, eps) -> list[tuple[str, str, float]]:
+    """The terms of ``_scaled_step`` for one parameter."""
+    denominator = np.sqrt(accumulated) + np.float64(eps)
+    step = (grad / denominator) * np.float64(lr)
+    return [("sqrt(s) + eps", f"eps = {eps!r}", float(denominator)),
+            ("lr * g / (sqrt(s) + eps)", "the step", float(step)),
+            ("p", "p - lr * g / (sqrt(s) + eps)", float(np.float64(param) - step))]
 
 
 def _fraction(value: Any, name: str) -> float:

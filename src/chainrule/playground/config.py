@@ -1,0 +1,206 @@
+"""The playground's configuration: one JSON object that says everything a run depends on.
+
+The page keeps it in its URL, so opening the URL rebuilds the same data and network and replays
+the same steps. :func:`check_config` fills in defaults and refuses anything the library would
+not take, with a message that names the field (``hidden[1]: ...``).
+
+The limits below keep one tab's session within what a laptop draws and trains at an interactive
+pace; they are documented in ``docs/playground.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..activations import ACTIVATIONS
+from ..datasets import DATASETS
+from ..datasets.planar import GENERATORS, MULTICLASS
+from ..initializers import INITIALIZERS
+from ..losses import LOSSES
+from ..optimizers import OPTIMIZERS
+from ..schedules import SCHEDULES
+
+__all__ = ["DEFAULT", "LIMITS", "check_config"]
+
+#: The most the playground takes: layers (hidden and output), neurons in one layer, parameters
+#: in all, generated points, epochs of one run, and weight edits kept in one run's timeline.
+LIMITS = {
+    "layers": 16,
+    "neurons": 1024,
+    "parameters": 1_000_000,
+    "samples": 5000,
+    "epochs": 100_000,
+    "edits": 1000,
+    "added_points": 1000,
+}
+
+#: The page's first run: TensorFlow Playground's classic, a circle inside a ring.
+DEFAULT: dict[str, Any] = {
+    "data": {"source": "generator", "name": "circle", "samples": 400, "noise": 0.08,
+             "classes": 2, "seed": 0, "added": [], "removed": []},
+    "test_split": 0.25,
+    "standardize": True,
+    "hidden": [8, 8],
+    "activations": ["tanh", "tanh", "sigmoid"],
+    "bias": True,
+    "loss": "binary_cross_entropy",
+    "init": "xavier",
+    "seed": 0,
+    "optimizer": "gd",
+    "optimizer_settings": {},
+    "learning_rate": 0.1,
+    "schedule": "constant",
+    "schedule_settings": {},
+    "l2": 0.0,
+    "batch_size": 0,
+    "epochs": 2000,
+    "stop_loss": None,
+    "stop_accuracy": None,
+    "edits": [],
+    "model": None,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration the playground cannot run; the message names the field."""
+
+
+def _number(value: Any, where: str, low: float | None = None, high: float | None = None,
+            whole: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+    if whole and value != int(value):
+        raise ConfigError(f"{where}: must be a whole number, got {value!r}")
+    if low is not None and value < low:
+        raise ConfigError(f"{where}: must be at least {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}: must be at most {high:g}, got {value!r}")
+    return int(value) if whole else float(value)
+
+
+def _choice(value: Any, where: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(sorted(choices))}, got {value!r}")
+    return value
+
+
+def _settings(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be an object of named numbers, got {value!r}")
+    return {str(k): _number(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def _data(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"data: must be an object, got {value!r}")
+    data = dict(DEFAULT["data"]) | value
+    source = _choice(data["source"], "data.source", ("generator", "builtin", "upload"))
+    out: dict[str, Any] = {"source": source}
+    if source == "generator":
+        out["name"] = _choice(data["name"], "data.name", GENERATORS)
+        out["samples"] = _number(data["samples"], "data.samples", 4, LIMITS["samples"], True)
+        out["noise"] = _number(data["noise"], "data.noise", 0, 1)
+        classes = _number(data["classes"], "data.classes", 2, 10, True)
+        if classes != 2 and out["name"] not in MULTICLASS:
+            raise ConfigError(f"data.classes: {out['name']} has 2 classes (more classes: "
+                              f"{', '.join(MULTICLASS)})")
+        out["classes"] = classes
+        out["seed"] = _number(data["seed"], "data.seed", 0, 2**32 - 1, True)
+    elif source == "builtin":
+        out["name"] = _choice(data["name"], "data.name", DATASETS)
+    else:
+        upload = data.get("upload")
+        if not isinstance(upload, str) or not upload.isalnum():
+            raise ConfigError(f"data.upload: the id of an uploaded CSV file, got {upload!r}")
+        out["upload"] = upload
+        target = data.get("target")
+        if target is not None and not isinstance(target, str):
+            raise ConfigError(f"data.target: a column name, got {target!r}")
+        out["target"] = target
+    added = data.get("added", [])
+    if not isinstance(added, list) or len(added) > LIMITS["added_points"]:
+        raise ConfigError(f"data.added: a list of at most {LIMITS['added_points']} points "
+                          "[x1, x2, label]")
+    out["added"] = []
+    for index, point in enumerate(added):
+        if not isinstance(point, list) or len(point) != 3:
+            raise ConfigError(f"data.added[{index}]: a point [x1, x2, label], got {point!r}")
+        out["added"].append([_number(point[0], f"data.added[{index}][0]"),
+                             _number(point[1], f"data.added[{index}][1]"),
+                             _number(point[2], f"data.added[{index}][2]")])
+    removed = data.get("removed", [])
+    if not isinstance(removed, list):
+        raise ConfigError(f"data.removed: a list of row numbers, got {removed!r}")
+    out["removed"] = sorted({_number(r, f"data.removed[{i}]", 0, None, True)
+                             for i, r in enumerate(removed)})
+    return out
+
+
+def check_config(config: Any) -> dict[str, Any]:
+    """The configuration with defaults filled in, every field checked (a :class:`ConfigError`
+    names the first wrong one). The architecture is checked by building the network."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"the configuration must be a JSON object, got {type(config).__name__}")
+    unknown = set(config) - set(DEFAULT)
+    if unknown:
+        raise ConfigError(f"unknown configuration field(s): {', '.join(sorted(unknown))}")
+    merged = DEFAULT | config
+    out: dict[str, Any] = {"data": _data(merged["data"])}
+    out["test_split"] = _number(merged["test_split"], "test_split", 0, 0.9)
+    out["standardize"] = bool(merged["standardize"])
+    hidden = merged["hidden"]
+    if not isinstance(hidden, list) or len(hidden) > LIMITS["layers"] - 1:
+        raise ConfigError(f"hidden: a list of at most {LIMITS['layers'] - 1} layer sizes, "
+                          f"got {hidden!r}")
+    out["hidden"] = [_number(h, f"hidden[{i}]", 1, LIMITS["neurons"], True)
+                     for i, h in enumerate(hidden)]
+    activations = merged["activations"]
+    if not isinstance(activations, list) or len(activations) != len(hidden) + 1:
+        raise ConfigError(f"activations: one per layer ({len(hidden) + 1}: the hidden layers "
+                          f"and the output), got {activations!r}")
+    out["activations"] = [_choice(a, f"activations[{i}]", ACTIVATIONS)
+                          for i, a in enumerate(activations)]
+    if not isinstance(merged["bias"], bool):
+        raise ConfigError(f"bias: true or false, got {merged['bias']!r}")
+    out["bias"] = merged["bias"]
+    out["loss"] = _choice(merged["loss"], "loss", LOSSES)
+    out["init"] = _choice(merged["init"], "init", INITIALIZERS)
+    out["seed"] = _number(merged["seed"], "seed", 0, 2**32 - 1, True)
+    out["optimizer"] = _choice(merged["optimizer"], "optimizer", OPTIMIZERS)
+    out["optimizer_settings"] = _settings(merged["optimizer_settings"], "optimizer_settings")
+    out["learning_rate"] = _number(merged["learning_rate"], "learning_rate", 0)
+    if out["learning_rate"] == 0:
+        raise ConfigError("learning_rate: must be positive, got 0")
+    out["schedule"] = _choice(merged["schedule"], "schedule", SCHEDULES)
+    out["schedule_settings"] = _settings(merged["schedule_settings"], "schedule_settings")
+    out["l2"] = _number(merged["l2"], "l2", 0)
+    out["batch_size"] = _number(merged["batch_size"], "batch_size", 0, None, True)
+    out["epochs"] = _number(merged["epochs"], "epochs", 1, LIMITS["epochs"], True)
+    out["stop_loss"] = None if merged["stop_loss"] is None else _number(
+        merged["stop_loss"], "stop_loss", 0)
+    out["stop_accuracy"] = None if merged["stop_accuracy"] is None else _number(
+        merged["stop_accuracy"], "stop_accuracy", 0, 1)
+    edits = merged["edits"]
+    if not isinstance(edits, list) or len(edits) > LIMITS["edits"]:
+        raise ConfigError(f"edits: a list of at most {LIMITS['edits']} weight edits")
+    out["edits"] = [_edit(e, f"edits[{i}]") for i, e in enumerate(edits)]
+    model = merged["model"]
+    if model is not None and (not isinstance(model, str) or not model.isalnum()):
+        raise ConfigError(f"model: the id of an imported model file, got {model!r}")
+    out["model"] = model
+    return out
+
+
+def _edit(edit: Any, where: str) -> dict[str, Any]:
+    if not isinstance(edit, dict):
+        raise ConfigError(f"{where}: an object {{step, layer, to, value, and from or bias}}")
+    out = {"step": _number(edit.get("step"), f"{where}.step", 0, None, True),
+           "layer": _number(edit.get("layer"), f"{where}.layer", 0, None, True),
+           "to": _number(edit.get("to"), f"{where}.to", 0, None, True),
+           "value": _number(edit.get("value"), f"{where}.value")}
+    if edit.get("from") is None:
+        out["from"] = None
+    else:
+        out["from"] = _number(edit.get("from"), f"{where}.from", 0, None, True)
+    return out

@@ -1,0 +1,102 @@
+// The chain of derivatives of one weight, as the server's explain() gave it. Every number is
+// the engine's; the page lays them out and does no arithmetic on them.
+import { full } from "./api.js";
+
+const esc = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+function num(key, value) {
+  return `<span class="num" data-key="${esc(key)}">${esc(full(value))}</span>`;
+}
+
+// One sample's value of a per-sample list (a number when the batch has one sample).
+function at(values, row) {
+  if (!Array.isArray(values)) return values;
+  return values.length > row ? values[row] : values[values.length - 1];
+}
+
+function show(values, row) {
+  const v = at(values, row);
+  return Array.isArray(v) ? `[${v.map(full).join(", ")}]` : full(v);
+}
+
+function factorLines(delta, row) {
+  return delta.factors.map((f, k) =>
+    `<div>${esc(f.name)} = <code>${esc(f.formula)}</code> = ${Array.isArray(at(f.value, row))
+      ? `<span class="num" data-key="factor:${delta.layer}:${delta.neuron}:${k}">${esc(show(f.value, row))}</span>`
+      : num(`factor:${delta.layer}:${delta.neuron}:${k}`, at(f.value, row))}</div>`).join("");
+}
+
+export function renderChain(element, chain, state, onEdit, onBias) {
+  const e = chain.explanation, row = chain.shown_row, layer = e.layer;
+  const isBias = e.from_neuron === null;
+  const last = e.forward.layers.length - 1;
+  const source = layer === 0 ? "x" : `output[${layer - 1}]`;
+  const forwardRows = [];
+  if (!isBias) forwardRows.push(`<tr><td>g3 = dSop[${layer}][${e.to_neuron}]/dW = ${source}[${e.from_neuron}]</td><td class="num">${num("g3", at(e.dSop_dWeight.value, row))}</td></tr>`);
+  const target = e.forward.layers[layer];
+  forwardRows.push(`<tr><td>sop[${layer}][${e.to_neuron}]</td><td class="num">${num(`sop:${layer}:${e.to_neuron}`, at(target.sop, row)[e.to_neuron])}</td></tr>`);
+  forwardRows.push(`<tr><td>output[${layer}][${e.to_neuron}] = ${esc(target.activation)}(sop)</td><td class="num">${num(`output:${layer}:${e.to_neuron}`, at(target.output, row)[e.to_neuron])}</td></tr>`);
+  const predicted = at(e.forward.predicted, row), wanted = at(e.forward.target, row);
+  forwardRows.push(`<tr><td>predicted (output layer ${last})</td><td class="num">${predicted.map((v, k) => num(`predicted:${k}`, v)).join(" ")}</td></tr>`);
+  forwardRows.push(`<tr><td>target</td><td class="num">${wanted.map((v, k) => num(`target:${k}`, v)).join(" ")}</td></tr>`);
+  forwardRows.push(`<tr><td>error of the batch (${esc(e.forward.loss)})</td><td class="num">${num("error", e.forward.error)}</td></tr>`);
+
+  const incoming = chain.incoming;
+  const inputs = layer === 0 ? at(e.forward.x, row) : at(e.forward.layers[layer - 1].output, row);
+  const neuronRows = incoming.weights.map((w, i) =>
+    `<tr><td>${source}[${i}]</td><td class="num">${num(`in:${i}`, inputs[i])}</td><td>weights[${layer}][${i}, ${e.to_neuron}]</td><td class="num">${num(`w:${i}`, w)}</td></tr>`).join("");
+
+  const backward = e.backward.map((d) => {
+    const head = `dError/dSop[${d.layer}][${d.neuron}]`;
+    if (d.layer === last) {
+      return `<div class="chain-step"><b>${head}</b> (output layer) = g1 · g2 = ${num(`delta:${d.layer}:${d.neuron}`, at(d.value, row))}${factorLines(d, row)}</div>`;
+    }
+    const paths = d.paths.map((p) => `weights[${d.layer + 1}][${d.neuron}, ${p.to_neuron}] ${num(`path:${d.layer}:${d.neuron}:${p.to_neuron}`, p.weight)} · dError/dSop[${d.layer + 1}][${p.to_neuron}]`).join(" + ");
+    return `<div class="chain-step"><b>${head}</b> = dError/dOutput · dOutput/dSop = ${num(`delta:${d.layer}:${d.neuron}`, at(d.value, row))}
+      <div>dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length} paths through layer ${d.layer + 1}: ${paths} = ${num(`output_grad:${d.layer}:${d.neuron}`, at(d.dError_dOutput, row))}</div>${factorLines(d, row)}</div>`;
+  }).join("");
+
+  const fdOk = chain.numerical_relative_difference < 1e-6;
+  let check = `<div>finite differences (five-point, h = 1e-4): ${num("numerical", chain.numerical)}
+    <span class="${fdOk ? "ok" : "bad"}">relative difference ${esc(full(chain.numerical_relative_difference))}</span></div>`;
+  if (chain.engine_gradient !== undefined) {
+    const ok = chain.engine_relative_difference <= 1e-12;
+    check += `<div>the engine's gradient in this step${chain.l2.term ? ` (with L2: + l2 · w = ${num("l2_term", chain.l2.term)})` : ""}: ${num("engine_gradient", chain.engine_gradient)}
+      <span class="${ok ? "ok" : "bad"}">relative difference ${esc(full(chain.engine_relative_difference))}</span></div>`;
+  }
+  let update = "";
+  if (chain.update) {
+    const u = chain.update;
+    const settings = Object.entries(u.hyperparameters).map(([k, v]) => `${k} = ${full(v)}`).join(", ");
+    update = `<h3>The update of this weight (${esc(u.optimizer)}${settings ? ", " + esc(settings) : ""})</h3>
+      <table class="values"><tr><td>learning_rate</td><td></td><td class="num">${num("learning_rate", u.learning_rate)}</td></tr>
+      <tr><td>g (gradient used)</td><td></td><td class="num">${num("update_gradient", u.gradient)}</td></tr>
+      ${u.terms.map((t) => `<tr><td>${esc(t.name)}</td><td><code>${esc(t.formula)}</code></td><td class="num">${num(`term:${t.name}`, t.value)}</td></tr>`).join("")}
+      <tr><td>the weight after the update (engine)</td><td></td><td class="num">${num("after", u.after)}</td></tr></table>`;
+  }
+  const n = chain.n_samples;
+  element.innerHTML = `
+    <div><b>dError/d${esc(chain.parameter)}</b>: ${esc(chain.batch)}; values of row ${row + 1}${n > 1 ? ` of ${n} (the gradient sums all rows)` : ""}.
+      The weight was ${num("value", chain.value)} when the step began.</div>
+    <h3>Forward pass</h3>
+    <table class="values">${forwardRows.join("")}</table>
+    <details ${isBias ? "open" : ""}><summary>neuron ${e.to_neuron} of layer ${layer}: sop = Σ input · weight + bias, output = f(sop)</summary>
+      <table class="values"><tr><th>input</th><th></th><th>weight</th><th></th></tr>${neuronRows}
+      <tr><td colspan="2">bias</td><td>biases[${layer}][${e.to_neuron}]</td><td class="num">${incoming.bias === null ? "none" : num("bias", incoming.bias)}</td></tr></table>
+      ${incoming.bias !== null && !isBias ? `<button id="chain-bias">chain of this neuron's bias</button>` : ""}
+    </details>
+    <h3>Backward pass, from the output layer down</h3>${backward}
+    <div class="chain-step"><b>dError/d${esc(chain.parameter)}</b> = dError/dSop[${layer}][${e.to_neuron}] · ${isBias ? "1" : "g3"}: this row's term ${num("per_sample_term", at(e.per_sample_gradient, row))} (its own error, without the batch's 1/n);
+      over the batch: <b>${num("gradient", chain.gradient)}</b></div>
+    <h3>Checks</h3>${check}
+    ${update}
+    <h3>Edit</h3>
+    <label>set ${esc(chain.parameter)} to <input id="edit-value" type="text" value="${esc(full(chain.update ? chain.update.after : chain.value))}"></label>
+    <button id="edit-apply">set</button> <span class="note">training goes on from the edited value; the edit is part of the URL</span>`;
+  element.querySelector("#edit-apply").onclick = () => {
+    const value = Number(element.querySelector("#edit-value").value);
+    onEdit(e.layer, e.from_neuron, e.to_neuron, value);
+  };
+  const biasButton = element.querySelector("#chain-bias");
+  if (biasButton) biasButton.onclick = () => onBias(e.layer, e.to_neuron);
+}
