@@ -286,7 +286,8 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
     def stepped(session: Session, message: dict, request: Request) -> Response:
         session.step(field(message, "unit", "batch"), field(message, "count", 1))
         return JSONResponse(session.state(field(message, "since", 0),
-                                          field(message, "pictures", True)))
+                                          field(message, "pictures", True),
+                                          field(message, "points", True)))
 
     def moved(session: Session, message: dict, request: Request) -> Response:
         position, sample = field(message, "position"), field(message, "sample", 0)
@@ -424,7 +425,7 @@ def _error(status: int, message: str) -> Response:
 
 def serve(host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           open_browser: bool = True, max_sessions: int = MAX_SESSIONS,
-          announce=print) -> None:
+          announce=None) -> None:
     """Run the playground until Ctrl-C: bind ``host:port`` (port 0: any free one), print the
     URL with its token, open it in the browser unless told not to."""
     import uvicorn
@@ -438,11 +439,15 @@ def serve(host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
     except OSError as exc:
         sock.close()
         raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)  # accepting before the URL is printed: the first request never fails
     port = sock.getsockname()[1]
     app = create_app(token, port, host, max_sessions)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/?token={token}"
+    if announce is None:
+        def announce(text: str) -> None:
+            print(text, flush=True)
     announce(f"chainrule playground: {url}")
     announce("(Ctrl-C stops it)")
     if open_browser:

@@ -404,8 +404,11 @@ class Session:
             return {}
         return score(self.net, X, Y)
 
-    def state(self, since: int = 0, pictures: bool = True) -> dict[str, Any]:
-        """Everything the page draws, as JSON-able data (arrays as base64 float64)."""
+    def state(self, since: int = 0, pictures: bool = True, points: bool = True) -> dict[str, Any]:
+        """Everything the page draws, as JSON-able data (arrays as base64 float64): curves
+        from epoch ``since`` on, the neurons' pictures over the plane (2-D data) if
+        ``pictures``, and the data's points too if ``points`` (they change only with the
+        configuration)."""
         net = self._probe_at(self._shown_parameters())
         trainer = self.trainer
         out: dict[str, Any] = {
@@ -441,7 +444,7 @@ class Session:
         if self.data.n_held:
             out["metrics"]["test"] = score(net, *self.data.held_out)
         if pictures and self.raw.X.shape[1] == 2:
-            out["pictures"] = self._pictures(net)
+            out["pictures"] = self._pictures(net, points)
         return out
 
     def _partial_gradients(self, record, rows: int):
@@ -462,7 +465,7 @@ class Session:
                 "sops": [s[row].tolist() for s in record.sops],
                 "outputs": [o[row].tolist() for o in record.outputs]}
 
-    def _pictures(self, net: Network) -> dict[str, Any]:
+    def _pictures(self, net: Network, points: bool) -> dict[str, Any]:
         X = self.raw.X
         low, high = X.min(axis=0), X.max(axis=0)
         margin = np.maximum((high - low) * 0.1, 1e-3)
@@ -478,9 +481,11 @@ class Session:
         for output in outputs:
             layers.append(encode(output.T, "<f4") if output.shape[1] <= HEATMAP_NEURONS
                           else None)
-        return {"grid": GRID, "extent": [low[0], high[0], low[1], high[1]], "layers": layers,
-                "points": encode(X), "labels": self._labels().tolist(),
-                "test_rows": self._test_rows().tolist()}
+        out = {"grid": GRID, "extent": [low[0], high[0], low[1], high[1]], "layers": layers}
+        if points:
+            out.update(points=encode(X), labels=self._labels().tolist(),
+                       test_rows=self._test_rows().tolist())
+        return out
 
     def _labels(self) -> np.ndarray:
         y = self.raw.y

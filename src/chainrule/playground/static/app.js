@@ -187,6 +187,10 @@ function harmonize(c) {
 function render(state) {
   const t0 = performance.now();
   S.state = state;
+  if (state.pictures) {  // the points come once per configuration; steps leave them out
+    if (state.pictures.points) S.points = state.pictures;
+    else if (S.points) Object.assign(state.pictures, { points: S.points.points, labels: S.points.labels, test_rows: S.points.test_rows });
+  }
   if (!state.curves_from) S.curves = {};
   for (const [k, values] of Object.entries(state.curves)) {
     S.curves[k] = (S.curves[k] || []).slice(0, state.curves_from).concat(values);
@@ -217,8 +221,13 @@ function render(state) {
   const scrub = $("scrub");
   scrub.max = String(state.furthest); scrub.value = String(state.position);
   $("export-model").href = `/api/session/${S.session}/model.npz`;
-  writeHash();
-  S.stats.drawMs += performance.now() - t0; S.stats.frames += 1;
+  // While playing, the URL follows a few times a second (browsers throttle history updates).
+  if (!S.playing || performance.now() - (S.hashWritten || 0) > 500) {
+    writeHash(); S.hashWritten = performance.now();
+  }
+  const t1 = performance.now();
+  S.stats.drawMs += t1 - t0; S.stats.frames += 1;
+  S.stats.parts = S.stats.parts || {};
 }
 
 function renderMetrics(state) {
@@ -281,23 +290,37 @@ async function select(target) {
   await loadChain();
 }
 
+// Epochs of curves the page holds once this state is merged.
+function sinceAfter(state) { return state.curves_from + (state.curves.loss || []).length; }
+
 async function play() {
   if (S.playing) { S.playing = false; return; }
   S.playing = true; $("play").textContent = "❚❚ pause";
   S.stats = { steps: 0, frames: 0, started: performance.now(), requestMs: 0, drawMs: 0 };
+  const ask = (from) => {
+    const t0 = performance.now();
+    return post(`/api/session/${S.session}/step`, { unit: "batch", count: 1, since: from, points: false })
+      .then((state) => { S.stats.requestMs += performance.now() - t0; return state; });
+  };
   try {
-    while (S.playing) {
+    // At full speed the next update is asked for before this one is drawn: the server
+    // computes while the page draws. Every update is still drawn, in order.
+    let pending = ask(since());
+    while (true) {
       const t0 = performance.now();
+      const state = await pending;
       const speed = Number($("speed").value);
-      const state = await post(`/api/session/${S.session}/step`, { unit: "batch", count: 1, since: since() });
-      S.stats.requestMs += performance.now() - t0;
+      const more = S.playing && !state.stopped && !state.finished;
+      pending = more && speed === 0 ? ask(sinceAfter(state)) : null;
       render(state);
       S.stats.steps += 1;
-      if (state.stopped || state.finished) break;
+      if (!more) break;
       await new Promise((resolve) => requestAnimationFrame(resolve));
       if (speed > 0) {
         const wait = 1000 / speed - (performance.now() - t0);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        pending = S.playing ? ask(since()) : null;
+        if (!pending) break;
       }
     }
   } finally {

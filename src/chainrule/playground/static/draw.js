@@ -13,6 +13,18 @@ export function diverging(v) {
   return t >= 0 ? mix(WHITE, BLUE, t) : mix(WHITE, ORANGE, -t);
 }
 
+// The diverging colours of 511 evenly spaced values in [-1, 1], for filling images fast.
+const LUT = Array.from({ length: 511 }, (_, k) => diverging(k / 255 - 1));
+
+function fillImage(data, values, scale, offset) {
+  for (let k = 0; k < values.length; k++) {
+    let index = Math.round((values[k] * scale + offset + 1) * 255);
+    index = index < 0 ? 0 : index > 510 ? 510 : index;
+    const rgb = LUT[index];
+    data[4 * k] = rgb[0]; data[4 * k + 1] = rgb[1]; data[4 * k + 2] = rgb[2]; data[4 * k + 3] = 255;
+  }
+}
+
 function hexRgb(hex) {
   return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 }
@@ -147,8 +159,18 @@ export class NetworkView {
 }
 
 // Small images of each neuron's output over the plane (2-D data): one canvas per neuron.
+const canvasPool = [];
+
+function pooledCanvas(index, size) {
+  if (!canvasPool[index]) canvasPool[index] = document.createElement("canvas");
+  const canvas = canvasPool[index];
+  if (canvas.width !== size) { canvas.width = size; canvas.height = size; }
+  return canvas;
+}
+
 export function neuronPictures(pictures, state, decode) {
   if (!pictures) return null;
+  let used = 0;
   const g = pictures.grid, cells = g * g;
   const functions = ["identity", ...state.activations];
   return pictures.layers.map((encoded, c) => {
@@ -160,14 +182,10 @@ export function neuronPictures(pictures, state, decode) {
       const slice = values.subarray(i * cells, (i + 1) * cells);
       let largest = 1e-12;
       for (const v of slice) largest = Math.max(largest, Math.abs(v));
-      const canvas = document.createElement("canvas");
-      canvas.width = g; canvas.height = g;
+      const canvas = pooledCanvas(used++, g);
       const context = canvas.getContext("2d"), image = context.createImageData(g, g);
-      slice.forEach((v, k) => {
-        const t = bounded ? 2 * v - 1 : v / Math.max(1, largest);
-        const [r, gg, b] = diverging(t);
-        image.data.set([r, gg, b, 255], 4 * k);
-      });
+      if (bounded) fillImage(image.data, slice, 2, -1);
+      else fillImage(image.data, slice, 1 / Math.max(1, largest), 0);
       context.putImageData(image, 0, 0);
       return canvas;
     });
