@@ -124,6 +124,23 @@ def test_watching_the_tutorials_network_and_editing_a_weight():
     assert runs[0] == runs[1]
 
 
+def test_a_watched_step_on_the_tutorials_network_stays_after_state_dict_and_finish():
+    """A watched step runs on the engine; the one-neuron kernel must not put its older weights
+    back when the trainer syncs it (state_dict, finish)."""
+    runs = []
+    for watch in (False, True):
+        net = Network([1, 1], bias=False, init="uniform", seed=0)
+        trainer = Trainer(net, [[0.1]], [[0.3]], epochs=5, learning_rate=0.5)
+        for _ in range(3):
+            trainer.step(watch=watch)
+        state = trainer.state_dict()
+        trainer.finish()
+        runs.append((state["parameters"].tolist(), net.flat_parameters().tolist()))
+    assert runs[0] == runs[1] and runs[0][0] == runs[0][1]
+    untrained = Network([1, 1], bias=False, init="uniform", seed=0)
+    assert runs[0][0] != untrained.flat_parameters().tolist()
+
+
 @pytest.mark.parametrize("settings", SETTINGS)
 def test_state_dict_mid_epoch_continues_bit_for_bit(settings):
     X, Y = problem()
@@ -141,6 +158,25 @@ def test_state_dict_mid_epoch_continues_bit_for_bit(settings):
     assert_same(straight, resumed)
     assert resumed_history["loss"] == history["loss"]
     assert resumed_history.updates == history.updates
+
+
+@pytest.mark.parametrize("schedule", ["exponential", "inverse_time", "cosine"])
+def test_state_dict_mid_epoch_keeps_the_epochs_learning_rate(schedule):
+    """Resumed inside a later epoch, the run goes on at that epoch's scheduled rate."""
+    X, Y = problem()
+    settings = dict(epochs=4, learning_rate=0.05, batch_size=3, optimizer="gd",
+                    schedule=schedule)
+    straight = network()
+    straight.fit(X, Y, **settings)
+    first = network()
+    trainer = first.trainer(X, Y, **settings)
+    for _ in range(2 * trainer.n_batches + 1):
+        trainer.step()
+    resumed = network()
+    other = resumed.trainer(X, Y, **settings)
+    other.load_state_dict(copy.deepcopy(trainer.state_dict()))
+    other.run()
+    assert_same(straight, resumed)
 
 
 def test_load_state_dict_refuses_another_run():

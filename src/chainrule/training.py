@@ -400,6 +400,10 @@ class Trainer:
         if source is not self.source:
             self.source.sync()
         self._loop(source, steps=1)
+        if source is not self.source:
+            # The loop's own source (the one-neuron kernel) takes the weights the engine just
+            # made, so that its next sync (state_dict, finish) does not put back older ones.
+            self.source.load()
         # The batch's rows: the order stays as the epoch shuffled it until the next one begins.
         index = None if self.order is None else self._batch_index(batch).copy()
         record = Step(epoch, batch, self._last_error, self._learning_rate,
@@ -757,6 +761,11 @@ class Trainer:
         self.net.rng.bit_generator.state = state["rng_state"]
         self.epoch, self.batch = int(state["epoch"]), int(state.get("batch", 0))
         self._epoch_error = float(state.get("epoch_error", 0.0))
+        # Mid-epoch, the loop goes on with the epoch's learning rate, which it takes from the
+        # schedule only when an epoch begins.
+        self._learning_rate = self.schedule(self.learning_rate, self.epoch, self.epochs) \
+            if self._scheduled else self.learning_rate
+        self.source.learning_rate = self.engine_source.learning_rate = self._learning_rate
         self.first_loss = state["first_loss"]
         if self.first_loss is not None:
             self._set_first_loss(self.first_loss)
