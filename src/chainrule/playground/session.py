@@ -415,7 +415,8 @@ class Session:
             "position": self.shown_position, "sample": self.sample, "furthest": self.furthest,
             "epoch": trainer.epoch, "batch": trainer.batch, "n_batches": trainer.n_batches,
             "epochs": trainer.epochs, "finished": trainer.finished,
-            "stopped": self.stopped or (trainer.stopped_reason if trainer.finished else None),
+            "stopped": self.stopped or (trainer.stopped_reason or "reached the last epoch "
+                                        f"({trainer.epochs})" if trainer.finished else None),
             "sizes": net.sizes, "activations": net.activations, "bias": net.bias,
             "loss_name": net.loss_name, "task": self.data.task,
             "weights": [encode(w) for w in net.weights],

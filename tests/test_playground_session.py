@@ -1,0 +1,326 @@
+"""The playground's sessions: configuration checks, exact replay, bounded history, the chain of
+one weight against the engine, and the model, command and code a run gives away."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shlex
+
+import numpy as np
+import pytest
+
+from chainrule import cli, load
+from chainrule.datasets.planar import GENERATORS, generate
+from chainrule.explain import explain
+from chainrule.gradcheck import numerical_derivative
+from chainrule.network import Network
+from chainrule.optimizers import OPTIMIZERS
+from chainrule.playground import session as session_module
+from chainrule.playground.config import ConfigError, check_config
+from chainrule.playground.session import Session
+from chainrule.preparation import prepare
+
+SMALL = {"data": {"source": "generator", "name": "xor", "samples": 60, "noise": 0.05,
+                  "classes": 2, "seed": 3},
+         "hidden": [3, 4], "activations": ["tanh", "sigmoid", "sigmoid"],
+         "loss": "binary_cross_entropy", "batch_size": 8, "learning_rate": 0.2, "epochs": 50}
+
+
+def config(**changes):
+    return {**SMALL, **changes}
+
+
+# ---------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("changes, field", [
+    ({"hidden": [3, 0]}, "hidden[1]"),
+    ({"hidden": [3, "x"]}, "hidden[1]"),
+    ({"activations": ["tanh"]}, "activations"),
+    ({"activations": ["tanh", "nope", "sigmoid"]}, "activations[1]"),
+    ({"loss": "hinge"}, "loss"),
+    ({"learning_rate": 0}, "learning_rate"),
+    ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"test_split": 0.95}, "test_split"),
+    ({"data": {"source": "generator", "name": "circle", "samples": 10**6}}, "data.samples"),
+    ({"data": {"source": "generator", "name": "circle", "classes": 3}}, "data.classes"),
+    ({"data": {"source": "web"}}, "data.source"),
+    ({"data": {"source": "upload", "upload": "../etc"}}, "data.upload"),
+    ({"edits": [{"step": -1, "layer": 0, "to": 0, "value": 1}]}, "edits[0].step"),
+    ({"surprise": 1}, "unknown configuration field"),
+    ({"epochs": 10**9}, "epochs"),
+])
+def test_a_bad_configuration_names_its_field(changes, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        Session(config(**changes))
+
+
+def test_the_library_refuses_what_it_cannot_build():
+    with pytest.raises(ValueError, match="softmax"):
+        Session(config(activations=["softmax", "tanh", "sigmoid"]))
+    with pytest.raises(ValueError, match="parameters"):
+        Session(config(hidden=[1024, 1024], activations=["tanh", "tanh", "sigmoid"]))
+
+
+def test_defaults_fill_in():
+    filled = check_config({})
+    assert filled["hidden"] == [8, 8] and filled["data"]["name"] == "circle"
+
+
+# ---------------------------------------------------------------------------- the data
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generators_are_deterministic_and_labelled(name):
+    classes = 3 if name in ("spiral", "gaussians") else 2
+    first = generate(name, seed=5, n_samples=90, noise=0.1, n_classes=classes)
+    again = generate(name, seed=5, n_samples=90, noise=0.1, n_classes=classes)
+    other = generate(name, seed=6, n_samples=90, noise=0.1, n_classes=classes)
+    assert first.X.shape == (90, 2)
+    assert np.array_equal(first.X, again.X) and not np.array_equal(first.X, other.X)
+    if first.task == "classification":
+        assert sorted(set(first.y.tolist())) == list(range(classes))
+    else:
+        assert first.y.shape == (90, 1)
+
+
+def test_added_and_removed_points():
+    base = Session(config())
+    changed = Session(config(data={**SMALL["data"], "added": [[0.5, 0.5, 1]],
+                                   "removed": [0, 7]}))
+    assert len(changed.raw.X) == len(base.raw.X) - 1
+    assert np.array_equal(changed.raw.X[-1], [0.5, 0.5])
+    assert np.array_equal(changed.raw.X[0], base.raw.X[1])
+
+
+# ---------------------------------------------------------------------------- stepping
+def test_stepping_equals_fit():
+    session = Session(config())
+    session.step("epoch", 3)
+    c = session.config
+    data = prepare(generate("xor", 3, 60, 0.05, 2), c["loss"], c["test_split"], 0.0, c["seed"])
+    net = Network(session.net.sizes, activation=c["activations"], loss=c["loss"],
+                  init=c["init"], seed=c["seed"])
+    net.fit(data.X_train, data.Y_train, epochs=3, batch_size=8, learning_rate=0.2,
+            optimizer="gd", progress=False)
+    assert np.array_equal(net.flat_parameters(), session.net.flat_parameters())
+    assert session.trainer.epoch == 3 and session.position == 3 * session.trainer.n_batches
+
+
+def _snapshot_of(session):
+    state = session.state(pictures=False)
+    return (state["position"], state["sample"], tuple(state["weights"]),
+            tuple(b or "" for b in state["biases"]), json.dumps(state["metrics"]))
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam", "momentum"])
+def test_going_back_replays_exactly(monkeypatch, optimizer):
+    # Few snapshots, so that most positions are reached by replay, and thinning happens.
+    monkeypatch.setattr(session_module, "MAX_SNAPSHOTS", 4)
+    session = Session(config(optimizer=optimizer, l2=0.01, schedule="exponential"))
+    rng = np.random.default_rng(0)
+    seen = {}
+    for _ in range(40):
+        unit = rng.choice(["batch", "batch", "sample", "epoch"])
+        session.step(str(unit), int(rng.integers(1, 3)))
+        seen[(session.shown_position, session.sample)] = _snapshot_of(session)
+    assert len(session.snapshots) <= 4 + 1 and session.every > 1
+    for position, sample in rng.permutation(list(seen)):
+        session.goto(int(position), int(sample))
+        assert _snapshot_of(session) == seen[(position, sample)]
+
+
+def test_a_reopened_run_replays_to_the_same_numbers():
+    session = Session(config(optimizer="adam"))
+    session.step("batch", 11)
+    session.edit(1, 2, 0.75, source=0)
+    session.step("batch", 5)
+    session.step("sample", 2)
+    state = session.state()
+    reopened = Session({**session.config, "edits": state["edits"]})
+    reopened.furthest = session.position
+    reopened.goto(state["position"], state["sample"])
+    assert _snapshot_of(reopened) == _snapshot_of(session)
+
+
+def test_an_edit_is_taken_up_and_drops_the_later_steps():
+    session = Session(config())
+    session.step("batch", 10)
+    session.goto(4)
+    session.edit(0, 1, -2.5, source=1)
+    assert session.furthest == 4 and session.net.weights[0][1, 1] == -2.5
+    session.step("batch", 1)
+    reference = Session(config())
+    reference.step("batch", 4)
+    reference.net.weights[0][1, 1] = -2.5
+    reference.step("batch", 1)
+    assert np.array_equal(reference.net.flat_parameters(), session.net.flat_parameters())
+    with pytest.raises(ValueError, match="beyond"):
+        session.goto(9)
+    with pytest.raises(ValueError, match="outside"):
+        session.edit(0, 9, 1.0, source=0)
+    with pytest.raises(ValueError, match="finite"):
+        session.edit(0, 1, float("inf"), source=0)
+
+
+def test_rows_of_a_batch_one_by_one():
+    session = Session(config())
+    session.step("batch", 2)
+    before = session.net.flat_parameters().copy()
+    session.step("sample", 3)
+    state = session.state()
+    assert state["sample"] == 3 and state["position"] == 2
+    assert state["pending"]["rows_shown"] == 3 and state["pending"]["rows"] == 8
+    # What is on show is the weights before the pending update, and the gradient of the rows
+    # shown so far; with every row in, that partial sum is the engine's gradient.
+    assert state["weights"][0] == session_module.encode(before[:6].reshape(2, 3))
+    record = session.last["record"]
+    partial, _ = session._partial_gradients(record, len(record.rows))
+    for mine, engine in zip(partial, record.weight_grads):
+        np.testing.assert_allclose(mine, engine, rtol=1e-12, atol=1e-15)
+    session.step("sample", 5)  # the batch's last row: the update is in
+    assert session.sample == 0 and session.shown_position == 3
+
+
+def test_stop_rules_end_play_and_a_step_goes_on():
+    session = Session(config(batch_size=0, stop_loss=0.69, learning_rate=1.0))
+    session.step("batch", 500)
+    assert session.stopped and "0.69" in session.stopped
+    reached = session.position
+    session.step("batch", 1)
+    assert session.position == reached + 1
+
+
+def test_memory_is_bounded():
+    session = Session(config(batch_size=1, epochs=10))
+    session.step("epoch", 10)
+    assert len(session.snapshots) <= session_module.MAX_SNAPSHOTS + 1
+    assert all(len(values) <= 10 for values in session.curves.values())
+    assert session.trainer.finished and session.state()["stopped"]
+
+
+# ---------------------------------------------------------------------------- one weight
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_the_chain_is_the_engines_gradient(optimizer):
+    session = Session(config(optimizer=optimizer, l2=0.03, learning_rate=0.05))
+    session.step("batch", 6)
+    last = session.last
+    checked = 0
+    for layer in range(session.net.n_layers):
+        for source in [*range(session.net.sizes[layer]), None]:
+            to = session.net.sizes[layer + 1] - 1
+            chain = session.chain(layer, to, source)
+            assert chain["engine_relative_difference"] <= 1e-12
+            assert chain["numerical_relative_difference"] < 1e-7
+            terms = chain["update"]["terms"]
+            assert terms[-1]["value"] == chain["update"]["after"]
+            index = session._flat_index(layer, source, to)
+            assert chain["value"] == last["before"][index]
+            assert chain["update"]["after"] == session.net.flat_parameters()[index]
+            checked += 1
+    assert checked == sum(n_in + 1 for n_in in session.net.sizes[:-1])
+
+
+def test_the_chain_is_explain_on_the_step_batch():
+    session = Session(config())
+    session.step("batch", 3)
+    record = session.last["record"]
+    chain = session.chain(0, 2, 1)
+    probe = session.net.copy()
+    probe.flat_parameters()[...] = session.last["before"]
+    reference = explain(probe, record.inputs, record.targets, 0, (1, 2))
+    assert chain["gradient"] == reference.gradient
+    assert chain["numerical"] == numerical_derivative(probe, record.inputs, record.targets,
+                                                      0, (1, 2))
+    assert chain["explanation"]["per_sample_gradient"] == \
+        reference.per_sample_gradient[:session_module.SHOWN_SAMPLES].tolist()
+
+
+def test_before_any_step_the_chain_is_a_full_batch_gradient():
+    session = Session(config())
+    chain = session.chain(1, 0, None)
+    gradients = session.net.gradients(session.data.X_train, session.data.Y_train)
+    assert chain["gradient"] == pytest.approx(gradients[1][1][0], rel=1e-12)
+    assert "update" not in chain
+
+
+# ---------------------------------------------------------------------------- taking it away
+def test_the_model_file_loads(tmp_path):
+    session = Session(config())
+    session.step("batch", 7)
+    path = tmp_path / "model.npz"
+    path.write_bytes(session.model_bytes())
+    model = load(path)
+    assert np.array_equal(model.flat_parameters(), session.net.flat_parameters())
+    assert model.metadata["scaling"] == session.net.metadata["scaling"]
+
+
+def _run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("data", [SMALL["data"],
+                                  {"source": "builtin", "name": "iris"},
+                                  {"source": "generator", "name": "bumps", "samples": 80,
+                                   "noise": 0.05, "classes": 2, "seed": 1}])
+def test_the_command_gives_the_same_weights(tmp_path, monkeypatch, data):
+    regression = data.get("name") == "bumps"
+    changes = {"data": data, "optimizer": "adam", "learning_rate": 0.01, "l2": 0.001,
+               "activations": ["relu", "relu", "identity" if regression else "softmax"],
+               "loss": "mse" if regression else "categorical_cross_entropy"}
+    session = Session(config(**changes))
+    session.step("epoch", 2)
+    monkeypatch.chdir(tmp_path)
+    equivalents = session.commands()
+    if equivalents["data_file"]:
+        (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
+    assert equivalents["cli"], equivalents["cli_note"]
+    code, out, err = _run_cli(shlex.split(equivalents["cli"])[1:])
+    assert code == 0, err
+    model = load(tmp_path / "playground.npz")
+    assert np.array_equal(model.flat_parameters(), session.net.flat_parameters())
+
+
+def test_the_python_code_gives_the_same_weights(tmp_path, monkeypatch):
+    session = Session(config(optimizer="rmsprop", schedule="step", schedule_settings={"every": 1}))
+    session.step("batch", 9)
+    session.edit(1, 0, 0.3, source=None)
+    session.step("batch", 4)
+    monkeypatch.chdir(tmp_path)
+    equivalents = session.commands()
+    assert equivalents["cli"] is None and "edited weights" in equivalents["cli_note"]
+    (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(equivalents["python"], "snippet", "exec"), namespace)
+    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+
+
+def test_the_tutorial_command(tmp_path):
+    session = Session({"data": {"source": "builtin", "name": "tutorial"}, "test_split": 0,
+                       "standardize": False, "hidden": [], "activations": ["sigmoid"],
+                       "bias": False, "loss": "squared_error", "init": "uniform",
+                       "optimizer": "gd", "learning_rate": 0.5, "epochs": 100})
+    session.step("batch", 25)
+    command = session.commands()["cli"]
+    assert command.startswith("chainrule tutorial")
+    code, out, _ = _run_cli([*shlex.split(command)[1:], "--json"])
+    final = json.loads(out)["runs"]["correct"]["final_weights"][0]
+    assert code == 0 and final == session.net.weights[0][0, 0]
+
+
+def test_a_file_from_another_server_is_asked_for_again():
+    with pytest.raises(ConfigError, match="upload it again"):
+        Session(config(data={"source": "upload", "upload": "abc123"}))
+
+
+def test_the_curves_and_data_as_csv():
+    session = Session(config(batch_size=0))
+    session.step("batch", 4)
+    lines = session.curves_csv().splitlines()
+    assert lines[0].startswith("epoch,loss") and len(lines) == 5
+    assert float(lines[1].split(",")[1]) == session.curves["loss"][0]
+    data = session.data_csv().splitlines()
+    assert data[0] == "x1,x2,label" and len(data) == len(session.raw.X) + 1
+    assert [float(v) for v in data[1].split(",")[:2]] == session.raw.X[0].tolist()
