@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -34,7 +35,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -142,6 +144,28 @@ class Sessions:
     def remove(self, key: str) -> None:
         with self.lock:
             self.items.pop(key, None)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they travel as the strings "nan", "inf" and "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+class JSONResponse(StarletteJSONResponse):
+    """Starlette's JSON answer, with non-finite numbers spelled out (see :func:`_finite`)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            text = json.dumps(content, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8")
 
 
 def _options() -> dict[str, Any]:
@@ -266,7 +290,11 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
 
         def build():
             session = Session(config, files)
-            if position or sample:
+            if position or sample:  # reopened from a URL: replayed up to the step it names
+                if not isinstance(position, int) or not isinstance(sample, int) or \
+                        isinstance(position, bool) or position < 0 or sample < 0:
+                    raise ValueError(f"position and sample: whole numbers >= 0, got "
+                                     f"{position!r} and {sample!r}")
                 session.furthest = max(session.furthest, position + (1 if sample else 0))
                 session.goto(position, sample)
             return session
@@ -290,12 +318,7 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
                                           field(message, "points", True)))
 
     def moved(session: Session, message: dict, request: Request) -> Response:
-        position, sample = field(message, "position"), field(message, "sample", 0)
-        if isinstance(position, int) and not isinstance(position, bool) and \
-                isinstance(sample, int) and position + (1 if sample else 0) > session.furthest:
-            # Reopened from a URL: the page asks for a step this session has not reached yet.
-            session.furthest = position + (1 if sample else 0)
-        session.goto(position, sample)
+        session.goto(field(message, "position"), field(message, "sample", 0))
         return JSONResponse(session.state(field(message, "since", 0)))
 
     def edited(session: Session, message: dict, request: Request) -> Response:

@@ -71,8 +71,18 @@ function writeHash() {
   params.set("p", String(S.state.position));
   if (S.state.sample) params.set("s", String(S.state.sample));
   if (S.hide.size) params.set("hide", [...S.hide].join(","));
-  history.replaceState(null, "", `${location.pathname}${location.search}#${params}`);
+  S.lastHash = `#${params}`;
+  history.replaceState(null, "", `${location.pathname}${location.search}${S.lastHash}`);
 }
+
+// A URL pasted or edited in the address bar: replay the run it names.
+window.addEventListener("hashchange", () => {
+  if (location.hash === S.lastHash) return;
+  const hash = readHash();
+  S.hide = new Set(hash.hide);
+  buildClassroom();
+  guarded(() => start(hash.config || S.options.default, hash.position, hash.sample));
+});
 
 // ------------------------------------------------------------------ controls <-> config
 function fillSelect(select, values, labels) {
@@ -263,15 +273,18 @@ async function start(config, position = 0, sample = 0) {
   render(answer.state);
 }
 
-async function act(path, message) {
-  if (S.busy) return;
-  S.busy = true;
-  try {
+// Actions run one after the other, in the order they were asked for (a click during another
+// action waits its turn; a click during play pauses it first).
+function act(path, message) {
+  const run = async () => {
+    if (S.playing) { S.playing = false; await S.playDone; }
     const state = await post(`/api/session/${S.session}/${path}`, { since: path === "goto" || path === "edit" ? 0 : since(), ...message });
     if (path === "goto" || path === "edit") S.curves = {};
     render(state);
-    if (S.selected && !S.playing) await loadChain();
-  } finally { S.busy = false; }
+    if (S.selected) await loadChain();
+  };
+  S.queue = (S.queue || Promise.resolve()).then(run, run);
+  return S.queue;
 }
 
 async function loadChain() {
@@ -293,8 +306,13 @@ async function select(target) {
 // Epochs of curves the page holds once this state is merged.
 function sinceAfter(state) { return state.curves_from + (state.curves.loss || []).length; }
 
-async function play() {
-  if (S.playing) { S.playing = false; return; }
+function play() {
+  if (S.playing) { S.playing = false; return S.playDone; }
+  S.playDone = playing();
+  return S.playDone;
+}
+
+async function playing() {
   S.playing = true; $("play").textContent = "❚❚ pause";
   S.stats = { steps: 0, frames: 0, started: performance.now(), requestMs: 0, drawMs: 0 };
   const ask = (from) => {

@@ -1,0 +1,399 @@
+"""The playground in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The tests click as a person would and compare what the page shows with the Python API, number
+for number (the page writes each value as the shortest text that reads back to the same
+double, so ``float(text)`` is the engine's value exactly).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import numpy as np
+import pytest
+from browser import TOKEN, chromium_available, launch, server_thread
+
+from chainrule import load
+from chainrule.datasets.planar import generate
+from chainrule.explain import explain
+from chainrule.gradcheck import numerical_derivative
+from chainrule.network import Network
+from chainrule.optimizers import get_optimizer
+from chainrule.preparation import prepare
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not chromium_available():
+    if os.environ.get("CHAINRULE_BROWSER_TESTS") == "required":
+        raise RuntimeError("Chromium is missing; .ci/run installs it (apt-get install chromium)")
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)",
+                allow_module_level=True)
+
+CONFIG = {"data": {"source": "generator", "name": "spiral", "samples": 60, "noise": 0.05,
+                   "classes": 3, "seed": 2},
+          "test_split": 0.25, "hidden": [4, 3], "activations": ["tanh", "relu", "softmax"],
+          "loss": "categorical_cross_entropy", "init": "xavier", "seed": 5,
+          "optimizer": "momentum", "optimizer_settings": {"momentum": 0.8},
+          "learning_rate": 0.1, "batch_size": 7, "l2": 0.01, "epochs": 40}
+WIDTH, HEIGHT = 760, 420  # the network canvas's own pixels
+
+
+def encode(config: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def served():
+    with server_thread() as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    # Playwright's wait_for_function evaluates strings, which the page's Content Security
+    # Policy forbids; test_the_page_keeps_its_own_policy runs without this bypass.
+    context = chromium.new_context(viewport={"width": 1500, "height": 1300},
+                                   accept_downloads=True, bypass_csp=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def open_page(page, url, config=CONFIG, extra=""):
+    page.goto("about:blank")  # a new hash alone would not load the page again
+    page.goto(f"{url}/?token={TOKEN}#c={encode(config)}{extra}")
+    page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+    assert not page.is_visible("#message"), page.inner_text("#message")
+
+
+def state(page) -> dict:
+    return page.evaluate("window.chainrule.state()")
+
+
+def click_step(page, button, position):
+    page.click(button)
+    page.wait_for_function(f"window.chainrule.state().position === {position}")
+
+
+def canvas_click(page, selector, x, y, width, height, **options):
+    box = page.locator(selector).bounding_box()
+    page.mouse.click(box["x"] + x * box["width"] / width, box["y"] + y * box["height"] / height,
+                     **options)
+
+
+def click_weight(page, layer, source, to):
+    point = page.evaluate(f"window.chainrule.edgePoint({layer}, {source}, {to})")
+    canvas_click(page, "#network", point["x"], point["y"], WIDTH, HEIGHT)
+    page.wait_for_function(
+        "document.querySelector('#chain b') && document.querySelector('#chain b').textContent"
+        f".includes('weights[{layer}][{source}, {to}]')")
+
+
+def chain_numbers(page) -> dict[str, float]:
+    pairs = page.eval_on_selector_all("#chain [data-key]",
+                                      "els => els.map(e => [e.dataset.key, e.textContent])")
+    return {key: float(text) for key, text in pairs}
+
+
+def weights_of(state_: dict) -> list[np.ndarray]:
+    return [np.frombuffer(base64.b64decode(w), dtype="<f8") for w in state_["weights"]]
+
+
+# ---------------------------------------------------------------------------- the reference
+def python_api_run(config: dict, steps: int):
+    """The same run through the Python API alone: the data, the network, a trainer stepped
+    ``steps`` times (the last one watched), and what the chain panel explains."""
+    d = config["data"]
+    data = prepare(generate(d["name"], d["seed"], d["samples"], d["noise"], d["classes"]),
+                   config["loss"], config["test_split"], 0.0, config["seed"])
+    sizes = [2, *config["hidden"], data.Y_train.shape[1]]
+    net = Network(sizes, activation=config["activations"], loss=config["loss"],
+                  init=config["init"], seed=config["seed"])
+    trainer = net.trainer(data.X_train, data.Y_train, epochs=config["epochs"],
+                          learning_rate=config["learning_rate"],
+                          optimizer=get_optimizer(config["optimizer"],
+                                                  **config["optimizer_settings"]),
+                          batch_size=config["batch_size"], l2=config["l2"], progress=False)
+    for _ in range(steps - 1):
+        trainer.step()
+    before = net.flat_parameters().copy()
+    optimizer_before = {k: v[0].copy() for k, v in trainer.optimizer.state.items()}
+    record = trainer.step(watch=True)
+    return net, trainer, before, optimizer_before, record
+
+
+def flat_index(net, layer, source, to):
+    offset = 0
+    for at in range(layer):
+        offset += net.sizes[at] * net.sizes[at + 1] + (net.sizes[at + 1] if net.bias[at] else 0)
+    return offset + source * net.sizes[layer + 1] + to
+
+
+def expected_chain(config, steps, layer, source, to) -> dict[str, float]:
+    net, trainer, before, optimizer_before, record = python_api_run(config, steps)
+    probe = net.copy()
+    probe.flat_parameters()[...] = before
+    ex = explain(probe, record.inputs, record.targets, layer, (source, to))
+    out = {"value": probe.weights[layer][source, to], "gradient": ex.gradient,
+           "numerical": numerical_derivative(probe, record.inputs, record.targets, layer,
+                                             (source, to)),
+           "engine_gradient": record.weight_grads[layer][source, to],
+           "l2_term": config["l2"] * probe.weights[layer][source, to],
+           "g3": ex.sop_weight_deriv.value[0], "error": ex.error,
+           f"sop:{layer}:{to}": ex.sops[layer][0, to],
+           f"output:{layer}:{to}": ex.outputs[layer][0, to],
+           "per_sample_term": ex.per_sample_gradient[0],
+           "learning_rate": record.learning_rate, "update_gradient":
+               record.weight_grads[layer][source, to],
+           "after": net.weights[layer][source, to]}
+    layer_inputs = record.inputs if layer == 0 else ex.outputs[layer - 1]
+    for i in range(net.sizes[layer]):
+        out[f"in:{i}"] = layer_inputs[0, i]
+        out[f"w:{i}"] = probe.weights[layer][i, to]
+    out["bias"] = probe.biases[layer][to]
+    for k in range(net.sizes[-1]):
+        out[f"predicted:{k}"] = ex.outputs[-1][0, k]
+        out[f"target:{k}"] = ex.targets[0, k]
+    for delta in ex.derivation:
+        key = f"{delta.layer}:{delta.neuron}"
+        out[f"delta:{key}"] = delta.value[0]
+        for index, factor in enumerate(delta.factors):
+            if np.ndim(factor.value) == 1:
+                out[f"factor:{key}:{index}"] = factor.value[0]
+        if delta.output_grad is not None:
+            out[f"output_grad:{key}"] = delta.output_grad[0]
+        for path in delta.paths:
+            out[f"path:{key}:{path['to_neuron']}"] = path["weight"]
+    index = flat_index(net, layer, source, to)
+    terms = trainer.optimizer.terms(
+        before[index], record.weight_grads[layer][source, to], record.learning_rate,
+        {name: buffer[index] for name, buffer in optimizer_before.items()},
+        trainer.optimizer.steps)
+    for name, _, value in terms:
+        out[f"term:{name}"] = value
+    return {k: float(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------- the tests
+@pytest.mark.parametrize("layer, source, to", [(0, 1, 2), (1, 3, 0), (2, 2, 1)])
+def test_every_number_of_a_chain_is_the_python_apis(page, served, layer, source, to):
+    open_page(page, served)
+    for position in range(1, 4):
+        click_step(page, "#step-batch", position)
+    click_weight(page, layer, source, to)
+    shown = chain_numbers(page)
+    expected = expected_chain(CONFIG, 3, layer, source, to)
+    assert set(expected) <= set(shown), set(expected) - set(shown)
+    for key, value in expected.items():
+        assert shown[key] == value, key
+    assert len(shown) >= len(expected)
+    # The page's weights are the engine's after those three updates.
+    net = python_api_run(CONFIG, 3)[0]
+    for mine, theirs in zip(weights_of(state(page)), net.weights):
+        assert np.array_equal(mine, theirs.ravel())
+
+
+def test_hover_shows_a_weights_exact_value(page, served):
+    open_page(page, served)
+    click_step(page, "#step-batch", 1)
+    point = page.evaluate("window.chainrule.edgePoint(0, 0, 1)")
+    box = page.locator("#network").bounding_box()
+    page.mouse.move(box["x"] + point["x"] * box["width"] / WIDTH,
+                    box["y"] + point["y"] * box["height"] / HEIGHT)
+    text = page.inner_text("#hover")
+    assert text.startswith("weights[0][0, 1] = ")
+    value = float(text.splitlines()[0].split("= ")[1])
+    assert value == python_api_run(CONFIG, 1)[0].weights[0][0, 1]
+
+
+def test_scrub_back_then_reload_gives_the_same_numbers(page, served):
+    open_page(page, served)
+    seen = {0: state(page)["weights"]}
+    for position in range(1, 6):
+        click_step(page, "#step-batch", position)
+        seen[position] = state(page)["weights"]
+    page.fill("#scrub", "2")
+    page.wait_for_function("window.chainrule.state().position === 2")
+    assert state(page)["weights"] == seen[2] and state(page)["furthest"] == 5
+    click_weight(page, 1, 0, 1)
+    before_reload = chain_numbers(page)
+    assert "&p=2" in page.url
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert state(page)["position"] == 2 and state(page)["weights"] == seen[2]
+    click_weight(page, 1, 0, 1)
+    assert chain_numbers(page) == before_reload
+    assert before_reload == expected_chain(CONFIG, 2, 1, 0, 1) | {
+        k: v for k, v in before_reload.items() if k not in expected_chain(CONFIG, 2, 1, 0, 1)}
+    # Forward again through the replayed run: the same weights as the first time.
+    click_step(page, "#step-batch", 3)
+    assert state(page)["weights"] == seen[3]
+
+
+def test_rows_one_by_one_and_a_whole_epoch(page, served):
+    open_page(page, served)
+    start = state(page)["weights"]
+    page.click("#step-sample")
+    page.wait_for_function("window.chainrule.state().sample === 1")
+    page.click("#step-sample")
+    page.wait_for_function("window.chainrule.state().sample === 2")
+    assert "row 2 of 7" in page.inner_text("#position")
+    # Until the batch's last row, the weights on show are those the update starts from.
+    assert state(page)["weights"] == start and state(page)["pending"]["rows_shown"] == 2
+    page.click("#step-epoch")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    assert state(page)["position"] == state(page)["n_batches"]
+
+
+def test_editing_a_weight_and_training_on(page, served):
+    open_page(page, served)
+    click_step(page, "#step-batch", 1)
+    click_weight(page, 0, 1, 0)
+    page.fill("#edit-value", "0.25")
+    page.click("#edit-apply")
+    page.wait_for_function("window.chainrule.state().edits.length === 1")
+    assert weights_of(state(page))[0][1 * 4 + 0] == 0.25
+    click_step(page, "#step-batch", 2)
+    net, trainer, *_ = python_api_run(CONFIG, 1)
+    net.weights[0][1, 0] = 0.25
+    trainer.step()
+    assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
+                                                           net.weights))
+    page.reload()  # the edit is in the URL
+    page.wait_for_selector("body[data-ready=true]")
+    assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
+                                                           net.weights))
+
+
+def test_uploading_a_good_and_a_bad_csv(page, served):
+    open_page(page, served)
+    good = "a,b,label\n" + "".join(f"{i * 0.1},{(i % 7) * 0.3},{i % 3}\n" for i in range(45))
+    page.set_input_files("#upload-csv", files=[{"name": "mine.csv", "mimeType": "text/csv",
+                                                "buffer": good.encode()}])
+    page.wait_for_function("window.chainrule.state().n_train + "
+                           "window.chainrule.state().n_test === 45")
+    assert "mine.csv: 45 rows" in page.inner_text("#message")
+    click_step(page, "#step-batch", 1)
+    bad = b"a,b,label\n1,2,0\n3,oops,1\n"
+    page.set_input_files("#upload-csv", files=[{"name": "bad.csv", "mimeType": "text/csv",
+                                                "buffer": bad}])
+    page.wait_for_function("document.getElementById('message').textContent.includes('bad')")
+    message = page.inner_text("#message")
+    assert message.startswith("bad.csv: row 3, column 'b'") and "oops" in message
+    click_step(page, "#step-batch", 2)  # the page and the server go on
+
+
+def test_the_exported_model_loads(page, served, tmp_path):
+    open_page(page, served)
+    page.click("#step-epoch")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    with page.expect_download() as download:
+        page.click("#export-model")
+    path = tmp_path / "model.npz"
+    download.value.save_as(path)
+    model = load(path)
+    assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
+                                                           model.weights))
+    assert model.metadata["task"] == "classification"
+
+
+def test_the_command_and_the_code_are_offered(page, served):
+    open_page(page, served)
+    page.click("#show-commands")
+    page.wait_for_selector("#python")
+    assert "different activations in the hidden layers" in page.inner_text("#commands")
+    assert "net.trainer(" in page.inner_text("#python")
+    expressible = {**CONFIG, "activations": ["tanh", "tanh", "softmax"],
+                   "optimizer_settings": {}}
+    open_page(page, served, expressible)
+    page.click("#step-epoch")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    page.click("#show-commands")
+    page.wait_for_selector("#cli")
+    assert page.inner_text("#cli").startswith("chainrule train spiral.csv")
+
+
+def test_adding_a_point_by_clicking_the_plane(page, served):
+    open_page(page, served)
+    rows = state(page)["n_train"] + state(page)["n_test"]
+    canvas_click(page, "#data-canvas", 150, 150, 300, 300)
+    page.wait_for_function(f"window.chainrule.state().n_train + "
+                           f"window.chainrule.state().n_test === {rows + 1}")
+    config = json.loads(base64.urlsafe_b64decode(
+        page.url.split("#c=")[1].split("&")[0] + "==").decode())
+    assert len(config["data"]["added"]) == 1
+
+
+def test_play_and_pause(page, served):
+    open_page(page, served)
+    page.select_option("#speed", "0")
+    page.click("#play")
+    page.wait_for_function("window.chainrule.state().position >= 5")
+    page.click("#play")
+    page.wait_for_function("document.getElementById('play').textContent.includes('play')")
+    stopped_at = state(page)["position"]
+    page.wait_for_timeout(300)
+    assert state(page)["position"] == stopped_at
+
+
+def test_classroom_mode_hides_what_the_url_says(page, served):
+    open_page(page, served, extra="&hide=panel-chain,training-controls")
+    assert not page.is_visible("#panel-chain")
+    assert page.is_visible("#panel-training") and not page.is_visible("#optimizer")
+    page.click("#classroom-toggle")
+    page.check("[data-hide=panel-export]")
+    assert not page.is_visible("#panel-export")
+    assert "panel-export" in page.url
+
+
+def test_the_page_refuses_without_token_and_from_elsewhere(page, served):
+    answer = page.goto(served + "/")
+    assert answer.status == 403 and "token" in page.inner_text("body")
+    open_page(page, served)
+    refused = page.request.post(served + "/api/session", data={"config": {}},
+                                headers={"Origin": "http://evil.example"})
+    assert refused.status == 403 and "Origin" in refused.json()["error"]
+    rebinding = page.request.get(served + "/api/options", headers={"Host": "evil.example"})
+    assert rebinding.status == 403
+
+
+def test_the_page_keeps_its_own_policy(chromium, served):
+    """Without Playwright's bypass: the page loads, steps and draws under its Content Security
+    Policy (no inline script, no eval) with nothing refused."""
+    context = chromium.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{served}/?token={TOKEN}#c={encode(CONFIG)}")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#step-batch")
+    page.wait_for_selector("#position[data-position='1']")
+    click_point = page.evaluate("window.chainrule.edgePoint(0, 0, 0)")
+    canvas_click(page, "#network", click_point["x"], click_point["y"], WIDTH, HEIGHT)
+    page.wait_for_selector("#chain [data-key=gradient]")
+    context.close()
+    assert not problems, problems
+
+
+def test_a_url_pasted_in_the_address_bar_replays_its_run(page, served):
+    open_page(page, served)
+    click_step(page, "#step-batch", 1)
+    page.evaluate(f"location.hash = 'c={encode(CONFIG)}&p=4'")
+    page.wait_for_function("window.chainrule.state().position === 4")
+    net = python_api_run(CONFIG, 4)[0]
+    assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
+                                                           net.weights))
