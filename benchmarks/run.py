@@ -1,6 +1,6 @@
 """chainrule's speed against scikit-learn, PyTorch, the tutorial's code and a NumPy floor.
 
-    python benchmarks/run.py [--workloads W1,W2,W3,W4] [--rounds 3] [--threads 1]
+    python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,W7,W8] [--rounds 3] [--threads 1]
                              [--markdown docs/benchmarks-latest.md]
 
 Every measurement runs in its own new process (``workers.py``); within a round the
@@ -35,6 +35,7 @@ IMPLS = {
     "W6": ["chainrule", "loadtxt", "pandas"],
     "W7": ["local", "dask2-blocks", "dask2-global"],
     "W7e": ["epoch-local", "epoch-dask2-blocks"],
+    "W8": [],
 }
 NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
          "dask1": "distributed", "dask2": "distributed", "pandas": "pandas",
@@ -191,7 +192,7 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7,W8")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/torch threads per process (0: library default)")
@@ -330,6 +331,31 @@ def main() -> None:
                               ["implementation", "seconds per epoch (median of epochs 2-3)",
                                "× local", "first epoch (loads the blocks)", "load"], rows))
         print(sections[-1])
+    if "W8" in workloads:
+        if importlib.util.find_spec("playwright") is None or not os.path.exists(
+                "/usr/bin/chromium"):
+            print("W8 skipped: it needs playwright and Debian's chromium (the dev extra and "
+                  ".ci/run install them)")
+        else:
+            import playground
+
+            print("W8 the web playground playing, the page drawing every update")
+            runs = [playground.run(seconds=8.0) for _ in range(args.rounds)]
+            results["W8"] = runs
+            rows = []
+            for name in playground.CASES:
+                values = [run[name] for run in runs]
+                median = {k: float(np.median([v[k] for v in values]))
+                          for k in ("updates_per_s", "request_ms", "draw_ms")}
+                rows.append([name, values[0]["title"], f"{median['updates_per_s']:.1f}",
+                             str(values[0]["target"]),
+                             f"{median['request_ms']:.1f}", f"{median['draw_ms']:.1f}"])
+            sections.append(table(
+                f"W8 playground: updates per second, headless Chromium drawing each one "
+                f"(median of {args.rounds} runs of 8 s)",
+                ["case", "network and data", "updates/s", "target", "ms waiting for the "
+                 "server (overlaps drawing)", "ms drawing"], rows))
+            print(sections[-1])
     if "W5" in workloads:
         rows_table, step_times = [], defaultdict(dict)
         for n_rows in (10_000, 100_000, 1_000_000):

@@ -315,7 +315,8 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
         session.step(field(message, "unit", "batch"), field(message, "count", 1))
         return JSONResponse(session.state(field(message, "since", 0),
                                           field(message, "pictures", True),
-                                          field(message, "points", True)))
+                                          field(message, "points", True),
+                                          field(message, "metrics", True)))
 
     def moved(session: Session, message: dict, request: Request) -> Response:
         session.goto(field(message, "position"), field(message, "sample", 0))

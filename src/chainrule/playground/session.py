@@ -404,11 +404,13 @@ class Session:
             return {}
         return score(self.net, X, Y)
 
-    def state(self, since: int = 0, pictures: bool = True, points: bool = True) -> dict[str, Any]:
+    def state(self, since: int = 0, pictures: bool = True, points: bool = True,
+              metrics: bool = True) -> dict[str, Any]:
         """Everything the page draws, as JSON-able data (arrays as base64 float64): curves
         from epoch ``since`` on, the neurons' pictures over the plane (2-D data) if
-        ``pictures``, and the data's points too if ``points`` (they change only with the
-        configuration)."""
+        ``pictures``, the data's points too if ``points`` (they change only with the
+        configuration), and the loss, accuracy or R² on all training and held-out rows if
+        ``metrics`` (while playing, the page asks for those a few times a second)."""
         net = self._probe_at(self._shown_parameters())
         trainer = self.trainer
         out: dict[str, Any] = {
@@ -440,10 +442,10 @@ class Session:
             out["step_loss"] = record.loss
         out["curves"] = {k: v[since:] for k, v in self.curves.items()}
         out["curves_from"] = since
-        train = score(net, self.data.X_train, self.data.Y_train)
-        out["metrics"] = {"train": train}
-        if self.data.n_held:
-            out["metrics"]["test"] = score(net, *self.data.held_out)
+        if metrics:
+            out["metrics"] = {"train": score(net, self.data.X_train, self.data.Y_train)}
+            if self.data.n_held:
+                out["metrics"]["test"] = score(net, *self.data.held_out)
         if pictures and self.raw.X.shape[1] == 2:
             out["pictures"] = self._pictures(net, points)
         return out
@@ -519,7 +521,8 @@ class Session:
             record = last["record"]
             parameters, inputs, targets = last["before"], record.inputs, record.targets
             batch_note = (f"update {self.position} (epoch {record.epoch + 1}, batch "
-                          f"{record.batch + 1}): {len(record.rows)} rows")
+                          f"{record.batch + 1}): {len(record.rows)} "
+                          f"{'row' if len(record.rows) == 1 else 'rows'}")
             if self.sample:
                 batch_note += f", shown row by row (row {self.sample} of {len(record.rows)})"
         net = self._probe_at(parameters)

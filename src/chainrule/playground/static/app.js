@@ -201,6 +201,8 @@ function render(state) {
     if (state.pictures.points) S.points = state.pictures;
     else if (S.points) Object.assign(state.pictures, { points: S.points.points, labels: S.points.labels, test_rows: S.points.test_rows });
   }
+  if (state.metrics) S.metrics = state.metrics;  // while playing they come a few times a second
+  else state.metrics = S.metrics;
   if (!state.curves_from) S.curves = {};
   for (const [k, values] of Object.entries(state.curves)) {
     S.curves[k] = (S.curves[k] || []).slice(0, state.curves_from).concat(values);
@@ -221,7 +223,7 @@ function render(state) {
   $("data-note").textContent = `${state.n_train} training rows, ${state.n_test} held out` +
     (state.pictures ? "" : "; the plane is drawn for 2-D data only") + (sizes[0] > 2 ? "" : "");
   drawCurves($("curves"), S.curves);
-  renderMetrics(state);
+  if (state.metrics !== S.metricsShown) { renderMetrics(state); S.metricsShown = state.metrics; }
   const where = state.sample
     ? `update ${state.position} · batch ${state.batch || state.n_batches} of epoch ${state.epoch + (state.batch ? 1 : 0)}: row ${state.sample} of ${state.pending.rows} on show`
     : `update ${state.position} · epoch ${state.epoch}${state.batch ? ` + ${state.batch}/${state.n_batches} batches` : ""}`;
@@ -315,9 +317,12 @@ function play() {
 async function playing() {
   S.playing = true; $("play").textContent = "❚❚ pause";
   S.stats = { steps: 0, frames: 0, started: performance.now(), requestMs: 0, drawMs: 0 };
+  let metricsAsked = 0;
   const ask = (from) => {
     const t0 = performance.now();
-    return post(`/api/session/${S.session}/step`, { unit: "batch", count: 1, since: from, points: false })
+    const metrics = t0 - metricsAsked > 250;
+    if (metrics) metricsAsked = t0;
+    return post(`/api/session/${S.session}/step`, { unit: "batch", count: 1, since: from, points: false, metrics })
       .then((state) => { S.stats.requestMs += performance.now() - t0; return state; });
   };
   try {
@@ -343,6 +348,8 @@ async function playing() {
     }
   } finally {
     S.playing = false; $("play").textContent = "▶ play";
+    // Paused: everything as of the last update, the metrics on all rows included.
+    render(await get(`/api/session/${S.session}/state?since=${since()}`));
     if (S.selected) await loadChain();
   }
 }

@@ -70,22 +70,30 @@ export class NetworkView {
       : view.weights;
     const edges = state.sizes.slice(1).reduce((n, s, l) => n + s * state.sizes[l], 0);
     ctx.globalAlpha = edges > 3000 ? 0.35 : edges > 500 ? 0.6 : 0.9;
+    // Edges in a few strokes: one path per colour and width class (many small strokes cost
+    // the browser far more than the lines themselves).
+    const WIDTHS = edges > 3000 ? 1 : 8;
     values.forEach((w, layer) => {
       const n_out = state.sizes[layer + 1];
       let largest = 1e-12;
       for (const v of w) largest = Math.max(largest, Math.abs(v));
       const a = this.columns[layer], b = this.columns[layer + 1];
+      const paths = Array.from({ length: 2 * WIDTHS }, () => new Path2D());
       for (let i = 0; i < state.sizes[layer]; i++) {
         for (let j = 0; j < n_out; j++) {
           const v = w[i * n_out + j];
-          ctx.strokeStyle = v >= 0 ? "rgb(47,111,219)" : "rgb(232,135,30)";
-          ctx.lineWidth = edges > 3000 ? 0.6 : 0.4 + 3.6 * Math.abs(v) / largest;
-          ctx.beginPath();
-          ctx.moveTo(a.x + a.size / 2, a.ys[i]);
-          ctx.lineTo(b.x - b.size / 2, b.ys[j]);
-          ctx.stroke();
+          const level = Math.min(WIDTHS - 1, Math.floor(WIDTHS * Math.abs(v) / largest));
+          const path = paths[(v >= 0 ? 0 : WIDTHS) + level];
+          path.moveTo(a.x + a.size / 2, a.ys[i]);
+          path.lineTo(b.x - b.size / 2, b.ys[j]);
         }
       }
+      paths.forEach((path, k) => {
+        const level = k % WIDTHS;
+        ctx.strokeStyle = k < WIDTHS ? "rgb(47,111,219)" : "rgb(232,135,30)";
+        ctx.lineWidth = WIDTHS === 1 ? 0.6 : 0.4 + 3.6 * (level + 0.5) / WIDTHS;
+        ctx.stroke(path);
+      });
     });
     ctx.globalAlpha = 1;
     if (this.selected && this.selected.from !== null) {
