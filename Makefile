@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint bench fuzz install clean
+.PHONY: demo test lint bench fuzz install serve screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch unavailable: its rows are skipped"
 	touch $@
+
+# The web playground (Starlette and uvicorn, the serve extra): prints a URL and opens it.
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[cli,serve]"
+	touch $@
+
+serve: $(VENV)/.installed-serve
+	$(BIN)/chainrule serve
+
+# The playground's screenshots in docs/img/ (headless Chromium, as the browser tests use).
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python docs/screenshots.py docs/img
 
 # The speed comparisons (several minutes); tables in docs/benchmarks-latest.md.
 bench: $(VENV)/.installed-bench

@@ -125,7 +125,8 @@ def python_api_run(config: dict, steps: int):
                           learning_rate=config["learning_rate"],
                           optimizer=get_optimizer(config["optimizer"],
                                                   **config["optimizer_settings"]),
-                          batch_size=config["batch_size"], l2=config["l2"], progress=False)
+                          batch_size=config["batch_size"] or None, l2=config["l2"],
+                          progress=False)
     for _ in range(steps - 1):
         trainer.step()
     before = net.flat_parameters().copy()
@@ -397,3 +398,49 @@ def test_a_url_pasted_in_the_address_bar_replays_its_run(page, served):
     net = python_api_run(CONFIG, 4)[0]
     assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
                                                            net.weights))
+
+
+def test_building_a_network_with_the_controls(page, served):
+    open_page(page, served)
+    page.fill("#hidden", "5,2")
+    page.press("#hidden", "Enter")
+    page.wait_for_function("window.chainrule.state().sizes.join() === '2,5,2,3'")
+    page.select_option("#activation-controls select[data-layer='1']", "sigmoid")
+    page.wait_for_function("window.chainrule.state().activations[1] === 'sigmoid'")
+    page.select_option("#optimizer", "adam")
+    page.fill("#opt-beta1", "0.8")
+    page.fill("#learning-rate", "0.02")
+    page.fill("#batch-size", "0")
+    page.click("#apply")
+    page.wait_for_function("window.chainrule.config().optimizer === 'adam'")
+    config = page.evaluate("window.chainrule.config()")
+    assert config["optimizer_settings"] == {"beta1": 0.8} and config["batch_size"] == 0
+    assert config["activations"] == ["tanh", "sigmoid", "softmax"]
+    click_step(page, "#step-batch", 1)
+    click_step(page, "#step-batch", 2)
+    click_weight(page, 1, 4, 1)
+    shown = chain_numbers(page)
+    expected = expected_chain(config, 2, 1, 4, 1)
+    assert {k: shown[k] for k in expected} == expected
+    page.fill("#chain-row", "3")
+    page.dispatch_event("#chain-row", "change")
+    page.wait_for_function(
+        "document.querySelector('#chain').textContent.includes('values of row 3')")
+
+
+def test_continuing_from_an_imported_model(page, served, tmp_path):
+    open_page(page, served)
+    page.click("#step-epoch")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    trained = state(page)["weights"]
+    with page.expect_download() as download:
+        page.click("#export-model")
+    path = tmp_path / "exported.npz"
+    download.value.save_as(path)
+    page.click("#reset")
+    page.wait_for_function("window.chainrule.state().position === 0")
+    assert state(page)["weights"] != trained
+    page.set_input_files("#import-model", str(path))
+    page.wait_for_function("window.chainrule.config().model !== null")
+    assert state(page)["weights"] == trained and state(page)["position"] == 0
+    assert "continuing from exported.npz" in page.inner_text("#message")

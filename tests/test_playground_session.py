@@ -324,3 +324,23 @@ def test_the_curves_and_data_as_csv():
     data = session.data_csv().splitlines()
     assert data[0] == "x1,x2,label" and len(data) == len(session.raw.X) + 1
     assert [float(v) for v in data[1].split(",")[:2]] == session.raw.X[0].tolist()
+
+
+def test_a_large_batch_shows_its_first_rows_and_sums_them_all():
+    session = Session(config(batch_size=0, hidden=[40], activations=["tanh", "sigmoid"]))
+    session.step("batch", 2)
+    record = session.last["record"]
+    assert len(record.rows) > session_module.SHOWN_SAMPLES
+    chain = session.chain(0, 35, 1)
+    shown = chain["explanation"]
+    probe = session.net.copy()
+    probe.flat_parameters()[...] = session.last["before"]
+    reference = explain(probe, record.inputs, record.targets, 0, (1, 35))
+    rows = session_module.SHOWN_SAMPLES
+    assert shown["per_sample_gradient"] == reference.per_sample_gradient[:rows].tolist()
+    assert shown["forward"]["layers"][0]["sop"] == reference.sops[0][:rows].tolist()
+    assert chain["gradient"] == reference.gradient and chain["n_samples"] == len(record.rows)
+    output_delta = shown["backward"][0]
+    assert output_delta["value"] == reference.derivation[0].value[:rows].tolist()
+    hidden = shown["backward"][-1]
+    assert [p["next"] for p in hidden["paths"]] == [[1, 0]] and "product" not in hidden["paths"][0]

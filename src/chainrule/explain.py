@@ -87,9 +87,13 @@ class NeuronDelta:
             "layer": self.layer, "neuron": self.neuron, "value": self.value.tolist(),
             "factors": [f.to_dict() for f in self.factors],
             "dError_dOutput": None if self.output_grad is None else self.output_grad.tolist(),
+            # The next layer's deltas by reference ([layer, neuron], each once in the
+            # explanation's "backward" list): nested copies would grow with the product of the
+            # layers' widths.
             "paths": [
                 {"to_neuron": p["to_neuron"], "weight": p["weight"],
-                 "product": p["product"].tolist(), "next": p["next"].to_dict()}
+                 "product": p["product"].tolist(),
+                 "next": [p["next"].layer, p["next"].neuron]}
                 for p in self.paths
             ],
         }
@@ -141,9 +145,7 @@ class Explanation:
                 "predicted": self.outputs[last].tolist() if self.outputs else [],
                 "target": self.targets.tolist(), "loss": self.loss, "error": self.error,
             },
-            "backward": [d.to_dict() | {"paths": [{"to_neuron": p["to_neuron"],
-                                                   "weight": p["weight"]} for p in d.paths]}
-                         for d in self.derivation],
+            "backward": [d.to_dict() for d in self.derivation],
             "dError_dSop": self.delta.to_dict(),
             "dSop_dWeight": self.sop_weight_deriv.to_dict(),
             "per_sample_gradient": self.per_sample_gradient.tolist(),

@@ -51,7 +51,7 @@ from .config import LIMITS, ConfigError, check_config
 __all__ = ["Session"]
 
 MAX_SNAPSHOTS = 64
-SNAPSHOT_BYTES = 64 * 2**20
+SNAPSHOT_BYTES = 32 * 2**20
 #: Points per side of the grid on which every neuron's output is drawn (2-D data only), and
 #: the widest layer drawn that way.
 GRID = 32
@@ -535,7 +535,7 @@ class Session:
                       else net.biases[layer][to])
         out: dict[str, Any] = {
             "parameter": explanation.parameter, "value": value, "batch": batch_note,
-            "explanation": _trim(explanation.to_dict()),
+            "explanation": _first_rows(explanation, SHOWN_SAMPLES),
             "n_samples": int(inputs.shape[0]), "gradient": explained,
             "numerical": numeric,
             "numerical_relative_difference": _relative(explained, numeric),
@@ -628,12 +628,32 @@ def _relative(a: float, b: float) -> float:
     return 0.0 if scale == 0 else abs(a - b) / scale
 
 
-def _trim(value: Any) -> Any:
-    """Per-sample lists cut to their first :data:`SHOWN_SAMPLES` entries."""
-    if isinstance(value, dict):
-        return {k: _trim(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trim(v) for v in value[:SHOWN_SAMPLES]]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _first_rows(explanation, rows: int) -> dict[str, Any]:
+    """The explanation as the page shows it: per-row values cut to the batch's first ``rows``
+    rows (its sums, computed before, cover every row), and each path of a hidden neuron's sum
+    as its weight and the delta it leads to (the page shows no per-path products)."""
+    data = _cut(explanation, rows) if explanation.inputs.shape[0] > rows \
+        else explanation.to_dict()
+    data.pop("dError_dSop")  # the same as the entry of "backward" it names
+    for delta in data["backward"]:
+        delta["paths"] = [{k: path[k] for k in ("to_neuron", "weight", "next")}
+                          for path in delta["paths"]]
+    return data
+
+
+def _cut(explanation, rows: int) -> dict[str, Any]:
+    per_row = explanation.per_sample_gradient[:rows]
+    explanation.inputs, explanation.targets = (explanation.inputs[:rows],
+                                               explanation.targets[:rows])
+    explanation.sops = [values[:rows] for values in explanation.sops]
+    explanation.outputs = [values[:rows] for values in explanation.outputs]
+    for delta in explanation.derivation:
+        delta.value = delta.value[:rows]
+        if delta.output_grad is not None:
+            delta.output_grad = delta.output_grad[:rows]
+        for factor in delta.factors:
+            factor.value = factor.value[:rows]
+        for path in delta.paths:
+            path["product"] = path["product"][:rows]
+    explanation.sop_weight_deriv.value = explanation.sop_weight_deriv.value[:rows]
+    return explanation.to_dict() | {"per_sample_gradient": per_row.tolist()}

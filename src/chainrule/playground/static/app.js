@@ -185,7 +185,6 @@ function harmonize(c) {
   const regression = d.source === "generator" && ["plane", "bumps"].includes(d.name);
   const out = c.activations.length - 1;
   if (regression && !["mse", "squared_error"].includes(c.loss)) { c.loss = "mse"; c.activations[out] = "identity"; }
-  if (!regression && d.source === "generator" && ["mse", "squared_error"].includes(c.loss)) c.loss = "binary_cross_entropy";
   if (d.source === "generator" && d.classes > 2 && c.loss === "binary_cross_entropy") c.loss = "categorical_cross_entropy";
   if (c.loss === "categorical_cross_entropy") c.activations[out] = "softmax";
   if (c.loss === "binary_cross_entropy") c.activations[out] = "sigmoid";
@@ -530,7 +529,7 @@ async function main() {
 }
 
 window.chainrule = {
-  state: () => S.state, stats: () => S.stats, curves: () => S.curves,
+  state: () => S.state, config: () => S.config, stats: () => S.stats, curves: () => S.curves,
   edgePoint: (l, i, j) => networkView.edgePoint(l, i, j),
   neuronPoint: (c, i) => networkView.neuronPoint(c, i),
   dataPoint: (x, y) => dataView.toCanvas(x, y),

@@ -26,8 +26,10 @@ function factorLines(delta, row) {
       : num(`factor:${delta.layer}:${delta.neuron}:${k}`, at(f.value, row))}</div>`).join("");
 }
 
-export function renderChain(element, chain, state, onEdit, onBias) {
-  const e = chain.explanation, row = chain.shown_row, layer = e.layer;
+export function renderChain(element, chain, state, onEdit, onBias, chosenRow = null) {
+  const e = chain.explanation, layer = e.layer;
+  const rowsShown = Array.isArray(e.per_sample_gradient) ? e.per_sample_gradient.length : 1;
+  const row = Math.min(chosenRow ?? chain.shown_row, rowsShown - 1);
   const isBias = e.from_neuron === null;
   const last = e.forward.layers.length - 1;
   const source = layer === 0 ? "x" : `output[${layer - 1}]`;
@@ -77,7 +79,8 @@ export function renderChain(element, chain, state, onEdit, onBias) {
   const n = chain.n_samples;
   element.innerHTML = `
     <div><b>dError/d${esc(chain.parameter)}</b>: ${esc(chain.batch)}; values of row ${row + 1}${n > 1 ? ` of ${n} (the gradient sums all rows)` : ""}.
-      The weight was ${num("value", chain.value)} when the step began.</div>
+      The weight was ${num("value", chain.value)} when the step began.
+      ${rowsShown > 1 ? `<label>show row <input id="chain-row" type="number" min="1" max="${rowsShown}" value="${row + 1}"></label>${n > rowsShown ? ` (the first ${rowsShown} rows can be shown)` : ""}` : ""}</div>
     <h3>Forward pass</h3>
     <table class="values">${forwardRows.join("")}</table>
     <details ${isBias ? "open" : ""}><summary>neuron ${e.to_neuron} of layer ${layer}: sop = Σ input · weight + bias, output = f(sop)</summary>
@@ -97,6 +100,11 @@ export function renderChain(element, chain, state, onEdit, onBias) {
     const value = Number(element.querySelector("#edit-value").value);
     onEdit(e.layer, e.from_neuron, e.to_neuron, value);
   };
+  const rowInput = element.querySelector("#chain-row");
+  if (rowInput) {
+    rowInput.onchange = () => renderChain(element, chain, state, onEdit, onBias,
+      Math.max(0, Math.min(rowsShown - 1, Number(rowInput.value) - 1)));
+  }
   const biasButton = element.querySelector("#chain-bias");
   if (biasButton) biasButton.onclick = () => onBias(e.layer, e.to_neuron);
 }
