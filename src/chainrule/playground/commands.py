@@ -74,7 +74,7 @@ def _tutorial(session: Any) -> tuple[str | None, str]:
             or session.edits or c["standardize"] or c["schedule"] != "constant" or c["l2"]):
         return None, ("chainrule tutorial runs one neuron without bias, squared error, plain "
                       "gd, unstandardised: this run differs; the Python code reproduces it")
-    weight = float(session._initial_parameters[0])
+    weight = float(session.initial_parameters[0])
     words = ["chainrule", "tutorial", "--inputs", repr(float(session.raw.X[0, 0])),
              "--target", repr(float(session.raw.y[0, 0])), "--lr", repr(c["learning_rate"]),
              "--iterations", str(max(1, session.position)), "--initial-weight", repr(weight),

@@ -241,7 +241,11 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
 
     def field(message: dict, name: str, default: Any = ...) -> Any:
         if name in message:
-            return message[name]
+            value = message[name]
+            if name == "since" and (isinstance(value, bool) or not isinstance(value, int)
+                                    or value < 0):
+                raise Refused(400, f"since: a whole number >= 0, got {value!r}")
+            return value
         if default is ...:
             raise Refused(400, f"the request has no {name!r}")
         return default
@@ -332,8 +336,10 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
                                           field(message, "from", None)))
 
     def state(session: Session, message: dict, request: Request) -> Response:
-        since = int(request.query_params.get("since", "0"))
-        return JSONResponse(session.state(since))
+        since = request.query_params.get("since", "0")
+        if not since.isdigit():
+            raise Refused(400, f"since: a whole number >= 0, got {since!r}")
+        return JSONResponse(session.state(int(since)))
 
     def commands(session: Session, message: dict, request: Request) -> Response:
         return JSONResponse(session.commands())

@@ -109,7 +109,7 @@ class Session:
         self.snapshots: dict[int, dict[str, Any]] = {}
         self._apply_edits(0)
         self.snapshots[0] = self._snapshot()
-        self._initial_parameters = self.net.flat_parameters().copy()
+        self.initial_parameters = self.net.flat_parameters().copy()
 
     # ------------------------------------------------------------------ building
     def _dataset(self) -> Dataset:
