@@ -239,3 +239,13 @@ def test_a_busy_port_is_one_line_and_exit_2():
         busy.listen()
         code, out, err = _cli(["serve", "--port", str(busy.getsockname()[1]), "--no-browser"])
     assert code == 2 and err.count("\n") == 1 and "cannot listen" in err
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "starlette.applications"])
+def test_without_the_serve_extra_the_command_says_what_to_install(monkeypatch, missing):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "chainrule.playground.server", raising=False)
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    code, out, err = _cli(["serve", "--no-browser"])
+    assert code == 2 and "pip install 'chainrule[serve]'" in err and err.count("\n") == 1

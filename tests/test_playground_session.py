@@ -251,6 +251,16 @@ def test_the_model_file_loads(tmp_path):
     model = load(path)
     assert np.array_equal(model.flat_parameters(), session.net.flat_parameters())
     assert model.metadata["scaling"] == session.net.metadata["scaling"]
+    # chainrule predict takes it, on the data as the page offers it (raw, unstandardised).
+    data = tmp_path / "data.csv"
+    data.write_text(session.data_csv())
+    code, out, err = _run_cli(["predict", str(path), str(data)])
+    assert code == 0, err
+    probabilities = np.array([float(line.split(",")[1]) for line in out.splitlines()[1:]])
+    expected = session.net.predict(session.data.X_train)[:, 0]
+    train_rows = np.setdiff1d(np.arange(len(session.raw.X)), session._test_rows())
+    np.testing.assert_allclose(np.sort(probabilities[train_rows]), np.sort(expected),
+                               rtol=1e-9)  # predict writes 10 significant digits
 
 
 def _run_cli(argv):

@@ -653,6 +653,8 @@ def cmd_info(args) -> int:
 
 def cmd_serve(args) -> int:
     try:
+        import uvicorn  # noqa: F401 - the server's; checked here to say what is missing
+
         from .playground.server import serve
     except ImportError as exc:
         raise UsageError(f"chainrule serve needs the serve extra ({exc.name} is missing): "

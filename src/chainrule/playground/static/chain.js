@@ -89,8 +89,8 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
       ${incoming.bias !== null && !isBias ? `<button id="chain-bias">chain of this neuron's bias</button>` : ""}
     </details>
     <h3>Backward pass, from the output layer down</h3>${backward}
-    <div class="chain-step"><b>dError/d${esc(chain.parameter)}</b> = dError/dSop[${layer}][${e.to_neuron}] · ${isBias ? "1" : "g3"}: this row's term ${num("per_sample_term", at(e.per_sample_gradient, row))} (its own error, without the batch's 1/n);
-      over the batch: <b>${num("gradient", chain.gradient)}</b></div>
+    <div class="chain-step"><b>dError/d${esc(chain.parameter)}</b> = dError/dSop[${layer}][${e.to_neuron}] · ${isBias ? "1" : "g3"}: this row's own gradient ${num("per_sample_term", at(e.per_sample_gradient, row))} (of its own error, without the batch's 1/n);
+      the batch's gradient, the mean of its ${n} rows' gradients: <b>${num("gradient", chain.gradient)}</b></div>
     <h3>Checks</h3>${check}
     ${update}
     <h3>Edit</h3>
