@@ -249,3 +249,21 @@ def test_without_the_serve_extra_the_command_says_what_to_install(monkeypatch, m
     monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
     code, out, err = _cli(["serve", "--no-browser"])
     assert code == 2 and "pip install 'chainrule[serve]'" in err and err.count("\n") == 1
+
+
+def test_listening_everywhere_answers_to_the_machines_names():
+    from starlette.testclient import TestClient
+
+    name = socket.gethostname()
+    auth = {"Authorization": f"token {TOKEN}"}
+    with TestClient(server_module.create_app(TOKEN, 9999, "0.0.0.0")) as everywhere:
+        assert everywhere.get("/api/options", headers={**auth, "Host": f"{name}:9999"}
+                              ).status_code == 200
+        assert everywhere.get("/api/options", headers={**auth, "Host": "evil.example:9999"}
+                              ).status_code == 403
+    with TestClient(server_module.create_app(TOKEN, 9999, "127.0.0.1")) as local:
+        assert local.get("/api/options", headers={**auth, "Host": "127.0.0.1:9999"}
+                         ).status_code == 200
+        if name not in ("localhost", "127.0.0.1"):
+            assert local.get("/api/options", headers={**auth, "Host": f"{name}:9999"}
+                             ).status_code == 403

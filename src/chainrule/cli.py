@@ -814,8 +814,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "token; the server refuses requests without the token, from other sites or "
                     "to other host names. Ctrl-C stops it.")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="the address to listen on (another than 127.0.0.1 exposes the page "
-                            "to the network: anyone with the URL can use it)")
+                       help="the address to listen on; another than 127.0.0.1 exposes the page "
+                            "to the network (anyone with the URL can use it), and 0.0.0.0 "
+                            "answers to this machine's host name and addresses")
     serve.add_argument("--port", type=int, default=8765,
                        help="the port to listen on; 0 takes any free port")
     serve.add_argument("--token", help="the token the URL carries (default: a new random one "

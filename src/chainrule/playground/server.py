@@ -191,7 +191,9 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
     files = Files()
     sessions = Sessions(max_sessions)
     names = {"127.0.0.1", "localhost", "[::1]"}
-    if host not in ("0.0.0.0", "::", ""):
+    if host in ("0.0.0.0", "::", ""):  # every interface: the names this machine goes by too
+        names |= _machine_names()
+    else:
         names.add(f"[{host}]" if ":" in host else host)
     allowed_hosts = {f"{name}:{port}" for name in names}
     allowed_origins = {f"http://{h}" for h in allowed_hosts}
@@ -429,6 +431,17 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sessions, app.state.files = sessions, files
     return app
+
+
+def _machine_names() -> set[str]:
+    """This machine's host name, fully qualified name and addresses (for a server that listens
+    on every interface: the names other machines reach it by)."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+    except OSError:
+        pass
+    return {f"[{n}]" if ":" in n else n for n in names if n}
 
 
 def _guarded_static(check):

@@ -84,8 +84,8 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
     <h3>Forward pass</h3>
     <table class="values">${forwardRows.join("")}</table>
     <details ${isBias ? "open" : ""}><summary>neuron ${e.to_neuron} of layer ${layer}: sop = Σ input · weight + bias, output = f(sop)</summary>
-      <table class="values"><tr><th>input</th><th></th><th>weight</th><th></th></tr>${neuronRows}
-      <tr><td colspan="2">bias</td><td>biases[${layer}][${e.to_neuron}]</td><td class="num">${incoming.bias === null ? "none" : num("bias", incoming.bias)}</td></tr></table>
+      <div class="scroll"><table class="values"><tr><th>input</th><th></th><th>weight</th><th></th></tr>${neuronRows}
+      <tr><td colspan="2">bias</td><td>biases[${layer}][${e.to_neuron}]</td><td class="num">${incoming.bias === null ? "none" : num("bias", incoming.bias)}</td></tr></table></div>
       ${incoming.bias !== null && !isBias ? `<button id="chain-bias">chain of this neuron's bias</button>` : ""}
     </details>
     <h3>Backward pass, from the output layer down</h3>${backward}

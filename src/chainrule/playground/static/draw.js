@@ -139,12 +139,14 @@ export class NetworkView {
   hit(x, y, sizes) {
     for (let c = 0; c < this.columns.length; c++) {
       const column = this.columns[c];
-      if (Math.abs(x - column.x) <= column.size / 2 + 2) {
-        for (let i = 0; i < column.ys.length; i++) {
-          if (Math.abs(y - column.ys[i]) <= Math.max(3, column.size / 2 + 1)) {
-            return { kind: "neuron", column: c, index: i };
-          }
-        }
+      if (Math.abs(x - column.x) <= Math.max(4, column.size / 2 + 2)) {
+        // The nearest neuron of the column (in a wide layer the neurons nearly touch).
+        let nearest = -1, distance = Math.max(3, column.size / 2 + 1);
+        column.ys.forEach((ny, i) => {
+          const d = Math.abs(y - ny);
+          if (d <= distance) { distance = d; nearest = i; }
+        });
+        if (nearest >= 0) return { kind: "neuron", column: c, index: nearest };
       }
     }
     let best = null, bestDistance = 5;
