@@ -31,9 +31,9 @@ def launch(playwright):
 
 
 @contextlib.contextmanager
-def server_thread(token: str = TOKEN, max_sessions: int = 32):
-    """The playground's app on a free port of 127.0.0.1, in this process; yields
-    ``(base_url, app)``."""
+def server_thread(token: str = TOKEN, max_sessions: int = 32, host: str = "127.0.0.1"):
+    """The playground's app on a free port of 127.0.0.1, in this process, made as for a server
+    bound to ``host`` (its Host check); yields ``(base_url, app)``."""
     import uvicorn
 
     from chainrule.playground.server import create_app
@@ -41,7 +41,7 @@ def server_thread(token: str = TOKEN, max_sessions: int = 32):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(token, port, max_sessions=max_sessions)
+    app = create_app(token, port, host, max_sessions=max_sessions)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

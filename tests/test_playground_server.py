@@ -252,18 +252,12 @@ def test_without_the_serve_extra_the_command_says_what_to_install(monkeypatch, m
 
 
 def test_listening_everywhere_answers_to_the_machines_names():
-    from starlette.testclient import TestClient
-
     name = socket.gethostname()
     auth = {"Authorization": f"token {TOKEN}"}
-    with TestClient(server_module.create_app(TOKEN, 9999, "0.0.0.0")) as everywhere:
-        assert everywhere.get("/api/options", headers={**auth, "Host": f"{name}:9999"}
-                              ).status_code == 200
-        assert everywhere.get("/api/options", headers={**auth, "Host": "evil.example:9999"}
-                              ).status_code == 403
-    with TestClient(server_module.create_app(TOKEN, 9999, "127.0.0.1")) as local:
-        assert local.get("/api/options", headers={**auth, "Host": "127.0.0.1:9999"}
-                         ).status_code == 200
-        if name not in ("localhost", "127.0.0.1"):
-            assert local.get("/api/options", headers={**auth, "Host": f"{name}:9999"}
-                             ).status_code == 403
+    for host, answers in (("0.0.0.0", True), ("127.0.0.1", name in ("localhost", "127.0.0.1"))):
+        with server_thread(host=host) as (url, _):
+            port = url.rsplit(":", 1)[1]
+            named = httpx.get(url + "/api/options", headers={**auth, "Host": f"{name}:{port}"})
+            assert (named.status_code == 200) == answers, host
+            evil = httpx.get(url + "/api/options", headers={**auth, "Host": f"evil.example:{port}"})
+            assert evil.status_code == 403
