@@ -19,6 +19,7 @@ from chainrule import load
 from chainrule.datasets.planar import generate
 from chainrule.explain import explain
 from chainrule.gradcheck import numerical_derivative
+from chainrule.metrics import score
 from chainrule.network import Network
 from chainrule.optimizers import get_optimizer
 from chainrule.preparation import prepare
@@ -200,10 +201,21 @@ def test_every_number_of_a_chain_is_the_python_apis(page, served, layer, source,
     for key, value in expected.items():
         assert shown[key] == value, key
     assert len(shown) >= len(expected)
-    # The page's weights are the engine's after those three updates.
+    # The page's weights are the engine's after those three updates, and its metrics are
+    # chainrule.metrics.score's (what chainrule evaluate prints) on the same rows.
     net = python_api_run(CONFIG, 3)[0]
     for mine, theirs in zip(weights_of(state(page)), net.weights):
         assert np.array_equal(mine, theirs.ravel())
+    d = CONFIG["data"]
+    data = prepare(generate(d["name"], d["seed"], d["samples"], d["noise"], d["classes"]),
+                   CONFIG["loss"], CONFIG["test_split"], 0.0, CONFIG["seed"])
+    net.metadata = data.metadata
+    shown = dict(page.eval_on_selector_all("#metrics [data-key]",
+                                           "els => els.map(e => [e.dataset.key, e.textContent])"))
+    for part, (X, Y) in (("train", (data.X_train, data.Y_train)), ("test", data.held_out)):
+        expected = score(net, X, Y)
+        assert float(shown[f"{part}-loss"]) == expected["loss"]
+        assert float(shown[f"{part}-accuracy"]) == expected["accuracy"]
 
 
 def test_hover_shows_a_weights_exact_value(page, served):
