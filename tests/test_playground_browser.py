@@ -456,3 +456,21 @@ def test_continuing_from_an_imported_model(page, served, tmp_path):
     page.wait_for_function("window.chainrule.config().model !== null")
     assert state(page)["weights"] == trained and state(page)["position"] == 0
     assert "continuing from exported.npz" in page.inner_text("#message")
+
+
+@pytest.mark.parametrize("dataset, sizes, loss", [
+    ("iris", [4, 4, 3, 3], "categorical_cross_entropy"),
+    ("regression", [5, 4, 3, 1], "mse"),
+    ("tutorial", [1, 4, 3, 1], "mse"),
+])
+def test_choosing_a_built_in_dataset_picks_a_loss_that_fits(page, served, dataset, sizes, loss):
+    open_page(page, served, {**CONFIG, "loss": "binary_cross_entropy",
+                             "activations": ["tanh", "relu", "sigmoid"],
+                             "data": {**CONFIG["data"], "classes": 2}})
+    page.select_option("#data-source", "builtin")
+    page.wait_for_function("window.chainrule.config().data.source === 'builtin'")
+    page.select_option("#data-builtin", dataset)
+    page.wait_for_function(f"window.chainrule.config().data.name === '{dataset}'")
+    assert not page.is_visible("#message"), page.inner_text("#message")
+    assert state(page)["sizes"] == sizes and page.evaluate("window.chainrule.config().loss") == loss
+    click_step(page, "#step-batch", 1)

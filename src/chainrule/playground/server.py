@@ -18,6 +18,7 @@ server that guards itself:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -42,7 +43,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..activations import ACTIVATIONS
-from ..datasets import DATASETS
+from ..datasets import DATASETS, load_dataset
 from ..datasets.planar import GENERATORS, MULTICLASS
 from ..initializers import INITIALIZERS
 from ..losses import LOSSES
@@ -168,6 +169,18 @@ class JSONResponse(StarletteJSONResponse):
         return text.encode("utf-8")
 
 
+@functools.cache
+def _dataset_facts() -> dict[str, dict[str, Any]]:
+    """Each built-in dataset's task, classes and rows, so the page can pick a loss that fits."""
+    facts = {}
+    for name in DATASETS:
+        data = load_dataset(name)
+        facts[name] = {"task": data.task, "rows": len(data.X), "features": data.X.shape[1],
+                       "classes": len(set(data.y.tolist())) if data.task == "classification"
+                       else 0}
+    return facts
+
+
 def _options() -> dict[str, Any]:
     """What the page offers in its menus, from the library's own tables."""
     return {
@@ -178,7 +191,7 @@ def _options() -> dict[str, Any]:
         "schedules": {name: cls().settings() for name, cls in SCHEDULES.items()},
         "initializers": list(INITIALIZERS),
         "generators": list(GENERATORS), "multiclass": list(MULTICLASS),
-        "datasets": list(DATASETS),
+        "datasets": _dataset_facts(),
         "limits": LIMITS | {"upload_bytes": MAX_UPLOAD_BYTES, "rows": MAX_ROWS,
                             "columns": MAX_COLUMNS, "sessions": MAX_SESSIONS},
         "default": DEFAULT,
@@ -382,9 +395,10 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
                 raise Refused(413, f"{shown}: {rows:,} rows and {columns + 1:,} columns; the "
                                    f"playground takes at most {MAX_ROWS:,} rows and "
                                    f"{MAX_COLUMNS:,} columns")
+            classes = len(set(dataset.y.tolist())) if dataset.task == "classification" else 0
             return {"upload": key, "name": shown, "rows": rows,
                     "columns": [*dataset.feature_names, dataset.target_name],
-                    "target": dataset.target_name, "task": dataset.task}
+                    "target": dataset.target_name, "task": dataset.task, "classes": classes}
 
         return JSONResponse(await threaded(check_table))
 

@@ -179,13 +179,30 @@ function readConfig() {
   return harmonize(c);
 }
 
+// What the page knows of the data before the server reads it: its task and classes.
+function dataFacts(d) {
+  if (d.source === "generator") {
+    return ["plane", "bumps"].includes(d.name) ? { task: "regression", classes: 0 } : { task: "classification", classes: d.classes };
+  }
+  if (d.source === "builtin") return S.options.datasets[d.name];
+  return S.upload || { task: "classification", classes: 2 };
+}
+
 // The output layer and the loss that fit the data (a convenience: the server checks anyway).
 function harmonize(c) {
-  const d = c.data;
-  const regression = d.source === "generator" && ["plane", "bumps"].includes(d.name);
+  const d = c.data, facts = dataFacts(d);
+  const regression = facts.task === "regression";
   const out = c.activations.length - 1;
   if (regression && !["mse", "squared_error"].includes(c.loss)) { c.loss = "mse"; c.activations[out] = "identity"; }
-  if (d.source === "generator" && d.classes > 2 && c.loss === "binary_cross_entropy") c.loss = "categorical_cross_entropy";
+  const before = dataFacts(S.config.data);
+  if (!regression && before.task === "regression" && ["mse", "squared_error"].includes(c.loss)) {
+    c.loss = facts.classes > 2 ? "categorical_cross_entropy" : "binary_cross_entropy";  // the data changed task
+  }
+  if (facts.classes > 2 && c.loss === "binary_cross_entropy") c.loss = "categorical_cross_entropy";
+  if (d.source === "builtin" && facts.rows < 4) { c.test_split = 0; c.standardize = false; }
+  else if (S.config.data.name === "tutorial" && c.test_split === 0) {  // leaving the one sample
+    c.test_split = S.options.default.test_split; c.standardize = true;
+  }
   if (c.loss === "categorical_cross_entropy") c.activations[out] = "softmax";
   if (c.loss === "binary_cross_entropy") c.activations[out] = "sigmoid";
   if (c.activations[out] === "softmax" && c.loss !== "categorical_cross_entropy") c.activations[out] = "identity";
@@ -452,16 +469,16 @@ function wire() {
     const file = $("upload-csv").files[0];
     if (!file) return;
     const info = await upload(`/api/upload?name=${encodeURIComponent(file.name)}`, file);
+    S.upload = info;
     fillSelect($("data-target"), info.columns);
     $("data-target").value = info.target;
     const config = structuredClone(S.config);
     config.data = { source: "upload", upload: info.upload, target: info.target, added: [], removed: [] };
     config.hidden = config.hidden.length ? config.hidden : [8];
-    if (info.task === "regression") { config.loss = "mse"; }
-    else if (config.loss === "mse" || config.loss === "squared_error") config.loss = "categorical_cross_entropy";
+    if (info.task === "classification" && ["mse", "squared_error"].includes(config.loss)) config.loss = "categorical_cross_entropy";
     config.activations = Array.from({ length: config.hidden.length + 1 }, (_, l) => config.activations[l] || "tanh");
     config.edits = [];
-    await start(harmonizeUpload(config, info));
+    await start(harmonize(config));
     say(`${info.name}: ${info.rows} rows, target ${info.target} (${info.task})`, "info");
   });
   $("import-model").onchange = () => guarded(async () => {
@@ -486,14 +503,6 @@ function wire() {
   $("classroom-toggle").onclick = () => { $("classroom").hidden = !$("classroom").hidden; };
 }
 
-function harmonizeUpload(config, info) {
-  const out = config.activations.length - 1;
-  if (info.task === "regression") config.activations[out] = "identity";
-  else if (config.loss === "categorical_cross_entropy") config.activations[out] = "softmax";
-  else if (config.loss === "binary_cross_entropy") config.activations[out] = "sigmoid";
-  return config;
-}
-
 function buildClassroom() {
   const items = [...document.querySelectorAll("[data-hideable]")];
   $("classroom-list").innerHTML = items.map((el) =>
@@ -511,7 +520,7 @@ async function main() {
   S.options = await get("/api/options");
   const o = S.options;
   fillSelect($("data-name"), o.generators);
-  fillSelect($("data-builtin"), o.datasets);
+  fillSelect($("data-builtin"), Object.keys(o.datasets));
   fillSelect($("loss"), o.losses);
   fillSelect($("init"), o.initializers);
   fillSelect($("optimizer"), Object.keys(o.optimizers));
