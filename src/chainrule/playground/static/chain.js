@@ -55,7 +55,7 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
     }
     const paths = d.paths.map((p) => `weights[${d.layer + 1}][${d.neuron}, ${p.to_neuron}] ${num(`path:${d.layer}:${d.neuron}:${p.to_neuron}`, p.weight)} · dError/dSop[${d.layer + 1}][${p.to_neuron}]`).join(" + ");
     return `<div class="chain-step"><b>${head}</b> = dError/dOutput · dOutput/dSop = ${num(`delta:${d.layer}:${d.neuron}`, at(d.value, row))}
-      <div>dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length} paths through layer ${d.layer + 1}: ${paths} = ${num(`output_grad:${d.layer}:${d.neuron}`, at(d.dError_dOutput, row))}</div>${factorLines(d, row)}</div>`;
+      <div>dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length === 1 ? "1 path" : `${d.paths.length} paths`} through layer ${d.layer + 1}: ${paths} = ${num(`output_grad:${d.layer}:${d.neuron}`, at(d.dError_dOutput, row))}</div>${factorLines(d, row)}</div>`;
   }).join("");
 
   const fdOk = chain.numerical_relative_difference < 1e-6;
