@@ -320,6 +320,28 @@ def test_the_tutorial_command(tmp_path):
     assert code == 0 and final == session.net.weights[0][0, 0]
 
 
+def test_the_tutorials_chain_shows_the_published_slip():
+    from chainrule import tutorial
+
+    session = Session({"data": {"source": "builtin", "name": "tutorial"}, "test_split": 0,
+                       "standardize": False, "hidden": [], "activations": ["sigmoid"],
+                       "bias": False, "loss": "squared_error", "init": "uniform",
+                       "optimizer": "gd", "learning_rate": 0.5, "epochs": 100})
+    weight = float(session.net.weights[0][0, 0])
+    session.step("batch", 1)
+    chain = session.chain(0, 0, 0)
+    right = tutorial.run_scalar([0.1], 0.3, 0.5, 1, [weight])
+    published = tutorial.run_scalar([0.1], 0.3, 0.5, 1, [weight], as_published=True)
+    assert chain["gradient"] == pytest.approx(right.gradients[0, 0], rel=1e-14)
+    assert chain["published_slip"]["gradient"] == pytest.approx(published.gradients[0, 0],
+                                                                 rel=1e-14)
+    assert chain["published_slip"]["ratio"] != pytest.approx(1.0)
+    # Only where the slip applies: not where the loss and the sigmoid combine.
+    other = Session(config())
+    other.step("batch", 1)
+    assert "published_slip" not in other.chain(1, 0, 0)
+
+
 def test_a_file_from_another_server_is_asked_for_again():
     with pytest.raises(ConfigError, match="upload it again"):
         Session(config(data={"source": "upload", "upload": "abc123"}))

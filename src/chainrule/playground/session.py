@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import persistence
+from .. import persistence, tutorial
 from ..datasets import Dataset, load_dataset
 from ..datasets.planar import generate
 from ..explain import explain
@@ -533,6 +533,7 @@ class Session:
         numeric = numerical_derivative(net, inputs, targets, layer, weight, bias)
         value = float(net.weights[layer][source, to] if source is not None
                       else net.biases[layer][to])
+        slip = self._published_slip(explanation, net)
         out: dict[str, Any] = {
             "parameter": explanation.parameter, "value": value, "batch": batch_note,
             "explanation": _first_rows(explanation, SHOWN_SAMPLES),
@@ -540,6 +541,8 @@ class Session:
             "numerical": numeric,
             "numerical_relative_difference": _relative(explained, numeric),
         }
+        if slip is not None:
+            out["published_slip"] = slip
         out["incoming"] = {"weights": net.weights[layer][:, to].tolist(),
                            "bias": None if net.biases[layer] is None
                            else float(net.biases[layer][to])}
@@ -554,6 +557,24 @@ class Session:
             out["update"] = self._update_terms(layer, source, to, value, used,
                                                record.learning_rate)
         return out
+
+    @staticmethod
+    def _published_slip(explanation, net: Network) -> dict[str, Any] | None:
+        """For a sigmoid output whose loss does not combine with it (the tutorial's squared
+        error): what the published Part 1 code would compute instead, with the sigmoid's
+        derivative taken at the predicted value (``tutorial.activation_sop_deriv(predicted)``)
+        rather than at the sop."""
+        last = net.n_layers - 1
+        function = net.activation_functions[last]
+        if explanation.layer != last or function.name != "sigmoid" or \
+                net.loss_function.combines_with(function):
+            return None
+        predicted = explanation.outputs[last][:, explanation.to_neuron]
+        g1 = explanation.delta.factors[0].value
+        g2 = tutorial.activation_sop_deriv(predicted)
+        gradient = float(np.sum(g1 * g2 * explanation.sop_weight_deriv.value))
+        return {"g2": g2[:SHOWN_SAMPLES].tolist(), "gradient": gradient,
+                "ratio": gradient / explanation.gradient if explanation.gradient else None}
 
     def _update_terms(self, layer, source, to, value, grad, learning_rate) -> dict[str, Any]:
         optimizer = self.trainer.optimizer

@@ -66,6 +66,13 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
     check += `<div>the engine's gradient in this step${chain.l2.term ? ` (with L2: + l2 · w = ${num("l2_term", chain.l2.term)})` : ""}: ${num("engine_gradient", chain.engine_gradient)}
       <span class="${ok ? "ok" : "bad"}">relative difference ${esc(full(chain.engine_relative_difference))}</span></div>`;
   }
+  if (chain.published_slip) {
+    const slip = chain.published_slip;
+    check += `<div class="chain-step">The published Part 1 code takes g2 at the predicted value instead of the sop:
+      sigmoid(predicted) · (1 − sigmoid(predicted)) = ${num("slip_g2", at(slip.g2, row))} where the right g2 is
+      ${num("slip_right_g2", at(e.backward[0].factors[1]?.value, row))}; its gradient would be ${num("slip_gradient", slip.gradient)}
+      (${esc(full(slip.ratio))} × the right one). <code>chainrule tutorial --as-published</code> runs that code to the end.</div>`;
+  }
   let update = "";
   if (chain.update) {
     const u = chain.update;
@@ -90,7 +97,7 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
     </details>
     <h3>Backward pass, from the output layer down</h3>${backward}
     <div class="chain-step"><b>dError/d${esc(chain.parameter)}</b> = dError/dSop[${layer}][${e.to_neuron}] · ${isBias ? "1" : "g3"}: this row's own gradient ${num("per_sample_term", at(e.per_sample_gradient, row))} (of its own error, without the batch's 1/n);
-      the batch's gradient, the mean of its ${n} rows' gradients: <b>${num("gradient", chain.gradient)}</b></div>
+      ${n > 1 ? `the batch's gradient, the mean of its ${n} rows' gradients` : "the batch's gradient (it has this row alone)"}: <b>${num("gradient", chain.gradient)}</b></div>
     <h3>Checks</h3>${check}
     ${update}
     <h3>Edit</h3>
