@@ -474,3 +474,19 @@ def test_choosing_a_built_in_dataset_picks_a_loss_that_fits(page, served, datase
     assert not page.is_visible("#message"), page.inner_text("#message")
     assert state(page)["sizes"] == sizes and page.evaluate("window.chainrule.config().loss") == loss
     click_step(page, "#step-batch", 1)
+
+
+def test_keys_step_and_go_back(page, served):
+    open_page(page, served)
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("window.chainrule.state().position === 1")
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        "window.chainrule.state().position === window.chainrule.state().n_batches - 1")
+    page.keyboard.press("s")
+    page.wait_for_function("window.chainrule.state().sample === 1")
+    page.click("#hidden")  # typing in a field is typing, not a step
+    page.keyboard.press("ArrowRight")
+    assert state(page)["sample"] == 1

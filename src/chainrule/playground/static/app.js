@@ -501,6 +501,16 @@ function wire() {
       `<pre id="python">${esc(c.python)}</pre>`;
   });
   $("classroom-toggle").onclick = () => { $("classroom").hidden = !$("classroom").hidden; };
+  // Keys, outside the form fields: space plays or pauses, → one update (shift: an epoch),
+  // ← one update back, s the next row of the batch.
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea, button") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const keys = { " ": "play", ArrowRight: event.shiftKey ? "step-epoch" : "step-batch", ArrowLeft: "back", s: "step-sample" };
+    const button = keys[event.key];
+    if (!button || $(button).closest("[hidden]")) return;
+    event.preventDefault();
+    $(button).click();
+  });
 }
 
 function buildClassroom() {
