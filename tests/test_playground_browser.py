@@ -121,7 +121,7 @@ def python_api_run(config: dict, steps: int):
                    config["loss"], config["test_split"], 0.0, config["seed"])
     sizes = [2, *config["hidden"], data.Y_train.shape[1]]
     net = Network(sizes, activation=config["activations"], loss=config["loss"],
-                  init=config["init"], seed=config["seed"])
+                  init=config["init"], seed=config["seed"], bias=config.get("bias", True))
     trainer = net.trainer(data.X_train, data.Y_train, epochs=config["epochs"],
                           learning_rate=config["learning_rate"],
                           optimizer=get_optimizer(config["optimizer"],
@@ -490,3 +490,21 @@ def test_keys_step_and_go_back(page, served):
     page.click("#hidden")  # typing in a field is typing, not a step
     page.keyboard.press("ArrowRight")
     assert state(page)["sample"] == 1
+
+
+def test_bias_per_layer_and_for_all(page, served):
+    open_page(page, served)
+    page.uncheck("#activation-controls input[data-bias-layer='1']")
+    page.wait_for_function("Array.isArray(window.chainrule.config().bias)")
+    assert page.evaluate("window.chainrule.config().bias") == [True, False, True]
+    assert state(page)["biases"][1] is None and state(page)["bias"] == [True, False, True]
+    click_step(page, "#step-batch", 1)
+    net = python_api_run(page.evaluate("window.chainrule.config()"), 1)[0]
+    assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights_of(state(page)),
+                                                           net.weights))
+    assert not page.is_checked("#bias")  # not every layer has one
+    page.check("#bias")
+    page.wait_for_function("window.chainrule.config().bias === true")
+    page.uncheck("#bias")
+    page.wait_for_function("window.chainrule.config().bias === false")
+    assert state(page)["biases"] == [None, None, None]

@@ -91,6 +91,7 @@ def test_cross_site_requests_are_refused(client, served):
     (b'{"config": {"hidden": [-1]}}', "hidden[0]"),
     (b'{"config": {"loss": 7}}', "loss"),
     (b'{"config": "circle"}', "JSON object"),
+    (b'{"config": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
     (b'{"config": {"data": {"source": "generator", "name": "circle", "samples": 1e300}}}',
      "data.samples"),
 ])

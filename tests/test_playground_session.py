@@ -49,6 +49,8 @@ def config(**changes):
     ({"edits": [{"step": -1, "layer": 0, "to": 0, "value": 1}]}, "edits[0].step"),
     ({"surprise": 1}, "unknown configuration field"),
     ({"epochs": 10**9}, "epochs"),
+    ({"bias": [True, False]}, "bias"),
+    ({"bias": "yes"}, "bias"),
 ])
 def test_a_bad_configuration_names_its_field(changes, field):
     with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -300,6 +302,20 @@ def test_the_python_code_gives_the_same_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     equivalents = session.commands()
     assert equivalents["cli"] is None and "edited weights" in equivalents["cli_note"]
+    (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(equivalents["python"], "snippet", "exec"), namespace)
+    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+
+
+def test_bias_per_layer_and_the_python_code(tmp_path, monkeypatch):
+    session = Session(config(bias=[True, False, True]))
+    session.step("batch", 5)
+    assert session.net.biases[1] is None and session.net.bias == [True, False, True]
+    monkeypatch.chdir(tmp_path)
+    equivalents = session.commands()
+    assert equivalents["cli"] is None and "without bias" in equivalents["cli_note"]
     (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):

@@ -28,7 +28,7 @@ def _cli(session: Any) -> tuple[str | None, str]:
         reasons.append("no held-out rows (--test-split is in (0, 1))")
     if len(set(c["activations"][:-1])) > 1:
         reasons.append("different activations in the hidden layers")
-    if not c["bias"]:
+    if not all(session.net.bias):
         reasons.append("layers without bias")
     if c["optimizer_settings"] or c["schedule_settings"]:
         reasons.append("optimizer or schedule settings other than the defaults")
@@ -68,7 +68,7 @@ def _cli(session: Any) -> tuple[str | None, str]:
 
 def _tutorial(session: Any) -> tuple[str | None, str]:
     c = session.config
-    if (session.net.sizes != [1, 1] or c["bias"] or c["loss"] != "squared_error"
+    if (session.net.sizes != [1, 1] or any(session.net.bias) or c["loss"] != "squared_error"
             or c["optimizer"] != "gd" or c["activations"][0] not in ("sigmoid", "tanh",
                                                                       "identity")
             or session.edits or c["standardize"] or c["schedule"] != "constant" or c["l2"]):

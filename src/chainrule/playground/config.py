@@ -161,9 +161,14 @@ def check_config(config: Any) -> dict[str, Any]:
                           f"and the output), got {activations!r}")
     out["activations"] = [_choice(a, f"activations[{i}]", ACTIVATIONS)
                           for i, a in enumerate(activations)]
-    if not isinstance(merged["bias"], bool):
-        raise ConfigError(f"bias: true or false, got {merged['bias']!r}")
-    out["bias"] = merged["bias"]
+    bias = merged["bias"]
+    if isinstance(bias, list):
+        if len(bias) != len(hidden) + 1 or not all(isinstance(b, bool) for b in bias):
+            raise ConfigError(f"bias: true, false, or one of them per layer ({len(hidden) + 1}),"
+                              f" got {bias!r}")
+    elif not isinstance(bias, bool):
+        raise ConfigError(f"bias: true, false, or one of them per layer, got {bias!r}")
+    out["bias"] = bias
     out["loss"] = _choice(merged["loss"], "loss", LOSSES)
     out["init"] = _choice(merged["init"], "init", INITIALIZERS)
     out["seed"] = _number(merged["seed"], "seed", 0, 2**32 - 1, True)

@@ -250,6 +250,8 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
             message = json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
             raise Refused(400, f"the request is not JSON: {exc}") from None
+        except RecursionError:
+            raise Refused(400, "the request is nested too deeply") from None
         if not isinstance(message, dict):
             raise Refused(400, "the request must be a JSON object")
         return message
@@ -414,7 +416,8 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
             except ValueError as exc:
                 raise ValueError(str(exc).replace(path, shown)) from None
             return {"model": key, "name": shown, "sizes": net.sizes,
-                    "activations": net.activations, "bias": all(net.bias),
+                    "activations": net.activations,
+                    "bias": net.bias if len(set(net.bias)) > 1 else net.bias[0],
                     "loss": net.loss_name}
 
         return JSONResponse(await threaded(read))

@@ -82,7 +82,8 @@ class Session:
         c = self.config
         self.data = prepare(copy, c["loss"], c["test_split"], 0.0, c["seed"], c["standardize"])
         sizes = [self.data.X_train.shape[1], *c["hidden"], self.data.Y_train.shape[1]]
-        n_parameters = sum((a + int(c["bias"])) * b for a, b in zip(sizes, sizes[1:]))
+        biases = c["bias"] if isinstance(c["bias"], list) else [c["bias"]] * (len(sizes) - 1)
+        n_parameters = sum((a + int(b_)) * b for a, b, b_ in zip(sizes, sizes[1:], biases))
         if n_parameters > LIMITS["parameters"]:
             raise ConfigError(f"hidden: {n_parameters:,} parameters; the playground takes at "
                               f"most {LIMITS['parameters']:,}")

@@ -89,11 +89,13 @@ function fillSelect(select, values, labels) {
   select.innerHTML = values.map((v, i) => `<option value="${v}">${labels ? labels[i] : v}</option>`).join("");
 }
 
-function activationSelects(count, values) {
+function activationSelects(count, values, bias) {
   const box = $("activation-controls");
   const names = S.options.activations;
+  const biases = Array.isArray(bias) ? bias : Array(count).fill(bias);
   box.innerHTML = Array.from({ length: count }, (_, l) =>
-    `<label>${l === count - 1 ? "output" : `layer ${l}`} <select data-layer="${l}">${names.map((n) => `<option${n === values[l] ? " selected" : ""}>${n}</option>`).join("")}</select></label>`).join("");
+    `<label>${l === count - 1 ? "output" : `layer ${l}`} <select data-layer="${l}">${names.map((n) => `<option${n === values[l] ? " selected" : ""}>${n}</option>`).join("")}</select></label>` +
+    `<label title="this layer's bias"><input type="checkbox" data-bias-layer="${l}"${biases[l] ? " checked" : ""}>b</label>`).join("");
 }
 
 function settingInputs(box, defaults, values, prefix) {
@@ -116,8 +118,9 @@ function showConfig(config) {
   $("test-split").value = config.test_split;
   $("standardize").checked = config.standardize;
   $("hidden").value = config.hidden.join(",");
-  activationSelects(config.hidden.length + 1, config.activations);
-  $("bias").checked = config.bias;
+  activationSelects(config.hidden.length + 1, config.activations, config.bias);
+  $("bias").checked = Array.isArray(config.bias) ? config.bias.every(Boolean) : config.bias;
+  $("bias").indeterminate = Array.isArray(config.bias) && !config.bias.every((b) => b === config.bias[0]);
   $("loss").value = config.loss; $("init").value = config.init; $("seed").value = config.seed;
   $("optimizer").value = config.optimizer;
   settingInputs($("optimizer-settings"), S.options.optimizers[config.optimizer], config.optimizer_settings, "opt");
@@ -165,7 +168,14 @@ function readConfig() {
   const selects = [...$("activation-controls").querySelectorAll("select")].map((s) => s.value);
   c.activations = Array.from({ length: c.hidden.length + 1 }, (_, l) =>
     l === c.hidden.length ? selects[selects.length - 1] : (selects[l] ?? selects[0] ?? "tanh"));
-  c.bias = $("bias").checked;
+  // One switch for all layers, or one per layer (the b boxes beside the activations).
+  const perLayer = [...$("activation-controls").querySelectorAll("input[data-bias-layer]")].map((b) => b.checked);
+  if (S.biasAll !== undefined || perLayer.length !== c.hidden.length + 1) {
+    c.bias = S.biasAll ?? $("bias").checked;
+  } else {
+    c.bias = perLayer.every((b) => b === perLayer[0]) ? perLayer[0] : perLayer;
+  }
+  S.biasAll = undefined;
   c.loss = $("loss").value; c.init = $("init").value; c.seed = number("seed");
   c.optimizer = $("optimizer").value;
   c.optimizer_settings = settingsFrom($("optimizer-settings"), S.options.optimizers[c.optimizer]);
@@ -389,7 +399,7 @@ function wire() {
   $("play").onclick = () => guarded(play);
   $("scrub").onchange = () => guarded(() => act("goto", { position: Number($("scrub").value), sample: 0 }));
   $("apply").onclick = () => guarded(() => start(readConfig()));
-  for (const id of ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes", "data-seed", "test-split", "standardize", "hidden", "bias", "loss", "init", "seed", "data-target"]) {
+  for (const id of ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes", "data-seed", "test-split", "standardize", "hidden", "loss", "init", "seed", "data-target"]) {
     $(id).onchange = () => guarded(async () => {
       if (id === "data-source" && $("data-source").value === "upload" && S.config.data.source !== "upload") {
         showConfig({ ...S.config, data: { ...S.config.data, source: "upload" } });
@@ -402,6 +412,7 @@ function wire() {
   $("optimizer").onchange = () => settingInputs($("optimizer-settings"), S.options.optimizers[$("optimizer").value], {}, "opt");
   $("schedule").onchange = () => settingInputs($("schedule-settings"), S.options.schedules[$("schedule").value], {}, "sched");
   $("activation-controls").onchange = () => guarded(() => start(readConfig()));
+  $("bias").onchange = () => guarded(() => { S.biasAll = $("bias").checked; return start(readConfig()); });
   $("overlay").onchange = () => { if (S.state) { S.view.overlay = $("overlay").value; networkView.draw(S.state, S.view); } };
   $("preset").onchange = () => guarded(() => {
     const preset = PRESETS[$("preset").value];
