@@ -508,3 +508,19 @@ def test_bias_per_layer_and_for_all(page, served):
     page.uncheck("#bias")
     page.wait_for_function("window.chainrule.config().bias === false")
     assert state(page)["biases"] == [None, None, None]
+
+
+def test_the_curves_and_the_data_download(page, served, tmp_path):
+    open_page(page, served)
+    page.click("#step-epoch")
+    page.wait_for_function("window.chainrule.state().epoch === 1")
+    files = {}
+    for button in ("#download-curves-csv", "#download-curves-png", "#download-data"):
+        with page.expect_download() as download:
+            page.click(button)
+        path = tmp_path / button[1:]
+        download.value.save_as(path)
+        files[button] = path.read_bytes()
+    assert files["#download-curves-csv"].decode().splitlines()[0].startswith("epoch,loss")
+    assert files["#download-curves-png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert files["#download-data"].decode().splitlines()[0] == "x1,x2,label"
