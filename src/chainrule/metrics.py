@@ -24,6 +24,8 @@ __all__ = ["Metrics", "class_indices", "score", "scale_inputs", "target_units"]
 
 
 def scale_inputs(net: Engine, X: np.ndarray) -> np.ndarray:
+    """Raw inputs as the network was trained on them: ``(x - mean) / scale`` with the model's
+    ``scaling`` metadata (unchanged when it has none)."""
     scaling = net.metadata.get("scaling")
     if not scaling:
         return X
