@@ -294,19 +294,25 @@ def test_the_command_gives_the_same_weights(tmp_path, monkeypatch, data):
     assert np.array_equal(model.flat_parameters(), session.net.flat_parameters())
 
 
+def _python_code_reproduces(session, folder, why_not_cli: str) -> None:
+    """The page's Python code, run in ``folder`` beside the data file it names, ends with the
+    session's weights; the command line says why it cannot."""
+    equivalents = session.commands()
+    assert equivalents["cli"] is None and why_not_cli in equivalents["cli_note"]
+    (folder / equivalents["data_file"]).write_text(session.data_csv())
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(equivalents["python"], "snippet", "exec"), namespace)
+    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+
+
 def test_the_python_code_gives_the_same_weights(tmp_path, monkeypatch):
     session = Session(config(optimizer="rmsprop", schedule="step", schedule_settings={"every": 1}))
     session.step("batch", 9)
     session.edit(1, 0, 0.3, source=None)
     session.step("batch", 4)
     monkeypatch.chdir(tmp_path)
-    equivalents = session.commands()
-    assert equivalents["cli"] is None and "edited weights" in equivalents["cli_note"]
-    (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
-    namespace: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(equivalents["python"], "snippet", "exec"), namespace)
-    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+    _python_code_reproduces(session, tmp_path, "edited weights")
 
 
 def test_bias_per_layer_and_the_python_code(tmp_path, monkeypatch):
@@ -314,13 +320,7 @@ def test_bias_per_layer_and_the_python_code(tmp_path, monkeypatch):
     session.step("batch", 5)
     assert session.net.biases[1] is None and session.net.bias == [True, False, True]
     monkeypatch.chdir(tmp_path)
-    equivalents = session.commands()
-    assert equivalents["cli"] is None and "without bias" in equivalents["cli_note"]
-    (tmp_path / equivalents["data_file"]).write_text(session.data_csv())
-    namespace: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(equivalents["python"], "snippet", "exec"), namespace)
-    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+    _python_code_reproduces(session, tmp_path, "without bias")
 
 
 def test_the_tutorial_command(tmp_path):
