@@ -191,6 +191,17 @@ def test_stop_rules_end_play_and_a_step_goes_on():
     assert session.position == reached + 1
 
 
+def test_stop_rules_look_at_the_epoch_on_show():
+    session = Session(config(batch_size=0, stop_loss=0.69, learning_rate=1.0))
+    session.step("batch", 500)
+    reached = session.position
+    session.step("batch", 20)  # on, past the target
+    session.goto(reached - 5)  # replayed from before it: not stopped there
+    assert session.stopped is None and session.state()["stopped"] is None
+    session.goto(reached)
+    assert session.stopped
+
+
 def test_memory_is_bounded():
     session = Session(config(batch_size=1, epochs=10))
     session.step("epoch", 10)

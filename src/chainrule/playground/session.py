@@ -255,8 +255,8 @@ class Session:
     def _record_epoch(self) -> None:
         history = self.trainer.history
         epochs = history.epochs
-        if len(self.curves.get("loss", [])) >= epochs:
-            self._check_stop()
+        if len(self.curves.get("loss", [])) >= epochs:  # replayed: recorded the first time
+            self._check_stop(epochs - 1)
             return
         for key, values in history.history.items():
             if key != "time":
@@ -265,14 +265,16 @@ class Session:
         for key in ("loss", "accuracy", "r2"):
             if key in test:
                 self.curves.setdefault("test_" + key, []).append(test[key])
-        self._check_stop()
+        self._check_stop(epochs - 1)
 
-    def _check_stop(self) -> None:
+    def _check_stop(self, epoch: int) -> None:
+        """The stop rules on epoch ``epoch``'s records."""
         c, curves = self.config, self.curves
-        if c["stop_loss"] is not None and curves["loss"][-1] <= c["stop_loss"]:
+        if c["stop_loss"] is not None and curves["loss"][epoch] <= c["stop_loss"]:
             self.stopped = f"the training loss reached {c['stop_loss']:g}"
-        if c["stop_accuracy"] is not None and curves.get("accuracy", [0])[-1] >= \
-                c["stop_accuracy"]:
+        accuracy = curves.get("accuracy")
+        if c["stop_accuracy"] is not None and accuracy and \
+                accuracy[epoch] >= c["stop_accuracy"]:
             self.stopped = f"the training accuracy reached {c['stop_accuracy']:g}"
 
     def _thin_snapshots(self) -> None:
