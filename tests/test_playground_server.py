@@ -148,6 +148,12 @@ def test_a_good_csv_is_taken(client):
     config = {**SMALL, "data": {"source": "upload", "upload": info["upload"], "target": "label"}}
     session = client.post("/api/session", json={"config": config})
     assert session.status_code == 200 and session.json()["state"]["sizes"][0] == 2
+    # The whole-number target as values, as --task regression says on the command line.
+    config = {**SMALL, "activations": ["tanh", "identity"], "loss": "mse",
+              "data": {"source": "upload", "upload": info["upload"], "target": "label",
+                       "task": "regression"}}
+    session = client.post("/api/session", json={"config": config})
+    assert session.status_code == 200 and session.json()["state"]["task"] == "regression"
 
 
 def test_a_bad_csv_gets_the_command_lines_message(client):

@@ -118,6 +118,10 @@ def _data(value: Any) -> dict[str, Any]:
         if target is not None and not isinstance(target, str):
             raise ConfigError(f"data.target: a column name, got {target!r}")
         out["target"] = target
+        task = data.get("task")
+        if task is not None:
+            _choice(task, "data.task", ("classification", "regression"))
+        out["task"] = task
     added = data.get("added", [])
     if not isinstance(added, list) or len(added) > LIMITS["added_points"]:
         raise ConfigError(f"data.added: a list of at most {LIMITS['added_points']} points "

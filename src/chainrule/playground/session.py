@@ -123,7 +123,7 @@ class Session:
         else:
             path, name = self._file(spec["upload"], "data.upload")
             try:
-                data = load_table(path, spec["target"], None)
+                data = load_table(path, spec["target"], spec["task"])
             except ValueError as exc:  # the CLI's message, naming the file as it was uploaded
                 raise ValueError(str(exc).replace(path, name)) from None
             data.name = os.path.splitext(name)[0]

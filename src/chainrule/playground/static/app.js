@@ -114,6 +114,8 @@ function showConfig(config) {
     $("data-classes").value = d.classes; $("data-seed").value = d.seed;
   } else if (d.source === "builtin") {
     $("data-builtin").value = d.name;
+  } else {
+    $("data-task").value = d.task || "";
   }
   $("test-split").value = config.test_split;
   $("standardize").checked = config.standardize;
@@ -159,7 +161,7 @@ function readConfig() {
   } else if (source === "builtin") {
     c.data = { source, name: $("data-builtin").value, added: [], removed: [] };
   } else {
-    c.data = { ...S.config.data, target: $("data-target").value || null };
+    c.data = { ...S.config.data, target: $("data-target").value || null, task: $("data-task").value || null };
   }
   c.test_split = number("test-split");
   c.standardize = $("standardize").checked;
@@ -195,7 +197,8 @@ function dataFacts(d) {
     return ["plane", "bumps"].includes(d.name) ? { task: "regression", classes: 0 } : { task: "classification", classes: d.classes };
   }
   if (d.source === "builtin") return S.options.datasets[d.name];
-  return S.upload || { task: "classification", classes: 2 };
+  const upload = S.upload || { task: "classification", classes: 2 };
+  return d.task ? { ...upload, task: d.task } : upload;
 }
 
 // The output layer and the loss that fit the data (a convenience: the server checks anyway).
@@ -399,7 +402,7 @@ function wire() {
   $("play").onclick = () => guarded(play);
   $("scrub").onchange = () => guarded(() => act("goto", { position: Number($("scrub").value), sample: 0 }));
   $("apply").onclick = () => guarded(() => start(readConfig()));
-  for (const id of ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes", "data-seed", "test-split", "standardize", "hidden", "loss", "init", "seed", "data-target"]) {
+  for (const id of ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes", "data-seed", "test-split", "standardize", "hidden", "loss", "init", "seed", "data-target", "data-task"]) {
     $(id).onchange = () => guarded(async () => {
       if (id === "data-source" && $("data-source").value === "upload" && S.config.data.source !== "upload") {
         showConfig({ ...S.config, data: { ...S.config.data, source: "upload" } });
