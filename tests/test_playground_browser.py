@@ -524,3 +524,11 @@ def test_the_curves_and_the_data_download(page, served, tmp_path):
     assert files["#download-curves-csv"].decode().splitlines()[0].startswith("epoch,loss")
     assert files["#download-curves-png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert files["#download-data"].decode().splitlines()[0] == "x1,x2,label"
+
+
+def test_a_url_the_server_cannot_run_says_why_and_opens_the_default(page, served):
+    page.goto(f"{served}/?token={TOKEN}#c={encode({**CONFIG, 'hidden': [0]})}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert "hidden[0]" in page.inner_text("#message")
+    assert state(page)["sizes"] == [2, 8, 8, 1]
+    click_step(page, "#step-batch", 1)

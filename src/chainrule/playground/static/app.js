@@ -557,7 +557,14 @@ async function main() {
   const hash = readHash();
   hash.hide.forEach((h) => S.hide.add(h));
   buildClassroom();
-  await guarded(() => start(hash.config || o.default, hash.position, hash.sample));
+  try {
+    await start(hash.config || o.default, hash.position, hash.sample);
+  } catch (error) {
+    // A URL the server cannot run (a file it does not have, a hand-edited field): the default
+    // run, and the reason.
+    await guarded(() => start(o.default));
+    say(`this URL's run cannot start: ${error.message}`);
+  }
   document.body.dataset.ready = "true";
 }
 
