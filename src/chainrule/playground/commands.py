@@ -115,7 +115,7 @@ def _python(session: Any) -> str:
         f"    l2={c['l2']!r}, progress=False)",
     ]
     position = session.position
-    edits = [e for e in session.edits]
+    edits = session.edits
     if edits:
         lines.append("edits = {}  # step -> [(layer, from (None: the bias), to, value)]")
         for e in edits:

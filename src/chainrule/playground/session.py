@@ -414,6 +414,8 @@ class Session:
         ``pictures``, the data's points too if ``points`` (they change only with the
         configuration), and the loss, accuracy or R² on all training and held-out rows if
         ``metrics`` (while playing, the page asks for those a few times a second)."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValueError(f"since: a whole number >= 0, got {since!r}")
         net = self._probe_at(self._shown_parameters())
         trainer = self.trainer
         out: dict[str, Any] = {

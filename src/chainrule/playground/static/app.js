@@ -6,7 +6,7 @@ import { renderChain } from "./chain.js";
 const $ = (id) => document.getElementById(id);
 const S = {
   options: null, config: null, session: null, state: null, curves: {}, view: null,
-  playing: false, busy: false, selected: null, hide: new Set(),
+  playing: false, selected: null, hide: new Set(),
   stats: { steps: 0, frames: 0, started: 0, requestMs: 0, drawMs: 0 },
 };
 const networkView = new NetworkView($("network"));
@@ -236,10 +236,8 @@ function render(state) {
   for (const [k, values] of Object.entries(state.curves)) {
     S.curves[k] = (S.curves[k] || []).slice(0, state.curves_from).concat(values);
   }
-  const sizes = state.sizes;
-  const shape = (flat, l) => flat;
   S.view = {
-    weights: state.weights.map((w, l) => shape(decode(w), l)),
+    weights: state.weights.map((w) => decode(w)),
     biases: state.biases.map((b) => decode(b)),
     gradients: state.gradients ? { weights: state.gradients.weights.map((g) => decode(g)),
       biases: state.gradients.biases.map((g) => decode(g)) } : null,
@@ -250,7 +248,7 @@ function render(state) {
   networkView.draw(state, S.view);
   dataView.draw(state, state.pictures, decode);
   $("data-note").textContent = `${state.n_train} training rows, ${state.n_test} held out` +
-    (state.pictures ? "" : "; the plane is drawn for 2-D data only") + (sizes[0] > 2 ? "" : "");
+    (state.pictures ? "" : "; the plane is drawn for 2-D data only");
   drawCurves($("curves"), S.curves);
   if (state.metrics !== S.metricsShown) { renderMetrics(state); S.metricsShown = state.metrics; }
   const where = state.sample
@@ -266,9 +264,7 @@ function render(state) {
   if (!S.playing || performance.now() - (S.hashWritten || 0) > 500) {
     writeHash(); S.hashWritten = performance.now();
   }
-  const t1 = performance.now();
-  S.stats.drawMs += t1 - t0; S.stats.frames += 1;
-  S.stats.parts = S.stats.parts || {};
+  S.stats.drawMs += performance.now() - t0; S.stats.frames += 1;
 }
 
 function renderMetrics(state) {
