@@ -198,17 +198,26 @@ def csv_file(tmp_path, text, name="d.csv", encoding="utf-8"):
 
 def test_csv_problems_are_named(tmp_path, capsys):
     cases = [
-        ("a,a,a,label\n1,2,3,0\n4,5,6,1\n", "'a' appears twice \\(columns 1 and 2\\)"),
-        ("a,,c,label\n1,2,3,0\n", "column 2 of the header has no name"),
-        ("a,b,label\n1,2,0\n\n\n1,x,1\n", "row 5, column 'b': 'x' is not a number"),
-        ("a,b,label\n1," + "9" * 200_000 + ",0\n", "row 2.*not"),
-        ("a,b,label\n1,2,0\n1,2,1e300\n", "row 3, column 'label': 1e\\+300 is not a class"),
-        ("a,b,label\n1e308,2,0\n-1e308,3,1\n1e308,1,0\n", "'a': values too large"),
-        ("a,b,label\n1,2\x00,0\n", "row 2"),
+        ("a,a,a,label\n1,2,3,0\n4,5,6,1\n", (), "'a' appears twice \\(columns 1 and 2\\)"),
+        ("a,b,label\n1,2,0\n\n\n1,x,1\n", ("--numeric", "b"),
+         "row 5, column 'b': 'x' is not a number"),
+        ("a,b,label\n1,2,0\n3,4\n", (), "row 3 has 2 values but the header has 3"),
+        ("a,b,label\n1," + "9" * 200_000 + ",0\n", (), "row 2.*not"),
+        ("a,b,label\n1,2,0\n1,2,1e300\n", (), "row 3, column 'label': 1e\\+300 is not a class"),
+        ("a,b,label\n1e308,2,0\n-1e308,3,1\n1e308,1,0\n", (), "'a': values too large"),
+        ("a,b,label\n1,2,0\n3,4,0\n", (), "'label': the target has a single class \\(0\\)"),
+        ("a,label\n" + "".join(f"{i % 3},name {i}\n" for i in range(80)), (),
+         "'label' is free text \\(80 different values in 80 rows\\)"),
+        ("id,note,label\n" + "".join(f"{i},text {i},{i % 2}\n" for i in range(40)), (),
+         "no usable feature column: 'id' an identifier.*'note' free text"),
+        ("a,b,label\n", (), "only a header"),
+        ("a,b,label\n1,2,\n3,4,\n", (), "'label': the target has no values"),
+        ("a,b,label\n1,,0\n3,4,1\n", ("--on-missing", "refuse"),
+         "row 2, column 'b': the cell is empty"),
     ]
-    for text, message in cases:
+    for text, extra, message in cases:
         path = csv_file(tmp_path, text)
-        refused(capsys, *TRAIN, path, "--task", "classification", "--out",
+        refused(capsys, *TRAIN, path, "--task", "classification", *extra, "--out",
                 tmp_path / "m.npz", message=message)
     assert not (tmp_path / "m.npz").exists()
 
@@ -254,10 +263,14 @@ def test_regression_on_whole_numbers_and_quoted_output(tmp_path, capsys):
     rows = "".join(f"{i},{(i * 7) % 25}\n" for i in range(60))
     path = csv_file(tmp_path, '"x","price, usd"\n' + rows)
     model = tmp_path / "m.npz"
-    assert run(capsys, *TRAIN, path, "--task", "regression", "--out", model)[0] == 0
+    # x is 0..59, every value a different whole number: an identifier unless named numeric.
+    refused(capsys, *TRAIN, path, "--task", "regression", "--out", model,
+            message="no usable feature column: 'x' an identifier")
+    assert run(capsys, *TRAIN, path, "--task", "regression", "--numeric", "x", "--out",
+               model)[0] == 0
     net = chainrule.load(str(model))
     assert net.n_outputs == 1 and net.activations[-1] == "identity"
-    assert run(capsys, *TRAIN, path, "--loss", "mse", "--out", model)[0] == 0
+    assert run(capsys, *TRAIN, path, "--loss", "mse", "--numeric", "x", "--out", model)[0] == 0
     assert chainrule.load(str(model)).n_outputs == 1  # mse means regression
     _, out, _ = run(capsys, "predict", model, path)
     parsed = list(csv_module.reader(out.splitlines()))
@@ -269,7 +282,7 @@ def test_regression_on_whole_numbers_and_quoted_output(tmp_path, capsys):
     (["train", "--hidden", ""], "expected integers"),
     (["train", "--hidden", "3,,4"], "expected integers"),
     (["train", "--hidden", "1.5"], "expected integers"),
-    (["train", "--early-stopping", "0"], ">= 1"),
+    (["train", "--early-stopping", "-1"], ">= 0"),
     (["train", "--dask-workers", "0"], ">= 1"),
     (["train", "--hidden", "100000,100000"], "needs about .* GiB of memory"),
     (["tutorial", "--iterations", "1000000000"], "needs about .* GiB of memory"),
@@ -472,7 +485,7 @@ def test_resume_refuses_another_run_from_the_command_line(tmp_path, data_csv, ca
     base = [*TRAIN, data_csv, "--out-dir", folder, "--checkpoint-every", "1"]
     assert run(capsys, *base)[0] == 0
     refused(capsys, *base, "--lr", "0.01", "--resume", message="learning_rate=0.001")
-    refused(capsys, *base, "--seed", "3", "--resume", message="other training data")
+    refused(capsys, *base, "--split-seed", "3", "--resume", message="other training data")
     code, out, err = run(capsys, *base[:2], "6", *base[3:], "--resume")
     assert code == 0, err
 

@@ -11,11 +11,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "chainrule"
 
 FLOORS = {
-    0: ["arrays", "_files", "_validation", "exceptions", "datasets", "plotting"],
+    0: ["arrays", "_files", "_validation", "exceptions", "datasets", "plotting", "columns",
+        "tables"],
     1: ["activations", "losses", "initializers", "optimizers", "schedules"],
     2: ["engine", "reference"],
     3: ["sources", "fastpath", "callbacks", "history", "training"],
-    4: ["persistence", "explain", "gradcheck", "tutorial", "preparation", "metrics"],
+    4: ["persistence", "explain", "gradcheck", "tutorial", "preparation", "features",
+        "metrics"],
     5: ["network"],
     6: ["sklearn", "distributed", "playground"],
     7: ["cli", "__main__", "__init__"],

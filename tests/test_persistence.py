@@ -52,7 +52,7 @@ def test_model_file_holds_no_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as archive:
         assert all(archive[name].dtype != object for name in archive.files)
         header = json.loads(str(archive["chainrule.json"]))
-    assert header["format"] == "chainrule" and header["format_version"] == 2
+    assert header["format"] == "chainrule" and header["format_version"] == 3
 
 
 def rewrite(path, change):

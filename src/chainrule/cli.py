@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -23,16 +24,26 @@ import numpy as np
 from . import __version__
 from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
+from .activations import ACTIVATIONS
 from .arrays import require_memory
 from .callbacks import Callback
-from .datasets import DATASETS, iter_table, load_dataset
+from .datasets import DATASETS, load_dataset
 from .exceptions import DivergenceWarning
+from .initializers import INITIALIZERS
+from .losses import LOSSES
 from .metrics import Metrics, class_indices, scale_inputs, score, target_units
 from .network import Network, load
-from .preparation import MAX_AUTO_CLASSES, TrainingData, choose_loss, load_table, prepare
+from .optimizers import OPTIMIZERS
+from .preparation import MAX_AUTO_CLASSES, DataError, Preparation, TrainingData, prepare
+from .schedules import SCHEDULES
+from .tables import iter_batches, row_label
 from .training import OPTION_RULES
 
 EXIT_BAD_INPUT = 2
+DEFAULT_VALIDATION_SPLIT = 0.1
+DEFAULT_PATIENCE = 10
+DEFAULT_EPOCHS = 200
+DEFAULT_INIT = "he"
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -76,6 +87,25 @@ _hidden_list = _numbers(int, 1, "hidden layer sizes", allow_none=True)
 _index_list = _numbers(int, 0, "neuron indices")
 _float_list = _numbers(float, None, "values")
 _count = _numbers(int, 1, "a count")
+
+
+def _names(text: str) -> list[str]:
+    """An argparse type: comma-separated column names."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got "
+                                         f"{text!r}")
+    return names
+
+
+def _count_or_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def _positive_count(text: str) -> int:
@@ -130,8 +160,14 @@ def cmd_train(args) -> int:
     if args.data and args.dataset:
         raise UsageError("give a CSV file or --dataset, not both")
     task = args.task or ("regression" if args.loss in ("mse", "squared_error") else None)
+    # By default a share of the training rows is held out for validation and training stops
+    # once its loss stops falling, keeping the best epoch's weights.
+    if args.validation_split is None:
+        args.validation_split = DEFAULT_VALIDATION_SPLIT if args.early_stopping != 0 else 0.0
+    if args.early_stopping is None:
+        args.early_stopping = DEFAULT_PATIENCE if args.validation_split else 0
     if args.early_stopping and not args.validation_split:
-        raise UsageError("--early-stopping needs --validation-split")
+        raise UsageError("--early-stopping needs --validation-split above 0")
     if args.data and (args.dask or args.dask_workers):
         # Out of core: the workers read the file(s); no process holds the whole data set.
         with _dask_client(args) as client:
@@ -143,50 +179,41 @@ def cmd_train(args) -> int:
     return _train(args, data, None)
 
 
+def _roles(args) -> dict[str, Any]:
+    return {"numeric": args.numeric, "categorical": args.categorical, "drop": args.drop,
+            "on_missing": args.on_missing}
+
+
 def _local_data(args, task: str | None) -> TrainingData:
-    """The dataset read into this process, split, standardised and encoded."""
-    dataset = load_table(args.data, args.target, task) if args.data \
-        else load_dataset(args.dataset or "digits", seed=args.seed)
+    """The dataset read into this process, split, prepared and encoded."""
+    if not 0 < args.test_split < 1:
+        raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
+    if args.data:
+        return prepare(args.data, args.loss, args.test_split, args.validation_split,
+                       args.split_seed, target=args.target, task=task, **_roles(args))
+    if args.numeric or args.categorical or args.drop:
+        raise UsageError("--numeric, --categorical and --drop name columns of a table file; "
+                         "a built-in dataset has numbers only")
+    dataset = load_dataset(args.dataset or "digits", seed=args.split_seed)
     if task is not None and dataset.task != task:
         asked = f"--task {task}" if args.task else f"--loss {args.loss} (a regression loss)"
         raise UsageError(f"{dataset.name} is a {dataset.task} dataset; {asked} does not apply "
                          "to it")
-    if not 0 < args.test_split < 1:
-        raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
-    return prepare(dataset, args.loss, args.test_split, args.validation_split, args.seed)
+    return prepare(dataset, args.loss, args.test_split, args.validation_split, args.split_seed)
 
 
 def _cluster_data(args, task: str | None, client) -> TrainingData:
-    """The file(s) read by the Dask workers: statistics, split and encoding on the cluster."""
+    """The file(s) read by the Dask workers: the preparation's statistics, the split and the
+    encoding on the cluster."""
     from . import distributed
 
-    if args.validation_split and not 0 < args.validation_split < 1:
-        raise UsageError(f"the split fraction must be in (0, 1), got {args.validation_split}")
-    if not 0 < args.test_split < 1:
-        raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
-    table = distributed.ClusterTable(args.data, target=args.target, task=task,
-                                     test_split=args.test_split,
-                                     validation_split=args.validation_split or 0.0,
-                                     seed=args.seed, client=client)
-    loss = choose_loss(args.loss, table.task, len(table.classes))
-    X_train, Y_train = table.training
-    if loss == "binary_cross_entropy":  # one 0/1 output: the second class's column
-        Y_train = Y_train[:, 1:]
-    metadata = {"task": table.task, "dataset": table.name,
-                "feature_names": table.feature_names, "target_name": table.target_name,
-                "classes": table.classes, "scaling": table.scaling}
-    if table.target_scaling is not None:
-        metadata["target_scaling"] = table.target_scaling
-    validation = None
-    if table.validation is not None:  # evaluated in the driver each epoch: brought here
-        X_val, Y_val = table.validation
-        X_val, Y_val = client.compute([X_val, Y_val], sync=True)
-        validation = (X_val, Y_val[:, 1:] if loss == "binary_cross_entropy" else Y_val)
-    elif args.validation_split:
-        raise UsageError(f"{args.data}: the validation split drew no rows; raise "
-                         "--validation-split")
-    return TrainingData(table.name, table.task, loss, metadata, X_train, Y_train, validation,
-                         table, table.parts[2][2])
+    for share in (args.test_split, args.validation_split):
+        if share and not 0 < share < 1:
+            raise UsageError(f"the split fraction must be in (0, 1), got {share}")
+    return distributed.prepare_on_cluster(
+        args.data, client=client, target=args.target, task=task, loss=args.loss,
+        test_split=args.test_split, validation_split=args.validation_split or 0.0,
+        seed=args.split_seed, **_roles(args))
 
 
 @contextlib.contextmanager
@@ -258,6 +285,10 @@ def _train(args, data: TrainingData, client) -> int:
     if len(set(outputs)) < len(outputs):
         raise UsageError(f"the model, its loss curve and the checkpoint need three different "
                          f"paths; got {', '.join(outputs)}")
+    if args.data and data.preparation is not None:
+        print(f"{args.data}: the columns, as prepared for training")
+        print(data.preparation.summary_text())
+        print()
     counter = _EpochCounter()
     fit_args: dict[str, Any] = {"callbacks": [counter]}
     if data.validation is not None:
@@ -341,84 +372,130 @@ class _EpochCounter(Callback):
 
 
 def _model_blocks(args, need_target: bool):
-    """The model, then ``(X, Y)`` for each block of the CSV (``Y`` None unless asked for): a
-    file of any size goes through in bounded memory. Feature columns are matched by name."""
+    """The model and its preparation, then ``(X, Y, labels)`` for each block of the table
+    (``Y`` None unless asked for): a file of any size goes through in bounded memory. Columns
+    are matched by name, in any order; columns the model does not use are never parsed."""
     net = load(args.model)
-    blocks = iter_table(args.data)
-    header = next(blocks)
-    features = net.metadata.get("feature_names") or []
-    target_name = net.metadata.get("target_name")
-    if features:  # columns by name: their order in the file does not matter
-        missing = [name for name in features if name not in header]
-        if missing:
-            shown = ", ".join(repr(name) for name in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise UsageError(f"{args.data}: lacks the model's feature column(s) {shown}{more}")
-        columns = [header.index(name) for name in features]
-    elif len(header) in (net.n_inputs, net.n_inputs + 1):  # a model without column names
-        columns = list(range(net.n_inputs))
-    else:
-        raise UsageError(f"{args.data}: has {len(header)} columns, the model {args.model} "
-                         f"takes {net.n_inputs} inputs")
-    target = None
+    prep = Preparation.from_metadata(net.metadata, net.n_inputs)
+    if not net.metadata.get("feature_names"):  # a model without column names: by position
+        header = next(iter_batches(args.data, []))
+        if len(header) not in (net.n_inputs, net.n_inputs + 1):
+            raise UsageError(f"{args.data}: has {len(header)} columns, the model {args.model} "
+                             f"takes {net.n_inputs} inputs")
+        for spec, name in zip(prep.columns, header):
+            spec["name"] = name
+        prep.target_name = prep.target_name or (header[-1] if len(header) > net.n_inputs
+                                                else None)
+    wanted = list(prep.used_columns)
     if need_target:
-        if target_name in header:
-            target = header.index(target_name)
-        elif not features and len(header) == net.n_inputs + 1:
-            target = len(header) - 1
-        else:
-            raise UsageError(f"{args.data}: no target column {target_name!r}")
-    yield net
+        if prep.target_name is None:
+            raise UsageError(f"{args.data}: the model {args.model} names no target column")
+        wanted.append(prep.target_name)
+    blocks = iter_batches(args.data, wanted, _column_types(prep, wanted))
+    try:
+        next(blocks)  # the header: every wanted column is there (or a one-line error)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("lacks the column(s)",
+                                         "lacks the model's feature column(s)")
+                         ) from None
+    yield net, prep
     rows = 0
-    for _, block in blocks:
-        rows += len(block)
-        Y = None if target is None else target_units(
-            net, _targets_for_model(net, block[:, target], args.data), to_network=True)
-        yield scale_inputs(net, block[:, columns]), Y
+    for table in blocks:
+        prep.row_label = row_label(args.data, rows)
+        rows += table.num_rows
+        try:
+            X = prep.transform(table)
+            Y = None
+            if need_target:
+                Y, present = _targets_for_model(net, prep, table)
+                if not present.all():
+                    X, Y = X[present], Y[present]
+                    prep.unseen["(rows without a target, not scored)"] = int((~present).sum())
+        except DataError as exc:
+            raise UsageError(f"{args.data}: {exc}") from None
+        yield X, Y
     if rows == 0:
         raise UsageError(f"{args.data}: only a header, no data rows")
 
 
-def _targets_for_model(net: Network, y: np.ndarray, path: str) -> np.ndarray:
-    classes = net.metadata.get("classes") or []
-    if net.metadata.get("task") != "classification":
-        return y.reshape(-1, 1)
-    known = np.array([float(c) for c in classes])
-    order = np.argsort(known)
-    position = np.clip(np.searchsorted(known[order], y), 0, len(known) - 1)
-    unknown = np.flatnonzero(known[order][position] != y)
+def _column_types(prep: Preparation, columns: list[str]) -> dict[str, Any]:
+    """The pyarrow type each column is read as: numbers as float64, dates as timestamps, the
+    rest as text; the preparation reads them as it did in training."""
+    import pyarrow as pa
+
+    kinds = {spec["name"]: spec for spec in prep.columns}
+    types = {}
+    for name in columns:
+        spec = kinds.get(name, {})
+        if name == prep.target_name:
+            types[name] = pa.string() if prep.target_kind in ("text", "boolean") \
+                else pa.float64()
+        elif spec.get("role") == "date":
+            types[name] = pa.timestamp("ns")
+        elif spec.get("role") == "numeric" or spec.get("kind") in ("number", "integer"):
+            types[name] = pa.float64()
+        else:
+            types[name] = pa.string()
+    return types
+
+
+def _targets_for_model(net: Network, prep: Preparation, table
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The block's targets as the network takes them, and which rows have one (a label the
+    model does not know is refused)."""
+    values = prep.table_targets(table)
+    if prep.task != "classification":
+        present = ~np.isnan(values).any(axis=1)
+        return target_units(net, np.where(present[:, None], values, 0.0), to_network=True), \
+            present
+    present = table.column(prep.target_name).is_valid().to_numpy(zero_copy_only=False)
+    unknown = np.flatnonzero((values < 0) & present)
     if unknown.size:
-        raise UsageError(f"{path}: label {y[unknown[0]]:g} is not one of the model's classes "
-                         f"{classes}")
-    index = order[position]
+        cell = table.column(prep.target_name)[int(unknown[0])].as_py()
+        if isinstance(cell, float) and cell.is_integer():
+            cell = int(cell)
+        raise DataError(f"column {prep.target_name!r}: label {cell!r} is not one of the "
+                        f"model's classes {prep.classes}")
+    values = np.maximum(values, 0)
     if net.n_outputs == 1:
-        return index.reshape(-1, 1).astype(float)
-    return np.eye(net.n_outputs)[index]
+        return values.reshape(-1, 1).astype(float), present
+    return np.eye(net.n_outputs)[values], present
+
+
+def _warn_unseen(prep: Preparation, counts: dict[str, int]) -> None:
+    if counts:
+        shown = ", ".join(f"{name!r} ({count:,})" for name, count in counts.items())
+        print(f"chainrule: warning: cells of categories never seen in training, encoded as "
+              f"all zeros: {shown}", file=sys.stderr)
 
 
 def cmd_predict(args) -> int:
     path = None if args.out is None else check_output(args.out, "predictions",
                                                       [args.model, args.data])
     blocks = _model_blocks(args, need_target=False)
-    net = next(blocks)
-    classes = net.metadata.get("classes") or []
-    classification = net.metadata.get("task") == "classification"
+    net, prep = next(blocks)
+    classes = prep.classes
+    classification = prep.task == "classification"
     if classification:
-        columns = ["predicted", "probability"] if net.n_outputs == 1 else \
+        columns = ["predicted", f"probability_{classes[1]}"] if net.n_outputs == 1 else \
             ["predicted"] + [f"probability_{c}" for c in classes]
     else:
-        name = net.metadata.get("target_name") or "predicted"
+        name = prep.target_name or "predicted"
         columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
+    unseen: dict[str, int] = {}
+    first = next(blocks, None)  # prepared before anything is written
 
     def write_all(stream) -> None:
         """The predictions, block by block, in the standard CSV dialect (quoted as needed)."""
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(columns)
-        for X, _ in blocks:
+        for X, _ in itertools.chain([first] if first is not None else [], blocks):
+            for name, count in prep.unseen.items():
+                unseen[name] = unseen.get(name, 0) + count
             predicted = net.predict(X)
             if classification:
                 index = class_indices(net, predicted)
-                labels = [classes[i] for i in index] if classes else index.tolist()
+                labels = prep.labels(index) if classes else index.tolist()
                 values = predicted if net.n_outputs > 1 else predicted[:, :1]
             else:
                 labels, values = None, target_units(net, predicted, to_network=False)
@@ -428,21 +505,33 @@ def cmd_predict(args) -> int:
 
     if path is None:
         write_all(sys.stdout)
-        return 0
-    with claim([path]), atomic_write(path) as handle:
-        stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        write_all(stream)
-        stream.flush()
-        stream.detach()  # the atomic writer closes the file itself
+    else:
+        with claim([path]), atomic_write(path) as handle:
+            stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            write_all(stream)
+            stream.flush()
+            stream.detach()  # the atomic writer closes the file itself
+    _warn_unseen(prep, unseen)
     return 0
 
 
 def cmd_evaluate(args) -> int:
     blocks = _model_blocks(args, need_target=True)
-    net = next(blocks)
+    net, prep = next(blocks)
     metrics = Metrics(net)
+    unseen: dict[str, int] = {}
     for X, Y in blocks:
-        metrics.add(X, Y)
+        for name, count in prep.unseen.items():
+            unseen[name] = unseen.get(name, 0) + count
+        if len(X):
+            metrics.add(X, Y)
+    skipped = unseen.pop("(rows without a target, not scored)", 0)
+    if skipped:
+        print(f"chainrule: note: {skipped:,} row(s) without a target in {args.data} were not "
+              "scored", file=sys.stderr)
+    if not metrics.rows:
+        raise UsageError(f"{args.data}: no row has a target ({prep.target_name!r})")
+    _warn_unseen(prep, unseen)
     # JSON has no NaN: an undefined metric (R² of a constant target) is null.
     print(json.dumps(_json_safe(metrics.result())))
     return 0
@@ -648,6 +737,10 @@ def cmd_info(args) -> int:
     net = load(args.model)
     print(json.dumps({"network": repr(net), "parameters": net.n_parameters,
                       "metadata": net.metadata}, indent=2))
+    if "preparation" in net.metadata:
+        print()
+        print("the columns, as prepared for training")
+        print(Preparation.from_metadata(net.metadata, net.n_inputs).summary_text())
     return 0
 
 
@@ -687,34 +780,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a network on a CSV file or built-in data",
-                                description="Train a network (default: digits).")
-    train.add_argument("data", nargs="?", help="CSV with a header line")
-    train.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
+    train = commands.add_parser(
+        "train", help="train a network on a CSV or Parquet table or built-in data",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a network (default: the built-in digits). A table's columns are "
+                    "read with their types and prepared as the summary printed before training "
+                    "says: numbers standardised, yes/no and true/false as 0/1, dates as days, "
+                    "text with few values one-hot; identifiers, free text and pandas' index "
+                    "column dropped; missing cells filled. The model keeps the preparation, so "
+                    "predict and evaluate apply it to new files.")
+    train.add_argument("data", nargs="?", help="a CSV file with a header line, or Parquet")
+    train.add_argument("--dataset", choices=sorted(DATASETS),
+                       help="a built-in dataset (default: digits, when no file is given)")
     train.add_argument("--target", help="the target column (default: the last)")
     train.add_argument("--task", choices=["classification", "regression"],
-                       help="what the target is (default: classification for whole numbers with "
-                            f"at most {MAX_AUTO_CLASSES} distinct values, regression otherwise; "
-                            "--loss mse or squared_error means regression)")
+                       help="what the target is (default: classification for text, booleans "
+                            f"and whole numbers with at most {MAX_AUTO_CLASSES} distinct values, "
+                            "regression otherwise; --loss mse or squared_error means regression)")
+    train.add_argument("--numeric", type=_names, default=[], metavar="COLS",
+                       help="comma-separated columns to use as numbers, whatever their values")
+    train.add_argument("--categorical", type=_names, default=[], metavar="COLS",
+                       help="comma-separated columns to one-hot encode (text or numbers)")
+    train.add_argument("--drop", type=_names, default=[], metavar="COLS",
+                       help="comma-separated columns not to use")
+    train.add_argument("--on-missing", choices=["fill", "refuse"], default="fill",
+                       help="empty cells: fill (numbers with the training median and an "
+                            "indicator column, categories as a category of their own; rows "
+                            "without a target dropped) or refuse the file")
     train.add_argument("--hidden", type=_hidden_list, default=[100],
-                       help="hidden layer sizes, e.g. 100,50; none for no hidden layer "
-                            "(default 100)")
-    train.add_argument("--activation", default="relu")
-    train.add_argument("--output-activation")
-    train.add_argument("--loss", help="default: categorical_cross_entropy or mse")
-    train.add_argument("--optimizer", default="adam")
-    train.add_argument("--lr", type=_option("learning_rate"), default=0.001)
-    train.add_argument("--schedule")
+                       help="hidden layer sizes, e.g. 100,50; none for no hidden layer")
+    train.add_argument("--activation", default="relu", choices=sorted(ACTIVATIONS),
+                       help="the hidden layers' activation")
+    train.add_argument("--output-activation", choices=sorted(ACTIVATIONS),
+                       help="default: softmax for categorical_cross_entropy, sigmoid for "
+                            "binary_cross_entropy, identity otherwise")
+    train.add_argument("--loss", choices=sorted(LOSSES),
+                       help="default: categorical_cross_entropy for classes, mse otherwise")
+    train.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
+    train.add_argument("--lr", type=_option("learning_rate"), default=0.001,
+                       help="the learning rate")
+    train.add_argument("--schedule", choices=sorted(SCHEDULES),
+                       help="the learning rate's schedule (default: constant)")
     train.add_argument("--batch-size", type=_option("batch_size", int), default=32)
-    train.add_argument("--epochs", type=_option("epochs", int), default=50)
-    train.add_argument("--l2", type=_option("l2"), default=0.0)
-    train.add_argument("--init", default="he")
+    train.add_argument("--epochs", type=_option("epochs", int), default=DEFAULT_EPOCHS,
+                       help="the most epochs; early stopping usually ends sooner")
+    train.add_argument("--l2", type=_option("l2"), default=0.0,
+                       help="L2 penalty on the weights (not the biases)")
+    train.add_argument("--init", default=DEFAULT_INIT, choices=sorted(INITIALIZERS),
+                       help="the initial weights' rule")
     train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of the initial weights and the shuffles")
+    train.add_argument("--split-seed", type=int, default=0,
+                       help="seed of the held-out and validation rows (and of a generated "
+                            "dataset), so that trying --seed never moves them")
     train.add_argument("--test-split", type=float, default=0.25,
                        help="share held out for the final metrics")
-    train.add_argument("--validation-split", type=float, default=0.0)
-    train.add_argument("--early-stopping", type=_positive_count, metavar="PATIENCE")
+    train.add_argument("--validation-split", type=float, default=None,
+                       help="share of the training rows held out to stop early (default "
+                            f"{DEFAULT_VALIDATION_SPLIT}; 0 with --early-stopping 0)")
+    train.add_argument("--early-stopping", type=_count_or_zero, metavar="PATIENCE", default=None,
+                       help="stop once the validation loss has not improved for this many "
+                            f"epochs and keep the best epoch's weights (default "
+                            f"{DEFAULT_PATIENCE}; 0 trains every epoch)")
     train.add_argument("--out", "-o", help="model file (default runs/<data>/model.npz)")
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")

@@ -1,6 +1,6 @@
 """Model files and checkpoints: NumPy ``.npz`` archives plus a JSON header, never pickle.
 
-Layout (format version 2, documented in ``docs/model-format.md``)::
+Layout (format version 3, documented in ``docs/model-format.md``)::
 
     chainrule.json          a 0-d unicode array: the JSON header
     layers.<i>.weight       float32/float64, shape (n_in, n_out)
@@ -10,7 +10,8 @@ Layout (format version 2, documented in ``docs/model-format.md``)::
     history.<key>           checkpoints only: one float64 value per epoch done
 
 The header holds ``format``, ``format_version``, ``architecture`` (sizes, activation names,
-bias flags, loss name), ``dtype``, ``metadata`` (data scaling, class labels, training settings)
+bias flags, loss name), ``dtype``, ``metadata`` (data scaling, class labels, training settings and, from version
+3, the ``preparation``: each column's role, categories and fill value)
 and a SHA-256 ``checksum`` over the arrays and the rest of the header. Loading reads nothing but
 the archive's directory and the header until everything declared has been checked: the names of
 the members, each ``.npy`` header (dtype, shape, size) against what the architecture implies,
@@ -38,6 +39,7 @@ from ._validation import positive_int
 from .activations import ACTIVATIONS
 from .arrays import require_memory
 from .callbacks import Callback
+from .columns import check_stored_columns
 from .engine import Engine
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
@@ -46,7 +48,7 @@ __all__ = ["Checkpoint", "ModelFileError", "atomic_write", "load", "load_checkpo
            "read_checkpoint", "save", "save_checkpoint"]
 
 FORMAT = "chainrule"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER = "chainrule.json"
 #: Limits on what a file may declare, checked before anything is read.
 MAX_HEADER_CHARS = 10_000_000
@@ -382,6 +384,11 @@ def _check_metadata(path: str, metadata: Any, spec: dict[str, Any],
             refuse("classes", "must be a list of different labels")
         if task == "classification" and len(classes) != (2 if n_outputs == 1 else n_outputs):
             refuse("classes", f"has {len(classes)} labels for {n_outputs} output(s)")
+    if "preparation" in metadata:  # format version 3: the columns the features come from
+        try:
+            check_stored_columns(metadata["preparation"], names or [])
+        except ValueError as exc:
+            raise error(f"{path}: {exc}") from None
 
 
 def _check_members(archive: _Archive, spec: dict[str, Any], training: Any) -> dict[str, tuple]:

@@ -1,18 +1,20 @@
 """A table made ready for training, the same way everywhere: ``chainrule train``, the web
-playground and anything else that trains on a CSV file or a built-in dataset.
+playground, the Dask path and anything else that trains on a file, a table or a built-in
+dataset.
 
 The steps, and the rule each follows:
 
-1. :func:`load_table` reads the file and picks the target column (the last, unless named); the
-   task is classification when the target holds whole numbers with at most
-   :data:`MAX_AUTO_CLASSES` distinct values, regression otherwise.
-2. :func:`encode_targets` turns the target into what the loss takes: one-hot rows for
+1. The table is read with its types (:func:`chainrule.tables.read_table`: CSV or Parquet) or
+   taken as given (a pandas ``DataFrame``, a ``pyarrow.Table``, a dict of columns, a NumPy
+   array, or a built-in :class:`~chainrule.datasets.Dataset`).
+2. :func:`split` holds a share of the rows that have a target out: a permutation drawn from the
+   split's seed, so that trying other seeds for the weights never moves the held-out rows.
+3. A :class:`~chainrule.features.Preparation` is fitted on the training rows (roles, categories,
+   fill values, scaling, labels; see :mod:`chainrule.features`) and turns every row into
+   features.
+4. :func:`encode_targets` turns the target into what the loss takes: one-hot rows for
    ``categorical_cross_entropy`` (and the squared errors on classes), one 0/1 column for
-   ``binary_cross_entropy``, the values themselves for regression.
-3. :func:`split` holds a share of the rows out: a permutation drawn from ``seed``.
-4. :func:`prepare` standardises every feature with the training rows' mean and standard
-   deviation, ``x' = (x - mean) / std`` (a constant column keeps std 1), and, for regression, the
-   target likewise; the model's metadata records both so that predictions undo them.
+   ``binary_cross_entropy``, the standardised values for regression.
 
 Every problem is a :class:`DataError` (a ``ValueError``) that names the file, row and column.
 """
@@ -25,20 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import Dataset, read_table
+from .datasets import Dataset
+from .features import LARGEST_LABEL, MAX_AUTO_CLASSES, DataError, Preparation
 
-__all__ = ["MAX_AUTO_CLASSES", "DataError", "TrainingData", "choose_loss", "encode_targets",
-           "load_table", "prepare", "split"]
+__all__ = ["LARGEST_LABEL", "MAX_AUTO_CLASSES", "DataError", "Preparation", "TrainingData",
+           "choose_loss", "encode_targets", "load_table", "prepare", "split"]
 
-#: The most distinct whole-number targets a table's target may have and still be read as
-#: classes when no task is given, and the largest class label that converts to an integer exactly.
-MAX_AUTO_CLASSES = 50
-LARGEST_LABEL = 2**53
 REGRESSION_LOSSES = ("mse", "squared_error")
-
-
-class DataError(ValueError):
-    """The data cannot be trained on as asked; the message says where and why."""
 
 
 @dataclass
@@ -55,56 +50,7 @@ class TrainingData:
     validation: tuple | None
     held_out: tuple  # (X, Y) in this process, or the ClusterTable that holds them
     n_held: int
-
-
-def load_table(path: str, target: str | None, task: str | None) -> Dataset:
-    """Read a CSV or Parquet table and split off its target column (see the module's rules)."""
-    header, data = read_table(path)
-    if target is None:
-        target_index = len(header) - 1
-    elif target in header:
-        target_index = header.index(target)
-    else:
-        raise DataError(f"{path}: no target column {target!r} (columns: {', '.join(header)})")
-    if len(header) < 2:
-        raise DataError(f"{path}: needs at least one feature column besides the target")
-    features = [i for i in range(len(header)) if i != target_index]
-    y = data[:, target_index]
-    whole = bool(np.all(y == np.round(y)))
-    if task is None:
-        task = "classification" if whole and len(np.unique(y)) <= MAX_AUTO_CLASSES \
-            and np.all(np.abs(y) <= LARGEST_LABEL) else "regression"
-    if task == "classification":
-        bad = np.flatnonzero((y != np.round(y)) | (np.abs(y) > LARGEST_LABEL))
-        if bad.size:
-            raise DataError(f"{path}: row {bad[0] + 2}, column {header[target_index]!r}: "
-                            f"{y[bad[0]]:g} is not a class label (whole numbers up to 2**53)")
-    # The features as a view of the table where they are side by side (the target first or
-    # last): no copy of the data. The target is taken out first.
-    targets = y.astype(np.int64) if task == "classification" else y.reshape(-1, 1).copy()
-    if target_index in (0, len(header) - 1):
-        X = data[:, 1:] if target_index == 0 else data[:, :-1]
-    else:
-        X = data[:, features]
-    return Dataset(os.path.splitext(os.path.basename(path))[0], X, targets, task,
-                   [header[i] for i in features], target_name=header[target_index])
-
-
-def encode_targets(dataset: Dataset, loss: str) -> tuple[np.ndarray, list]:
-    """Targets as the loss takes them: one-hot rows (categorical), 0/1 (binary), or values."""
-    if dataset.task == "regression":
-        if loss not in REGRESSION_LOSSES:
-            raise DataError(f"loss {loss} cannot take real-valued targets; use mse")
-        return dataset.y.reshape(len(dataset.y), -1).astype(float), []
-    classes = np.unique(dataset.y)
-    if len(classes) < 2:
-        raise DataError(f"{dataset.name}: the target has a single class ({classes[0]})")
-    index = np.searchsorted(classes, dataset.y)
-    if loss == "binary_cross_entropy":
-        if len(classes) != 2:
-            raise DataError(f"binary_cross_entropy needs 2 classes, the target has {len(classes)}")
-        return index.reshape(-1, 1).astype(float), classes.tolist()
-    return np.eye(len(classes))[index], classes.tolist()
+    preparation: Preparation | None = None
 
 
 def split(n: int, fraction: float, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,57 +76,147 @@ def choose_loss(loss: str | None, task: str, n_classes: int) -> str:
     return loss
 
 
-def prepare(dataset: Dataset, loss: str | None = None, test_split: float = 0.25,
+def encode_targets(index_or_values: np.ndarray, task: str, loss: str, n_classes: int
+                   ) -> np.ndarray:
+    """Targets as the loss takes them: one-hot rows (categorical), 0/1 (binary), or values."""
+    if task == "regression":
+        return np.asarray(index_or_values, dtype=float).reshape(len(index_or_values), -1)
+    index = np.asarray(index_or_values)
+    if loss == "binary_cross_entropy":
+        return index.reshape(-1, 1).astype(float)
+    return np.eye(n_classes)[index]
+
+
+def load_table(path: str, target: str | None = None, task: str | None = None,
+               **roles: Any) -> Dataset:
+    """A CSV or Parquet file as a :class:`Dataset` of its prepared, unscaled features (the
+    target's labels as ``class_names``); the :class:`Preparation` fitted on it is
+    ``dataset.preparation``. ``roles``: ``numeric``, ``categorical``, ``drop``, ``on_missing``."""
+    from .tables import read_table
+
+    from .tables import row_label
+
+    table = read_table(path)
+    prep = _preparation(path, target, task, standardize=False, **roles)
+    prep.row_label = row_label(path)
+    try:
+        prep.fit(table)
+        keep = np.flatnonzero(prep.table_targets(table) >= 0) \
+            if prep.task == "classification" else None
+        X = prep.encode(table)
+        y = prep.table_targets(table)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    if keep is None:
+        keep = np.flatnonzero(~np.isnan(y).any(axis=1))
+    dataset = Dataset(_stem(path), X[keep], y[keep], prep.task, prep.feature_names,
+                      [str(c) for c in prep.classes], target_name=prep.target_name or "target")
+    dataset.preparation = prep  # type: ignore[attr-defined]
+    return dataset
+
+
+def _preparation(path: Any, target: str | None, task: str | None, **options: Any
+                 ) -> Preparation:
+    try:
+        return Preparation(target, task=task, **options)
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}" if isinstance(path, str) else str(exc)) from None
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(os.fspath(path).rstrip("/")))[0] or "data"
+
+
+def prepare(data: Any, loss: str | None = None, test_split: float = 0.25,
             validation_split: float = 0.0, seed: int | None = 0,
-            standardize: bool = True) -> TrainingData:
-    """The dataset encoded for ``loss``, split (held-out rows from ``test_split``, then
-    validation rows from ``validation_split`` of the rest; ``0`` holds none out) and
-    standardised with the training rows' statistics (see the module's steps;
-    ``standardize=False`` keeps the values as they are, as the tutorial's single sample
-    needs)."""
-    n_classes = len(np.unique(dataset.y)) if dataset.task == "classification" else 0
-    loss = choose_loss(loss, dataset.task, n_classes)
-    Y, classes = encode_targets(dataset, loss)
-    X = dataset.X
-    if test_split:
-        train, held = split(len(X), test_split, seed)
+            standardize: bool = True, *, target: str | None = None, task: str | None = None,
+            numeric: Any = (), categorical: Any = (), drop: Any = (),
+            on_missing: str = "fill", name: str | None = None) -> TrainingData:
+    """``data`` made ready for training: a built-in :class:`Dataset`, a path of a CSV or
+    Parquet file, or a table (``DataFrame``, ``pyarrow.Table``, dict of columns).
+
+    Held-out rows come from ``test_split``, then validation rows from ``validation_split`` of
+    the rest (``0`` holds none out), both drawn from ``seed``. The :class:`Preparation`
+    (``target``, ``task``, ``numeric``, ``categorical``, ``drop``, ``on_missing``,
+    ``standardize``) is fitted on the training rows (validation rows included) and applied to
+    all. The caller's arrays are never changed."""
+    if isinstance(data, Dataset):
+        return _prepare_dataset(data, loss, test_split, validation_split, seed, standardize)
+    where = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    prep = _preparation(where, target, task, numeric=numeric, categorical=categorical,
+                        drop=drop, on_missing=on_missing, standardize=standardize)
+    if where is not None:
+        from .tables import read_table, row_label
+
+        table = read_table(where)
+        prep.row_label = row_label(where)
+        # Columns by name, so that each one's memory goes once it is encoded.
+        table = {column: table.column(column) for column in table.column_names}
     else:
-        train, held = np.arange(len(X)), np.arange(0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = X[train].mean(axis=0)
-        scale = X[train].std(axis=0)
-    unusable = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
-    if unusable.size:
-        column = dataset.feature_names[unusable[0]] if dataset.feature_names else unusable[0]
-        raise DataError(f"{dataset.name}: column {column!r}: values too large to standardise "
-                        f"(up to {np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
-    scale[scale == 0] = 1.0
-    if not standardize:
-        mean, scale = np.zeros_like(mean), np.ones_like(scale)
-    # In place: the dataset's array is this run's own, and a copy would double the memory.
-    X_scaled = X if X.flags.writeable and X.dtype == np.float64 else X.astype(np.float64)
-    X_scaled -= mean
-    X_scaled /= scale
-    metadata = {
-        "task": dataset.task, "dataset": dataset.name, "feature_names": dataset.feature_names,
-        "target_name": dataset.target_name, "classes": classes,
-        "scaling": {"mean": mean.tolist(), "scale": scale.tolist()},
-    }
-    # Regression targets are standardised like the inputs, and undone in predictions.
-    if dataset.task == "regression" and standardize:
-        with np.errstate(over="ignore", invalid="ignore"):
-            target_mean, target_scale = Y[train].mean(axis=0), Y[train].std(axis=0)
-        if not (np.isfinite(target_mean).all() and np.isfinite(target_scale).all()):
-            raise DataError(f"{dataset.name}: the target's values are too large to standardise")
-        target_scale[target_scale == 0] = 1.0
-        Y = (Y - target_mean) / target_scale
-        metadata["target_scaling"] = {"mean": target_mean.tolist(),
-                                      "scale": target_scale.tolist()}
-    X_train, Y_train = X_scaled[train], Y[train]
+        table = data
+    try:
+        with_target = prep.rows_with_target(table)
+        train, held = _split(with_target, test_split, seed)
+        prep.fit(table, rows=train)
+        labels = prep.table_targets(table)
+        X = prep.transform(table, consume=where is not None)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}" if where else str(exc)) from None
+    n_classes = len(prep.classes)
+    loss = choose_loss(loss, prep.task, n_classes)
+    if prep.task == "regression":
+        labels = prep.target_units(labels, to_network=True)
+    Y = encode_targets(labels, prep.task, loss, n_classes)
+    metadata = {**prep.metadata(), "dataset": name or (_stem(where) if where else "table")}
+    return _parts(metadata["dataset"], prep.task, loss, metadata, X, Y, train, held,
+                  validation_split, seed, prep)
+
+
+def _split(rows: np.ndarray, test_split: float, seed: int | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    if not test_split:
+        return rows, rows[:0]
+    kept, held = split(len(rows), test_split, seed)
+    return rows[kept], rows[held]
+
+
+def _parts(name: str, task: str, loss: str, metadata: dict, X: np.ndarray, Y: np.ndarray,
+           train: np.ndarray, held: np.ndarray, validation_split: float, seed: int | None,
+           prep: Preparation | None) -> TrainingData:
+    X_train, Y_train = X[train], Y[train]
     validation = None
     if validation_split:
         fit_train, fit_val = split(len(train), validation_split, seed)
         validation = (X_train[fit_val], Y_train[fit_val])
         X_train, Y_train = X_train[fit_train], Y_train[fit_train]
-    return TrainingData(dataset.name, dataset.task, loss, metadata, X_train, Y_train,
-                        validation, (X_scaled[held], Y[held]), len(held))
+    return TrainingData(name, task, loss, metadata, X_train, Y_train, validation,
+                        (X[held], Y[held]), len(held), prep)
+
+
+def _prepare_dataset(dataset: Dataset, loss: str | None, test_split: float,
+                     validation_split: float, seed: int | None,
+                     standardize: bool) -> TrainingData:
+    """A built-in dataset (numbers only, labels already class numbers) through the same
+    preparation, every column numeric."""
+    names = list(dataset.feature_names) or [f"x{i + 1}" for i in range(dataset.X.shape[1])]
+    columns = {name: dataset.X[:, i] for i, name in enumerate(names)}
+    prep = Preparation(None, task=dataset.task, numeric=names, standardize=standardize)
+    y = dataset.y if dataset.task == "classification" else dataset.y.reshape(-1)
+    rows = np.arange(len(dataset.X))
+    train, held = _split(rows, test_split, seed)
+    try:
+        prep.fit(columns, y=y, rows=train)
+    except DataError as exc:
+        raise DataError(f"{dataset.name}: {exc}") from None
+    prep.target_name = dataset.target_name
+    n_classes = len(prep.classes)
+    loss = choose_loss(loss, dataset.task, n_classes)
+    if dataset.task == "classification":
+        labels = np.searchsorted(np.asarray(prep.classes), dataset.y)
+    else:
+        labels = prep.target_units(y.astype(float).reshape(-1, 1), to_network=True)
+    Y = encode_targets(labels, dataset.task, loss, n_classes)
+    X = prep.transform(columns)
+    metadata = {**prep.metadata(), "dataset": dataset.name}
+    return _parts(dataset.name, dataset.task, loss, metadata, X, Y, train, held,
+                  validation_split, seed, prep)

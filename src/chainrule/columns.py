@@ -1,0 +1,375 @@
+"""A table's columns as NumPy arrays, whatever holds them, and what each column is.
+
+:func:`column_names` and :func:`read_column` take a pandas ``DataFrame``, a ``pyarrow.Table``, a
+dict of columns (lists or arrays) or a 2-D NumPy array (columns ``x1``, ``x2``, ... unless named),
+and give one column at a time as a :class:`Column`: its ``kind`` and its values,
+
+========  ====================================================================
+kind      values
+========  ====================================================================
+number    float64, NaN where a cell is missing
+integer   float64 of whole numbers (the table typed them as integers), NaN missing
+boolean   float64 0/1, NaN missing (true/false cells, or the text of
+          :data:`TRUE_WORDS` and :data:`FALSE_WORDS` in any case)
+text      an object array of ``str``, ``None`` missing
+date      float64 days since 1970-01-01 (times as fractions of a day), NaN missing
+empty     every cell missing
+========  ====================================================================
+
+:func:`infer_role` then says what a feature column becomes (the rules are listed there). Nothing
+here imports pandas or pyarrow: a table of theirs is read through its own methods.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FALSE_WORDS", "MAX_CATEGORIES", "TRUE_WORDS", "Column", "booleans",
+           "category_keys", "column_names", "infer_role", "n_rows", "read_column"]
+
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+#: The most distinct values a text column may have and still be one-hot encoded unasked.
+MAX_CATEGORIES = 50
+#: Fewer non-missing cells than this and no column is called an identifier for being distinct.
+MIN_ROWS_FOR_IDENTIFIER = 20
+_UNNAMED = re.compile(r"^Unnamed: \d+$")
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass
+class Column:
+    """One column: ``kind`` (see the module's table) and ``values``."""
+
+    kind: str
+    values: np.ndarray
+    text: np.ndarray | None = None  # the cells as written, for booleans read from text
+
+    @property
+    def missing(self) -> np.ndarray:
+        if self.values.dtype == object:
+            return np.fromiter((v is None for v in self.values), bool, len(self.values))
+        return np.isnan(self.values)
+
+
+def column_names(table: Any) -> list[str]:
+    """The column names of a table (see the module's list of what a table may be)."""
+    if isinstance(table, np.ndarray):
+        if table.ndim != 2:
+            raise ValueError(f"a table as a NumPy array must be 2-D, got shape {table.shape}")
+        return [f"x{i + 1}" for i in range(table.shape[1])]
+    if isinstance(table, dict):
+        return [str(name) for name in table]
+    if hasattr(table, "column_names"):  # pyarrow.Table
+        return [str(name) for name in table.column_names]
+    if hasattr(table, "columns") and hasattr(table, "dtypes"):  # pandas.DataFrame
+        return [str(name) for name in table.columns]
+    raise ValueError(f"a table must be a pandas DataFrame, a pyarrow Table, a dict of columns "
+                     f"or a 2-D NumPy array, got {type(table).__name__}")
+
+
+def n_rows(table: Any) -> int:
+    if isinstance(table, np.ndarray):
+        return table.shape[0]
+    if isinstance(table, dict):
+        lengths = {len(values) for values in table.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"the columns of the dict have different lengths: {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+    if hasattr(table, "num_rows"):
+        return int(table.num_rows)
+    return len(table)
+
+
+def read_column(table: Any, name: str, keep_text: bool = False) -> Column:
+    """Column ``name`` of ``table`` as a :class:`Column`; ``keep_text`` keeps text of yes/no
+    words as text (a target's labels as the table spells them)."""
+    column = _read_column(table, name)
+    if keep_text and column.kind == "boolean":
+        text = column.text if column.text is not None else np.array(
+            [None if v != v else str(bool(v)) for v in column.values.tolist()], dtype=object)
+        return Column("text", text)
+    return column
+
+
+def _read_column(table: Any, name: str) -> Column:
+    if isinstance(table, np.ndarray):
+        index = column_names(table).index(name)
+        return _from_array(np.asarray(table[:, index]))
+    if isinstance(table, dict):
+        values = table[next(k for k in table if str(k) == name)]
+        if hasattr(values, "type") and hasattr(values, "cast"):  # a pyarrow (chunked) array
+            return _from_arrow(values)
+        if hasattr(values, "dtype") and hasattr(values, "to_numpy"):  # a pandas Series
+            return _from_pandas(values)
+        return _from_array(values) if isinstance(values, np.ndarray) else \
+            _from_array(_list_array(list(values)))
+    if hasattr(table, "column_names"):
+        return _from_arrow(table.column(name))
+    series = table[next(k for k in table.columns if str(k) == name)]
+    return _from_pandas(series)
+
+
+def _list_array(values: list) -> np.ndarray:
+    array = np.asarray(values, dtype=object)
+    kinds = {type(v) for v in values if v is not None}
+    if kinds and all(issubclass(k, (int, float)) and not issubclass(k, bool) for k in kinds):
+        return np.array([np.nan if v is None else v for v in values], dtype=float) \
+            if float in kinds or None in values else np.array(values)
+    return array
+
+
+def _from_array(values: np.ndarray) -> Column:
+    kind = values.dtype.kind
+    if kind == "b":
+        return Column("boolean", values.astype(np.float64))
+    if kind in "iu":
+        return Column("integer", values.astype(np.float64))
+    if kind == "f":
+        return _numbers(values.astype(np.float64, copy=False))
+    if kind == "M":
+        return _dates(values)
+    if kind in "US":
+        return _texts(values.astype(object))
+    return _from_objects(values.astype(object, copy=False))
+
+
+def _numbers(values: np.ndarray) -> Column:
+    if np.isnan(values).all():
+        return Column("empty", values)
+    return Column("number", values)
+
+
+def _dates(values: np.ndarray) -> Column:
+    nanoseconds = values.astype("datetime64[ns]")
+    days = nanoseconds.astype(np.int64) / _DAY_NS
+    days[np.isnat(nanoseconds)] = np.nan
+    return Column("date", days)
+
+
+def _texts(values: np.ndarray) -> Column:
+    values = np.array([None if v is None else str(v) for v in values], dtype=object)
+    present = [v for v in values if v is not None]
+    if not present:
+        return Column("empty", np.full(len(values), np.nan))
+    words = {v.strip().lower() for v in set(present)}
+    if words <= TRUE_WORDS | FALSE_WORDS:
+        return Column("boolean", booleans(values), values)
+    return Column("text", values)
+
+
+def booleans(values: np.ndarray) -> np.ndarray:
+    """Text cells of :data:`TRUE_WORDS`/:data:`FALSE_WORDS` as 1/0 (any other as NaN)."""
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is not None:
+            word = str(v).strip().lower()
+            out[i] = 1.0 if word in TRUE_WORDS else 0.0 if word in FALSE_WORDS else np.nan
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or \
+        type(value).__name__ in ("NAType", "NaTType")
+
+
+def _from_objects(values: np.ndarray) -> Column:
+    cleaned = [None if _is_missing(v) else v for v in values]
+    present = [v for v in cleaned if v is not None]
+    if not present:
+        return Column("empty", np.full(len(values), np.nan))
+    if all(isinstance(v, (bool, np.bool_)) for v in present):
+        return Column("boolean", np.array([np.nan if v is None else float(v) for v in cleaned]))
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+           for v in present):
+        numbers = np.array([np.nan if v is None else float(v) for v in cleaned])
+        whole = all(isinstance(v, (int, np.integer)) for v in present)
+        return Column("integer", numbers) if whole else _numbers(numbers)
+    if all(hasattr(v, "year") and hasattr(v, "month") for v in present):  # dates, datetimes
+        stamps = np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "ns")
+                           for v in cleaned], dtype="datetime64[ns]")
+        return _dates(stamps)
+    return _texts(np.array(cleaned, dtype=object))
+
+
+def _from_arrow(column: Any) -> Column:
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_null(kind):
+        return Column("empty", np.full(len(column), np.nan))
+    if pa.types.is_boolean(kind):
+        return Column("boolean", column.cast(pa.float64()).to_numpy())
+    if pa.types.is_integer(kind):
+        return Column("integer", column.cast(pa.float64()).to_numpy())
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return _numbers(column.cast(pa.float64()).to_numpy())
+    if pa.types.is_temporal(kind) and not pa.types.is_duration(kind) \
+            and not pa.types.is_time(kind):
+        return _dates(column.to_numpy())
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+    return _texts(column.to_numpy(zero_copy_only=False))
+
+
+def _from_pandas(series: Any) -> Column:
+    kind = series.dtype.kind
+    if str(series.dtype) == "category":
+        return _from_objects(series.astype(object).to_numpy())
+    if kind in "iuf" or (kind == "b" and not series.hasnans):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return Column({"b": "boolean", "f": "number"}.get(kind, "integer"), values) \
+            if kind != "f" else _numbers(values)
+    if kind == "M":
+        return _dates(series.to_numpy(dtype="datetime64[ns]"))
+    return _from_objects(series.to_numpy(dtype=object))
+
+
+def is_id_name(name: str) -> bool:
+    """Whether a column is named like an identifier: ``id``, ``patient_id``, ``customerID``."""
+    return name.strip().lower() in ("id", "uuid", "guid") or bool(
+        re.search(r"[_\s.-](id|uuid|guid)$", name, re.IGNORECASE)
+        or re.search(r"[a-z0-9](Id|ID)$", name))
+
+
+def infer_role(name: str, column: Column, rows: np.ndarray | None = None) -> tuple[str, str]:
+    """What a feature column becomes, and why: ``(role, reason)`` with role one of ``numeric``,
+    ``boolean``, ``categorical``, ``date`` or ``dropped``. The rules, in order:
+
+    1. every cell missing: dropped;
+    2. an ``Unnamed: N`` column (an empty header cell) of distinct whole numbers: pandas' index
+       column, dropped (in any order: a shuffled or split table keeps its old index);
+    3. named like an identifier (``id``, ``*_id``, ``*Id``), or whole numbers all distinct over
+       at least :data:`MIN_ROWS_FOR_IDENTIFIER` cells: an identifier, dropped;
+    4. numbers: numeric; booleans: boolean (0/1); dates and times: date (days since 1970);
+    5. text with at most :data:`MAX_CATEGORIES` distinct values, and at most half as many as it
+       has cells: categorical (one-hot); other text is free text (mostly distinct values) or
+       has too many categories: dropped.
+    """
+    values = column.values if rows is None else column.values[rows]
+    if column.kind == "empty":
+        return "dropped", "every cell is empty"
+    distinct = _distinct_count(column.kind, values)
+    present = int(len(values) - _missing_count(column.kind, values))
+    if present == 0:
+        return "dropped", "every cell of the training rows is empty"
+    all_distinct = distinct == present
+    if column.kind == "integer" and all_distinct and _UNNAMED.match(name):
+        return "dropped", "pandas' index column (an empty header over distinct whole numbers)"
+    if column.kind in ("integer", "text") and is_id_name(name):
+        return "dropped", "an identifier (named like an id); --numeric or --categorical keeps it"
+    if column.kind == "integer" and all_distinct and present >= MIN_ROWS_FOR_IDENTIFIER:
+        return "dropped", ("an identifier (every value a different whole number); --numeric "
+                           "keeps it")
+    if column.kind in ("number", "integer"):
+        return "numeric", ""
+    if column.kind in ("boolean", "date"):
+        return column.kind, ""
+    if distinct <= MAX_CATEGORIES and (distinct <= 2 or distinct <= present / 2):
+        return "categorical", ""
+    if distinct > present / 2:
+        return "dropped", (f"free text ({distinct:,} different values in {present:,} cells); "
+                           "--categorical one-hot encodes it")
+    return "dropped", (f"{distinct:,} categories, more than {MAX_CATEGORIES}; --categorical "
+                       "one-hot encodes it")
+
+
+def _missing_count(kind: str, values: np.ndarray) -> int:
+    if values.dtype == object:
+        return sum(v is None for v in values)
+    return int(np.isnan(values).sum())
+
+
+def _distinct_count(kind: str, values: np.ndarray) -> int:
+    if values.dtype == object:
+        return len({v for v in values if v is not None})
+    finite = values[~np.isnan(values)]
+    return int(len(np.unique(finite)))
+
+
+def category_keys(column: Column) -> np.ndarray:
+    """A column's cells as the text its categories are kept as (``None`` missing): text as it
+    is, numbers as they print (``3`` for 3.0)."""
+    if column.values.dtype == object:
+        return column.values
+    out = np.empty(len(column.values), dtype=object)
+    for i, v in enumerate(column.values.tolist()):
+        out[i] = None if v != v else (str(int(v)) if v == int(v) and abs(v) < 2**53
+                                      else repr(v))
+    return out
+
+
+KINDS = ("number", "integer", "boolean", "text", "date", "empty")
+ROLES = ("numeric", "boolean", "date", "categorical", "dropped", "target")
+
+
+def check_stored_columns(stored: Any, feature_names: list[str]) -> None:
+    """Refuse a stored preparation (a model's ``metadata.preparation``) that is not well formed
+    or does not produce the model's ``feature_names``; ``ValueError`` names the field."""
+    def refuse(field: str, what: str) -> None:
+        raise ValueError(f"metadata preparation.{field} {what}")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            value == value and abs(value) != float("inf")
+
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    if not isinstance(stored, dict) or set(stored) != {"columns", "on_missing", "target_kind",
+                                                       "rows_without_target"}:
+        refuse("", "must hold exactly columns, on_missing, target_kind and rows_without_target")
+    if stored["on_missing"] not in ("fill", "refuse"):
+        refuse("on_missing", "must be fill or refuse")
+    if stored["target_kind"] not in KINDS:
+        refuse("target_kind", f"must be one of {', '.join(KINDS)}")
+    if not count(stored["rows_without_target"]):
+        refuse("rows_without_target", "must be a count")
+    columns = stored["columns"]
+    if not isinstance(columns, list) or not columns:
+        refuse("columns", "must be a list of columns")
+    names: list[str] = []
+    produced: list[str] = []
+    for i, spec in enumerate(columns):
+        where = f"columns[{i}]"
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
+                or spec.get("role") not in ROLES or spec.get("kind") not in KINDS:
+            refuse(where, "must hold a name, a role and a kind")
+        name, role = spec["name"], spec["role"]
+        names.append(name)
+        fields = {"name", "role", "kind"}
+        if role == "dropped":
+            fields |= {"reason"}
+            if not isinstance(spec.get("reason"), str):
+                refuse(f"{where}.reason", "must be text")
+        elif role == "categorical":
+            fields |= {"categories", "missing_category", "filled"}
+            categories = spec.get("categories")
+            if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories) \
+                    or len(set(categories)) != len(categories):
+                refuse(f"{where}.categories", "must be a list of different texts")
+            if not isinstance(spec.get("missing_category"), bool):
+                refuse(f"{where}.missing_category", "must be true or false")
+            produced += [f"{name}={c}" for c in categories]
+            produced += [f"{name}=(missing)"] if spec["missing_category"] else []
+        elif role != "target":
+            fields |= {"fill", "indicator", "filled"}
+            if not number(spec.get("fill")):
+                refuse(f"{where}.fill", "must be a finite number")
+            if not isinstance(spec.get("indicator"), bool):
+                refuse(f"{where}.indicator", "must be true or false")
+            produced += [name] + ([f"{name} (missing)"] if spec["indicator"] else [])
+        if "filled" in fields and not count(spec.get("filled")):
+            refuse(f"{where}.filled", "must be a count")
+        if set(spec) != fields:
+            refuse(where, f"must hold exactly {', '.join(sorted(fields))}")
+    if len(set(names)) != len(names):
+        refuse("columns", "names a column twice")
+    if sum(spec["role"] == "target" for spec in columns) > 1:
+        refuse("columns", "has more than one target")
+    if produced != list(feature_names):
+        refuse("columns", "do not produce the model's feature_names")

@@ -1,0 +1,503 @@
+"""One preparation of a table for everyone: the command line, the Dask path, the web playground
+and Python users.
+
+:class:`Preparation` is fitted on a table (a pandas ``DataFrame``, a ``pyarrow.Table``, a dict of
+columns or a 2-D NumPy array) and then turns that table, or any later one, into the float64
+features a network takes, always the same way:
+
+1. **Roles**: every column but the target gets one (:func:`chainrule.columns.infer_role` lists
+   the rules; ``numeric``, ``categorical`` and ``drop`` name columns to override them):
+   numbers stay numbers, booleans become 0/1, dates and times become days since 1970-01-01,
+   text with few distinct values is one-hot encoded with the categories kept, and identifiers,
+   free text, pandas' index column and empty columns are dropped, each with its reason.
+2. **Missing cells** (``on_missing="fill"``): a number gets the training rows' median and, when
+   any training cell was missing, a 0/1 indicator feature beside it; a category gets a category
+   of its own. A category never seen in training gives all zeros. ``on_missing="refuse"``
+   refuses a missing cell instead, naming its row and column.
+3. **Scaling**: every feature becomes ``(x - mean) / std`` with the training rows' statistics (a
+   constant feature keeps std 1).
+4. **The target**: class labels are kept as the table has them (text or numbers, sorted) and
+   given back by :meth:`Preparation.labels`; a regression target is standardised like a feature
+   and :meth:`Preparation.target_units` undoes it. Rows without a target are not trained on.
+
+The fitted preparation is stored in a model's metadata (:meth:`Preparation.metadata`, format
+version 3 of the model file) and rebuilt from it (:meth:`Preparation.from_metadata`), so that
+``chainrule predict`` applies exactly the training's encoding to next month's file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .columns import (
+    Column,
+    booleans,
+    category_keys,
+    check_stored_columns,
+    column_names,
+    infer_role,
+    n_rows,
+    read_column,
+)
+
+__all__ = ["LARGEST_LABEL", "MAX_AUTO_CLASSES", "DataError", "Preparation"]
+
+#: The most distinct whole-number targets a table's target may have and still be read as
+#: classes when no task is given, and the largest class label that converts to an integer exactly.
+MAX_AUTO_CLASSES = 50
+LARGEST_LABEL = 2**53
+_STATS_ROWS = 65_536  # rows whose deviations are squared at a time while fitting the scaling
+
+
+class DataError(ValueError):
+    """The data cannot be trained on as asked; the message says where and why."""
+
+
+def _names(option: Any) -> list[str]:
+    if option is None:
+        return []
+    if isinstance(option, str):
+        return [name.strip() for name in option.split(",") if name.strip()]
+    return [str(name) for name in option]
+
+
+class Preparation:
+    """Columns to features, fitted once and applied to any later table (see the module).
+
+    ``target`` names the target column (default: the last; ``None`` with ``y`` given to
+    :meth:`fit` when the table holds features only). ``task`` is ``classification`` or
+    ``regression`` (default: text and booleans are classes, and so are whole numbers with at
+    most :data:`MAX_AUTO_CLASSES` distinct values). ``numeric``, ``categorical`` and ``drop``
+    are column names (a list, or one comma-separated string) whose role is given, not inferred.
+    """
+
+    def __init__(self, target: str | None = None, *, task: str | None = None,
+                 numeric: Any = (), categorical: Any = (), drop: Any = (),
+                 on_missing: str = "fill", standardize: bool = True) -> None:
+        if task not in (None, "classification", "regression"):
+            raise ValueError(f"task must be classification or regression, got {task!r}")
+        if on_missing not in ("fill", "refuse"):
+            raise ValueError(f"on_missing must be fill or refuse, got {on_missing!r}")
+        self.target, self.task, self.on_missing = target, task, on_missing
+        self.numeric, self.categorical = _names(numeric), _names(categorical)
+        self.drop, self.standardize = _names(drop), standardize
+        twice = set(self.numeric) & set(self.categorical) | \
+            (set(self.numeric) | set(self.categorical)) & set(self.drop)
+        if twice:
+            raise ValueError(f"column {sorted(twice)[0]!r} is given two roles")
+        self.columns: list[dict[str, Any]] = []
+        self.classes: list = []
+        self.target_name: str | None = None
+        self.target_kind = "number"
+        self.scaling: dict[str, list[float]] | None = None
+        self.target_scaling: dict[str, list[float]] | None = None
+        self.rows_without_target = 0
+        self.unseen: dict[str, int] = {}  # the last transform's cells of unseen categories
+        #: Names data row ``r`` (from 0) in messages; a file's reader names its line instead.
+        self.row_label: Any = lambda row: f"data row {row + 1}"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, table: Any, y: Any = None, rows: np.ndarray | None = None) -> Preparation:
+        """Learn the roles, categories, fill values, scaling and labels from ``table``'s
+        ``rows`` (default: every row with a target). ``y``: the targets, when the table holds
+        features only (class labels, or real values shaped ``(n,)`` or ``(n, k)``)."""
+        names = column_names(table)
+        for option, given in (("numeric", self.numeric), ("categorical", self.categorical),
+                              ("drop", self.drop)):
+            unknown = [name for name in given if name not in names]
+            if unknown:
+                raise DataError(f"--{option}: no column {unknown[0]!r} (columns: "
+                                f"{', '.join(names)})")
+        target_column, text_target = self._target_columns(table, y, names)
+        has_target = self._fit_target(text_target, target_column)
+        if rows is None:
+            rows = np.flatnonzero(has_target)
+        self.columns = []
+        for name in names:
+            if name == self.target_name and y is None:
+                self.columns.append({"name": name, "role": "target", "kind": text_target.kind})
+                continue
+            self.columns.append(self._fit_column(name, read_column(table, name), rows))
+        if not self.feature_names:
+            raise DataError("no usable feature column: " + "; ".join(
+                f"{c['name']!r} {c.get('reason', 'is the target')}" for c in self.columns
+                if c["role"] in ("dropped", "target")))
+        self.scaling = None
+        if self.standardize:
+            self.scaling = _fit_scaling(self.encode(table), rows, self.feature_names)
+        if self.task == "regression" and self.standardize:
+            values = self.target_values(target_column)[rows]
+            self.target_scaling = _fit_scaling(values, None, [self.target_name])
+        return self
+
+    def rows_with_target(self, table: Any, y: Any = None) -> np.ndarray:
+        """Learn the task and labels from the target alone; the indices of the rows that have
+        a target (the rows a split draws from)."""
+        target_column, text_target = self._target_columns(table, y, column_names(table))
+        return np.flatnonzero(self._fit_target(text_target, target_column))
+
+    def _target_columns(self, table: Any, y: Any, names: list[str]) -> tuple[Column, Column]:
+        if y is None:
+            target = self.target if self.target is not None else names[-1] if names else None
+            if target not in names:
+                raise DataError(f"no target column {target!r} (columns: {', '.join(names)})")
+            if target in self.numeric + self.categorical + self.drop:
+                raise DataError(f"column {target!r} is the target; it cannot also be a feature "
+                                "or dropped")
+            self.target_name = target
+            return read_column(table, target), read_column(table, target, keep_text=True)
+        else:
+            self.target_name = self.target or "target"
+            column = _target_array(y, n_rows(table))
+            return column, column
+
+    def _fit_target(self, text: Column, column: Column) -> np.ndarray:
+        """The task, labels and kind of the target; the rows that have one."""
+        name, missing = self.target_name, text.missing
+        if missing.all():
+            raise DataError(f"column {name!r}: the target has no values")
+        self.rows_without_target = int(missing.sum())
+        task = self.task
+        if text.kind == "text":
+            keys = text.values[~missing]
+            distinct = sorted(set(keys.tolist()))
+            if task == "regression":
+                bad = next(v for v in keys if v is not None)
+                raise DataError(f"column {name!r}: {bad!r} is not a number; a regression target "
+                                "must hold numbers")
+            if len(distinct) > MAX_AUTO_CLASSES and len(distinct) > len(keys) / 2:
+                raise DataError(f"column {name!r} is free text ({len(distinct):,} different "
+                                f"values in {len(keys):,} rows), not a target; choose another "
+                                "with --target")
+            self.task, self.classes, self.target_kind = "classification", distinct, "text"
+        elif column.kind in ("empty", "date"):
+            raise DataError(f"column {name!r} holds {column.kind} values, not a target")
+        else:
+            values = column.values[~missing]
+            if values.ndim > 1:  # several real targets: regression
+                self.task, self.target_kind = task or "regression", "number"
+                if self.task == "classification":
+                    raise DataError("classification needs one target column")
+                return ~missing
+            whole = bool(np.all(values == np.round(values)) and
+                         np.all(np.abs(values) <= LARGEST_LABEL))
+            distinct = np.unique(values)
+            if task is None:
+                task = "classification" if column.kind == "boolean" or (
+                    whole and len(distinct) <= MAX_AUTO_CLASSES) else "regression"
+            if task == "classification":
+                if not whole:
+                    everything = column.values
+                    wrong = (everything != np.round(everything)) | \
+                        (np.abs(everything) > LARGEST_LABEL)
+                    row = int(np.flatnonzero(wrong & ~missing)[0])
+                    raise DataError(f"{self.row_label(row)}, column {name!r}: "
+                                    f"{everything[row]:g} is not a class label (whole numbers "
+                                    "up to 2**53); use --task regression")
+                self.classes = [int(v) for v in distinct]
+            self.task, self.target_kind = task, column.kind
+        if self.task == "classification" and len(self.classes) < 2:
+            raise DataError(f"column {name!r}: the target has a single class "
+                            f"({self.classes[0]!r}); there is nothing to learn")
+        return ~missing
+
+    def _fit_column(self, name: str, column: Column, rows: np.ndarray) -> dict[str, Any]:
+        spec: dict[str, Any] = {"name": name, "kind": column.kind}
+        if name in self.drop:
+            return spec | {"role": "dropped", "reason": "asked (--drop)"}
+        missing = column.missing
+        if self.on_missing == "refuse" and missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise DataError(f"{self.row_label(row)}, column {name!r}: the cell is empty "
+                            "(--on-missing fill fills it)")
+        if name in self.categorical:
+            role, reason = "categorical", ""
+        elif name in self.numeric:
+            numbers = _numeric_values({"role": "numeric"}, column)
+            bad = np.flatnonzero(np.isnan(numbers) & ~column.missing)
+            if bad.size:
+                raise DataError(f"{self.row_label(int(bad[0]))}, column {name!r}: "
+                                f"{column.values[bad[0]]!r} is not a number")
+            role, reason = ("numeric" if column.kind != "empty" else "dropped"), ""
+        else:
+            role, reason = infer_role(name, column, rows)
+        spec["role"] = role
+        if role == "dropped":
+            return spec | {"reason": reason or "every cell is empty"}
+        spec["filled"] = int(missing.sum())
+        if role == "categorical":
+            keys = category_keys(column)[rows]
+            spec["categories"] = sorted({k for k in keys if k is not None})
+            spec["missing_category"] = bool(missing[rows].any())
+            return spec
+        values = _numeric_values(spec, column)[rows]
+        present = values[~np.isnan(values)]
+        spec["fill"] = float(np.median(present)) if present.size else 0.0
+        spec["indicator"] = bool(present.size < values.size)
+        return spec
+
+    # ------------------------------------------------------------------ applying
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of the features, in order: a column's own name, ``name (missing)`` for
+        its missing indicator, ``name=category`` for each one-hot category."""
+        names: list[str] = []
+        for spec in self.columns:
+            if spec["role"] == "categorical":
+                names += [f"{spec['name']}={c}" for c in spec["categories"]]
+                if spec["missing_category"]:
+                    names.append(f"{spec['name']}=(missing)")
+            elif spec["role"] in ("numeric", "boolean", "date"):
+                names.append(spec["name"])
+                if spec["indicator"]:
+                    names.append(f"{spec['name']} (missing)")
+        return names
+
+    @property
+    def used_columns(self) -> list[str]:
+        """The columns a table must have for :meth:`transform` (the target not among them)."""
+        return [spec["name"] for spec in self.columns
+                if spec["role"] not in ("dropped", "target")]
+
+    def encode(self, table: Any, consume: bool = False) -> np.ndarray:
+        """The features of every row of ``table``, before scaling. ``consume=True`` (``table`` a
+        dict) removes each column from the dict once encoded, so that its memory goes while the
+        features fill."""
+        n = n_rows(table)
+        names = set(column_names(table))
+        missing = [name for name in self.used_columns if name not in names]
+        if missing:
+            raise DataError(f"no column {missing[0]!r}, which the model uses"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        X = np.empty((n, len(self.feature_names)))
+        at, self.unseen = 0, {}
+        for spec in self.columns:
+            if spec["role"] in ("dropped", "target"):
+                if consume and isinstance(table, dict):
+                    table.pop(spec["name"], None)
+                continue
+            column = read_column(table, spec["name"])
+            if consume and isinstance(table, dict):
+                table.pop(spec["name"])
+            at = self._encode_column(spec, column, X, at)
+        return X
+
+    def _encode_column(self, spec: dict[str, Any], column: Column, X: np.ndarray,
+                       at: int) -> int:
+        name = spec["name"]
+        missing = column.missing
+        if missing.any() and self.on_missing == "refuse":
+            raise DataError(f"{self.row_label(int(np.flatnonzero(missing)[0]))}, column "
+                            f"{name!r}: the cell is empty (--on-missing fill fills it)")
+        if spec["role"] == "categorical":
+            keys = category_keys(_as_kind(spec, column))
+            index = {category: i for i, category in enumerate(spec["categories"])}
+            width = len(index) + spec["missing_category"]
+            block = X[:, at:at + width]
+            block[:] = 0.0
+            codes = np.fromiter((index.get(k, -1) if k is not None else
+                                 (width - 1 if spec["missing_category"] else -1) for k in keys),
+                                np.int64, len(keys))
+            seen = codes >= 0
+            block[np.flatnonzero(seen), codes[seen]] = 1.0
+            unseen = int((~seen & ~missing).sum())
+            if unseen:
+                self.unseen[name] = unseen
+            return at + width
+        values = _numeric_values(spec, column)
+        bad = np.isnan(values) & ~missing
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{self.row_label(row)}, column {name!r}: {column.values[row]!r} "
+                            f"is not {'a boolean' if spec['role'] == 'boolean' else 'a number'}")
+        X[:, at] = values
+        if missing.any():
+            X[missing, at] = spec["fill"]
+        if spec["indicator"]:
+            X[:, at + 1] = missing
+            return at + 2
+        return at + 1
+
+    def transform(self, table: Any, consume: bool = False) -> np.ndarray:
+        """The features of every row of ``table``, scaled (see :meth:`encode`)."""
+        X = self.encode(table, consume)
+        if self.scaling is not None:
+            X -= np.asarray(self.scaling["mean"])
+            X /= np.asarray(self.scaling["scale"])
+        return X
+
+    def fit_transform(self, table: Any, y: Any = None, rows: np.ndarray | None = None
+                      ) -> np.ndarray:
+        return self.fit(table, y, rows).transform(table)
+
+    # ------------------------------------------------------------------ the target
+    def target_values(self, column: Column | Any) -> np.ndarray:
+        """The target of each row: the class index (``-1`` where missing or unknown), or the
+        values shaped ``(n, k)`` in the table's units (NaN where missing)."""
+        if not isinstance(column, Column):
+            column = _target_array(column, len(column))
+        if self.task == "regression":
+            values = np.asarray(column.values, dtype=float)
+            return values.reshape(len(values), -1)
+        keys = category_keys(column)
+        labels = {str(label): i for i, label in enumerate(self.classes)}
+        return np.fromiter((labels.get(k, -1) if k is not None else -1 for k in keys),
+                           np.int64, len(keys))
+
+    def table_targets(self, table: Any) -> np.ndarray:
+        """:meth:`target_values` of the table's target column."""
+        if self.target_name not in column_names(table):
+            raise DataError(f"no target column {self.target_name!r}")
+        return self.target_values(read_column(table, self.target_name,
+                                              keep_text=self.target_kind == "text"))
+
+    def labels(self, index: np.ndarray) -> list:
+        """Class indices back to the table's labels."""
+        return [self.classes[i] for i in np.asarray(index).tolist()]
+
+    def target_units(self, values: np.ndarray, to_network: bool) -> np.ndarray:
+        """Regression targets from the table's units to the network's, or back."""
+        if not self.target_scaling:
+            return values
+        mean = np.asarray(self.target_scaling["mean"])
+        scale = np.asarray(self.target_scaling["scale"])
+        return (values - mean) / scale if to_network else values * scale + mean
+
+    # ------------------------------------------------------------------ the model file
+    def metadata(self) -> dict[str, Any]:
+        """What a model's metadata records of this preparation (format version 3)."""
+        out: dict[str, Any] = {
+            "task": self.task, "feature_names": self.feature_names,
+            "target_name": self.target_name, "classes": list(self.classes),
+            "preparation": {"columns": self.columns, "on_missing": self.on_missing,
+                            "target_kind": self.target_kind,
+                            "rows_without_target": self.rows_without_target}}
+        if self.scaling is not None:
+            out["scaling"] = self.scaling
+        if self.target_scaling is not None:
+            out["target_scaling"] = self.target_scaling
+        return out
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any], n_inputs: int | None = None
+                      ) -> Preparation:
+        """The preparation a model's metadata records; a model of format version 1 or 2 (no
+        ``preparation`` field) gets one of numeric columns named by its ``feature_names``.
+        Raises ``ValueError`` for a field that is not well formed."""
+        prep = cls()
+        stored = metadata.get("preparation")
+        names = metadata.get("feature_names") or [f"x{i + 1}" for i in range(n_inputs or 0)]
+        if stored is None:
+            prep.columns = [{"name": name, "role": "numeric", "kind": "number", "fill": 0.0,
+                             "indicator": False, "filled": 0} for name in names]
+        else:
+            check_stored_columns(stored, names)
+            prep.columns = stored["columns"]
+            prep.on_missing = stored["on_missing"]
+            prep.target_kind = stored["target_kind"]
+            prep.rows_without_target = stored["rows_without_target"]
+        prep.task = metadata.get("task")
+        prep.target_name = metadata.get("target_name")
+        prep.classes = list(metadata.get("classes") or [])
+        prep.scaling = metadata.get("scaling")
+        prep.target_scaling = metadata.get("target_scaling")
+        return prep
+
+    # ------------------------------------------------------------------ the report
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per column: its name, role, encoding, cells filled, and note."""
+        rows = []
+        for spec in self.columns:
+            role, note, encoding = spec["role"], spec.get("reason", ""), ""
+            if role == "target":
+                encoding = (f"{len(self.classes)} classes" if self.task == "classification"
+                            else "standardised" if self.target_scaling else "as is")
+                if self.rows_without_target:
+                    note = f"{self.rows_without_target} row(s) without a target dropped"
+            elif role == "categorical":
+                encoding = f"one-hot, {len(spec['categories'])} categories" + (
+                    " + missing" if spec["missing_category"] else "")
+            elif role == "numeric":
+                encoding = "standardised" if self.scaling else "as is"
+            elif role == "boolean":
+                encoding = "0/1"
+            elif role == "date":
+                encoding = "days since 1970-01-01"
+            if role in ("numeric", "boolean", "date") and spec.get("filled"):
+                note = f"missing filled with the median {spec['fill']:.6g}, indicator added"
+            elif role == "categorical" and spec.get("filled"):
+                note = "missing cells are a category of their own"
+            rows.append({"column": spec["name"], "role": role, "encoding": encoding,
+                         "filled": spec.get("filled", 0), "note": note})
+        return rows
+
+    def summary_text(self) -> str:
+        """:meth:`summary` as an aligned text table."""
+        rows = self.summary()
+        heads = ["column", "role", "encoding", "filled", "note"]
+        cells = [[str(row[h]) if h != "filled" or row[h] else "" for h in heads] for row in rows]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+        widths[-1] = 0
+        lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip()]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
+        return "\n".join(lines)
+
+
+def _numeric_values(spec: dict[str, Any], column: Column) -> np.ndarray:
+    """A numeric, boolean or date column's cells as numbers (NaN missing or unreadable)."""
+    column = _as_kind(spec, column)
+    if column.values.dtype == object:  # text where numbers were trained: read them
+        return np.array([_to_float(v) for v in column.values])
+    return column.values
+
+
+def _as_kind(spec: dict[str, Any], column: Column) -> Column:
+    """A later table's column read as its training kind where the reader typed it otherwise."""
+    if spec["role"] == "boolean" and column.values.dtype == object:
+        return Column("boolean", booleans(column.values))
+    return column
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value) if value is not None else np.nan
+    except ValueError:
+        return np.nan
+
+
+def _target_array(y: Any, n: int) -> Column:
+    values = np.asarray(y)
+    if len(values) != n:
+        raise DataError(f"y has {len(values)} rows but the table {n}")
+    if values.dtype.kind in "iub":
+        return Column("integer", values.astype(np.float64))
+    if values.dtype.kind == "f":
+        return Column("number", values.astype(np.float64))
+    return read_column({"y": values}, "y", keep_text=True)
+
+
+def _fit_scaling(X: np.ndarray, rows: np.ndarray | None, names: list[str]
+                 ) -> dict[str, list[float]]:
+    """The mean and standard deviation of each column of ``X[rows]``, in blocks of rows."""
+    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+    if rows.size == 0:
+        raise DataError("no rows to fit the preparation on")
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.zeros(X.shape[1])
+        for start in range(0, len(rows), _STATS_ROWS):
+            total += X[rows[start:start + _STATS_ROWS]].sum(axis=0)
+        mean = total / len(rows)
+        squares = np.zeros(X.shape[1])
+        for start in range(0, len(rows), _STATS_ROWS):
+            deviation = X[rows[start:start + _STATS_ROWS]] - mean
+            squares += np.einsum("ij,ij->j", deviation, deviation)
+        scale = np.sqrt(squares / len(rows))
+    unusable = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
+    if unusable.size:
+        column = names[unusable[0]] if unusable[0] < len(names) else unusable[0]
+        raise DataError(f"column {column!r}: values too large to standardise (up to "
+                        f"{np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
+    scale[scale == 0] = 1.0
+    return {"mean": mean.tolist(), "scale": scale.tolist()}

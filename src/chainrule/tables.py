@@ -1,0 +1,334 @@
+"""Reading tables as people have them: typed, null-aware, fast (pyarrow's multi-threaded reader).
+
+:func:`read_table` reads a CSV file or a Parquet file or folder into a ``pyarrow.Table`` whose
+columns keep their types: numbers, booleans, text, dates and times, with empty cells as nulls.
+:func:`iter_batches` reads the same in blocks of rows, of any file's size in bounded memory, with
+the column types a model was trained on. What is truly unreadable is one :class:`ValueError`
+that names the file and, when it is a cell, its line and column: a path that is no regular file,
+an empty file, a header that repeats a name, a row with more or fewer cells than the header,
+bytes that are not UTF-8, an infinite number.
+
+The header is read here, not by pyarrow, so that its checks stay this module's: an empty name
+becomes ``Unnamed: N`` (N counted from 0, as pandas names it), which :mod:`chainrule.preparation`
+recognises as the index column ``DataFrame.to_csv`` writes.
+
+pyarrow comes with the ``cli`` extra; the core library (``import chainrule``) never needs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import stat
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = ["NULL_VALUES", "UNNAMED", "is_parquet", "iter_batches", "read_header", "read_table",
+           "row_label"]
+
+#: Cells read as missing (pyarrow's defaults, which are pandas'): the empty cell among them.
+NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+               "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+#: The name given to a column whose header cell is empty (``Unnamed: 0`` for the first).
+UNNAMED = "Unnamed: {}"
+BLOCK_BYTES = 1 << 24  # pyarrow's unit of parallel parsing, and a streamed block's size
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        raise ValueError("reading CSV and Parquet files needs pyarrow: pip install "
+                         "'chainrule[cli]'") from None
+    return pyarrow
+
+
+def is_parquet(path: str) -> bool:
+    """Whether ``path`` is a Parquet file or a folder of them (rather than a CSV)."""
+    return path.endswith(".parquet") or (os.path.isdir(path) and any(
+        name.endswith(".parquet") for name in os.listdir(path)))
+
+
+def _check_path(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a folder, not a CSV file")
+    if not stat.S_ISREG(mode):  # a pipe or a device could block or never end
+        raise ValueError(f"{path}: is not a regular file (a pipe, socket or device)")
+
+
+def read_header(path: str) -> tuple[list[str], int]:
+    """The CSV's column names (checked, empty ones named :data:`UNNAMED`) and the number of
+    lines before the first data row."""
+    _check_path(path)
+    limit = csv.field_size_limit()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            lines = 0
+            for text in handle:
+                lines += 1
+                if text.strip():
+                    break
+            else:
+                raise ValueError(f"{path}: the file is empty")
+            # The header may span lines (a quoted name with a line break in it).
+            while text.count('"') % 2 and len(text) < limit:
+                more = handle.readline()
+                if not more:
+                    break
+                text += more
+                lines += 1
+            cells = next(csv.reader([text]))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: row 1: the header is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: row 1: the header is not readable as CSV ({exc})") from None
+    return _check_header(path, cells), lines
+
+
+def _check_header(path: str, cells: Sequence[str]) -> list[str]:
+    header = [name.strip() for name in cells]
+    if header and all(_is_number(cell) for cell in header if cell):
+        raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header):
+        if not name:
+            name = header[index] = UNNAMED.format(index)
+        if name in seen:
+            raise ValueError(f"{path}: the column name {name!r} appears twice (columns "
+                             f"{seen[name]} and {index + 1}); column names must be unique")
+        seen[name] = index + 1
+    return header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_options(pa, header: list[str], skip: int, columns: Sequence[str] | None,
+                 types: dict[str, Any] | None, newlines: bool, threads: bool = True):
+    csv_module = pa.csv
+    read = csv_module.ReadOptions(column_names=header, skip_rows=skip, use_threads=threads,
+                                  block_size=BLOCK_BYTES)
+    parse = csv_module.ParseOptions(newlines_in_values=newlines)
+    convert = csv_module.ConvertOptions(
+        include_columns=list(columns) if columns is not None else None,
+        column_types=types or None, null_values=NULL_VALUES, strings_can_be_null=True,
+        quoted_strings_can_be_null=True)
+    return read, parse, convert
+
+
+def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
+    """The whole table (``columns`` only, when given) as a ``pyarrow.Table`` with typed columns;
+    see the module's checks."""
+    pa = _pyarrow()
+    if is_parquet(path):
+        table = _parquet_dataset(pa, path).to_table(columns=columns)
+        if table.num_rows == 0:
+            raise ValueError(f"{path}: only a header, no data rows")
+        _check_cells(path, table, None)
+        return table
+    header, skip = read_header(path)
+    _check_wanted(path, header, columns)
+    table = None
+    for newlines in (False, True):  # line breaks inside quoted cells: the slower, exact mode
+        try:
+            table = pa.csv.read_csv(path, *_csv_options(pa, header, skip, columns, None,
+                                                         newlines))
+            break
+        except pa.ArrowInvalid:
+            if newlines:
+                raise _located(path, header, skip, columns, None) from None
+        except (OSError, pa.ArrowException) as exc:  # pragma: no cover - the disk's errors
+            raise ValueError(f"{path}: cannot be read ({exc})") from None
+    if table.num_rows == 0:
+        raise ValueError(f"{path}: only a header, no data rows")
+    _check_cells(path, table, (header, skip))
+    return table
+
+
+def iter_batches(path: str, columns: Sequence[str], types: dict[str, Any] | None = None
+                 ) -> Iterator[Any]:
+    """The header (all the file's column names), then a ``pyarrow.Table`` of ``columns`` for each
+    block of rows, read with the ``types`` given (a dict of column name to pyarrow type; the
+    others inferred per block). Columns not asked for are never parsed."""
+    pa = _pyarrow()
+    if is_parquet(path):
+        dataset = _parquet_dataset(pa, path)
+        _check_wanted(path, [field.name for field in dataset.schema], columns)
+        yield [field.name for field in dataset.schema]
+        offset = 0
+        for batch in dataset.to_batches(columns=list(columns)):
+            table = pa.Table.from_batches([batch])
+            _check_cells(path, table, None, offset)
+            offset += table.num_rows
+            yield table
+        return
+    header, skip = read_header(path)
+    _check_wanted(path, header, columns)
+    yield header
+    try:
+        reader = pa.csv.open_csv(path, *_csv_options(pa, header, skip, columns, types, True))
+        offset = 0
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            _check_cells(path, table, (header, skip), offset)
+            offset += table.num_rows
+            yield table
+    except pa.ArrowInvalid:
+        raise _located(path, header, skip, columns, types) from None
+    except StopIteration:  # pragma: no cover
+        return
+
+
+def row_label(path: str, offset: int = 0):
+    """A function naming data row ``r`` (from 0, plus ``offset``) of the file as messages do:
+    ``row N`` with N its line in a CSV (the header being row 1)."""
+    if is_parquet(path):
+        return lambda row: f"row {row + offset + 1} (of the data)"
+    skip = read_header(path)[1]
+    return lambda row: f"row {_line_of_row(path, skip, row + offset)}"
+
+
+def _check_wanted(path: str, header: list[str], columns: Sequence[str] | None) -> None:
+    if columns is None:
+        return
+    missing = [name for name in columns if name not in header]
+    if missing:
+        shown = ", ".join(repr(name) for name in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(f"{path}: lacks the column(s) {shown}{more} (columns: "
+                         f"{', '.join(header[:20])}{', ...' if len(header) > 20 else ''})")
+
+
+def _parquet_dataset(pa, path: str):
+    import pyarrow.dataset as pads
+
+    try:
+        if not os.path.exists(path):
+            raise ValueError(f"{path}: no such file")
+        dataset = pads.dataset(path, format="parquet")
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"{path}: cannot be read as Parquet ({exc})") from None
+    _check_header(path, [field.name for field in dataset.schema])
+    return dataset
+
+
+def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None,
+                 offset: int = 0) -> None:
+    """Refuse what no preparation can use: bytes that are not UTF-8 (pyarrow reads them as
+    binary) and infinite numbers, naming the line and column of the first."""
+    import pyarrow.compute as pc
+
+    pa = _pyarrow()
+    for name in table.column_names:
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            valid = pc.utf8_is_valid(column.cast(pa.binary())) if hasattr(pc, "utf8_is_valid") \
+                else None
+            row = _first_true(pc.invert(valid)) if valid is not None else None
+            raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column {name!r}: "
+                             "a cell is not UTF-8 text")
+        if pa.types.is_floating(kind):
+            infinite = pc.is_inf(column)
+            row = _first_true(infinite)
+            if row is not None:
+                value = column[row].as_py()
+                raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column "
+                                 f"{name!r}: {value} is not finite")
+
+
+def _first_true(mask: Any) -> int | None:
+    import pyarrow.compute as pc
+
+    if mask is None or not pc.any(mask).as_py():
+        return None
+    return int(pc.index(mask, True).as_py())
+
+
+def _where(path: str, csv_header: tuple[list[str], int] | None, row: int | None,
+           offset: int) -> str:
+    """``row N, `` for data row ``row`` of a CSV (N its line in the file, the header being
+    row 1), ``row N (of the data), `` of a Parquet table, or nothing when unknown."""
+    if row is None:
+        return ""
+    if csv_header is None:
+        return f"row {row + offset + 1} (of the data), "
+    return f"row {_line_of_row(path, csv_header[1], row + offset)}, "
+
+
+def _line_of_row(path: str, skip: int, row: int) -> int:
+    """The line of the file on which data row ``row`` (from 0) starts: blank lines and line
+    breaks inside quoted cells counted as the reader counts them."""
+    csv.field_size_limit(sys.maxsize)
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        for _ in range(skip):
+            handle.readline()
+        reader = csv.reader(handle)
+        seen, line = 0, skip
+        for record in reader:
+            start = line + 1
+            line = skip + reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if seen == row:
+                return start
+            seen += 1
+    return line
+
+
+def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | None,
+             types: dict[str, Any] | None) -> ValueError:
+    """What pyarrow refused, found again cell by cell to name its line and column: a row with
+    another number of cells than the header, or a cell that is not of its column's type."""
+    csv.field_size_limit(sys.maxsize)
+    wanted = {header.index(name): name for name in (columns or header)}
+    numeric = {index for index, name in wanted.items() if types and name in types
+               and str(types[name]) in ("double", "float", "int64")}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            for _ in range(skip):
+                handle.readline()
+            reader = csv.reader(handle)
+            line = skip
+            for record in reader:
+                start, line = line + 1, skip + reader.line_num
+                if not any(cell.strip() for cell in record):
+                    continue
+                if len(record) != len(header):
+                    return ValueError(f"{path}: row {start} has {len(record)} values but the "
+                                      f"header has {len(header)}")
+                for index in numeric:
+                    cell = record[index].strip()
+                    if cell in NULL_VALUES:
+                        continue
+                    try:
+                        value = float(cell) if len(cell) <= 100 else None
+                    except ValueError:
+                        value = None
+                    if value is None:
+                        shown = cell if len(cell) <= 40 else f"{cell[:40]}... ({len(cell)} " \
+                            "characters)"
+                        return ValueError(f"{path}: row {start}, column {wanted[index]!r}: "
+                                          f"{shown!r} is not a number")
+                    if not math.isfinite(value):
+                        return ValueError(f"{path}: row {start}, column {wanted[index]!r}: "
+                                          f"{cell} is not finite")
+    except UnicodeDecodeError:
+        return ValueError(f"{path}: not a UTF-8 text CSV file")
+    except csv.Error as exc:
+        return ValueError(f"{path}: not readable as CSV ({exc})")
+    return ValueError(f"{path}: not readable as CSV")
