@@ -4,10 +4,15 @@ Needs the optional extra ``chainrule[sklearn]``. Both follow scikit-learn's conv
 (parameters stored verbatim in ``__init__``, learned attributes ending in ``_``, ``fit``
 returning ``self``) and pass ``sklearn.utils.estimator_checks``; the fitted attributes mirror
 ``MLPClassifier``'s (``coefs_``, ``intercepts_``, ``loss_curve_``, ``n_iter_``, ...).
+
+Training stops as ``MLPClassifier``'s and ``MLPRegressor``'s stochastic solvers do: on ``tol``
+and ``n_iter_no_change`` (the training loss, or with ``early_stopping`` the validation loss, has
+not improved by ``tol``), or else after ``epochs`` passes with a ``ConvergenceWarning``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,12 +22,133 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._validation import non_negative_float, positive_int
 from .callbacks import EarlyStopping
 from .exceptions import warn_at_caller
 from .losses import DECISION_THRESHOLD
 from .network import Network
 
 __all__ = ["GDClassifier", "GDRegressor"]
+
+
+class _NoImprovement(EarlyStopping):
+    """scikit-learn's stopping rule for MLP's stochastic solvers, as a training callback.
+
+    After each epoch (as ``MLP._update_no_improvement_count``): the epoch counts as *not
+    improving* when ``monitor`` is above ``best - tol``, and resets the count otherwise; ``best``
+    follows every new minimum, however small the gain (and, with ``restore_best_weights``, so do
+    the saved weights). Training stops once more than ``n_iter_no_change`` epochs in a row did
+    not improve. ``best`` and ``count`` start from a previous fit's, so that ``warm_start`` and
+    ``partial_fit`` go on counting as scikit-learn's do.
+    """
+
+    def __init__(self, monitor: str, tol: float, n_iter_no_change: int,
+                 restore_best_weights: bool, best: float = math.inf, count: int = 0) -> None:
+        super().__init__(patience=n_iter_no_change, monitor=monitor, min_delta=tol,
+                         restore_best_weights=restore_best_weights)
+        self.start = (best, count)
+
+    def on_train_begin(self, trainer):
+        super().on_train_begin(trainer)
+        self.best, self.wait = self.start
+        if self.restore_best_weights and math.isfinite(self.best):
+            # A warm start's best so far is the network it starts from.
+            self.best_state = trainer.net.get_state()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = logs[self.monitor]
+        self.wait = self.wait + 1 if value > self.best - self.min_delta else 0
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                if self.best_state is None:
+                    self.best_state = trainer.net.get_state()
+                else:
+                    for saved, param in zip(self.best_state, trainer.net.parameters()):
+                        np.copyto(saved, param)
+        if self.wait > self.patience:
+            what = "validation loss" if self.monitor == "val_loss" else "training loss"
+            trainer.stop(f"{what} did not improve by more than tol={self.min_delta:g} for "
+                         f"{self.wait} consecutive epochs (n_iter_no_change="
+                         f"{self.patience}); best {self.best:.6g}")
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        The width of each hidden layer.
+    activation : str, default="relu"
+        The hidden layers' activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid`` or
+        ``identity``.
+    optimizer : str, default="adam"
+        ``gd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adagrad`` or ``adam``.
+    learning_rate : float, default=0.001
+        The optimizer's step size.
+    schedule : str or None, default=None
+        A learning-rate schedule (``step``, ``exponential``, ``inverse_time``, ``cosine``);
+        ``None`` keeps it constant.
+    batch_size : int or None, default=200
+        Rows per update; ``None``, or a size at least the number of rows, is full batch.
+    epochs : int, default=200
+        The most passes over the data (scikit-learn's ``max_iter``); reaching it without
+        meeting ``tol`` raises a ``ConvergenceWarning``.
+    l2 : float, default=0.0001
+        Weight decay (scikit-learn's ``alpha``): ``l2 / 2 * sum(weights ** 2)`` is added to
+        the loss.
+    tol : float, default=1e-4
+        The tolerance: an epoch improves when the monitored loss (the training loss, or the
+        validation loss with ``early_stopping``) is at least ``tol`` below the best so far.
+        Training stops when more than ``n_iter_no_change`` epochs in a row do not improve,
+        as in ``MLPClassifier``. ``tol=0`` stops only once the loss has not gone below its
+        best for that long; a large ``tol`` stops after ``n_iter_no_change + 2`` epochs (the
+        first always improves).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and monitor their loss instead of the
+        training loss; the weights of the epoch with the lowest validation loss are kept.
+    validation_fraction : float, default=0.1
+        The share of rows held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        How many epochs in a row may fail to improve by ``tol``; one more ends training (and
+        the patience of ``early_stopping``).
+    init : str, default="xavier"
+        The weight initialiser: ``xavier`` (Glorot uniform), ``he`` (He normal) or ``uniform``.
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    warm_start : bool, default=False
+        ``fit`` goes on from the previous fit's weights (and its best loss and count of epochs
+        without improvement, as scikit-learn's do) instead of starting afresh.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Attributes
+    ----------
+    loss_curve_ : list of float
+        The training loss of each epoch (L2 included), over all fits of a warm start.
+    loss_ : float
+        The last epoch's training loss.
+    best_loss_ : float or None
+        The lowest training loss; ``None`` with ``early_stopping`` (see
+        ``best_validation_score_``), as in scikit-learn.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, minus the validation loss of each epoch; else ``None``.
+    best_validation_score_ : float or None
+        With ``early_stopping``, the highest of ``validation_scores_``; else ``None``.
+    n_iter_ : int
+        The epochs the last call to ``fit`` (or ``partial_fit``: 1) ran.
+    t_ : int
+        The updates (batches) made, over all fits of a warm start and ``partial_fit`` calls.
+    coefs_, intercepts_ : list of ndarray
+        The weights and biases of each layer, as in ``MLPClassifier``.
+    history_ : chainrule.history.History
+        The last call's records; ``history_.stopped_reason`` says why training ended.
+"""
+
+
+def _with_parameters(cls):
+    if cls.__doc__ is not None:  # python -OO drops docstrings
+        cls.__doc__ = cls.__doc__.rstrip() + "\n" + _PARAMETERS_DOC
+    return cls
 
 
 class _GDBase(BaseEstimator):
@@ -39,6 +165,7 @@ class _GDBase(BaseEstimator):
         batch_size: int | None = 200,
         epochs: int = 200,
         l2: float = 0.0001,
+        tol: float = 1e-4,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
@@ -55,6 +182,7 @@ class _GDBase(BaseEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.l2 = l2
+        self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -77,6 +205,8 @@ class _GDBase(BaseEstimator):
                        init=self.init, seed=self._seed(), dtype=dtype)
 
     def _train(self, X: np.ndarray, Y: np.ndarray, epochs: int, incremental: bool) -> None:
+        tol = non_negative_float(self.tol, "tol")
+        n_iter_no_change = positive_int(self.n_iter_no_change, "n_iter_no_change")
         reuse = (incremental or self.warm_start) and hasattr(self, "network_")
         if reuse and self.network_.sizes[-1] != Y.shape[1]:
             reuse = False
@@ -84,9 +214,14 @@ class _GDBase(BaseEstimator):
             self.network_ = self._new_network(X.shape[1], Y.shape[1], X.dtype)
             self.loss_curve_ = []
             self.t_ = 0
+            self._no_improvement_count = 0
+            self.best_loss_ = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
         net = self.network_
         batch = None if self.batch_size is None else int(self.batch_size)
         options: dict[str, Any] = {}
+        validating = False
         if self.early_stopping and not incremental:
             if not 0.0 < float(self.validation_fraction) < 1.0:
                 raise ValueError("validation_fraction must be in (0, 1) with early_stopping, "
@@ -96,20 +231,36 @@ class _GDBase(BaseEstimator):
                 order = net.rng.permutation(X.shape[0])
                 held, kept = order[:n_validation], order[n_validation:]
                 options["validation_data"] = (X[held], Y[held])
-                options["early_stopping"] = EarlyStopping(patience=self.n_iter_no_change)
                 X, Y = X[kept], Y[kept]
+                validating = True
+        # scikit-learn's rule, carried on from the previous fit on a warm start / partial_fit.
+        count = getattr(self, "_no_improvement_count", 0)
+        if validating:
+            best = -self.best_validation_score_ if self.best_validation_score_ is not None \
+                else math.inf
+            rule = _NoImprovement("val_loss", tol, n_iter_no_change, restore_best_weights=True,
+                                  best=best, count=count)
+        else:
+            best = math.inf if self.best_loss_ is None else self.best_loss_
+            rule = _NoImprovement("loss", tol, n_iter_no_change, restore_best_weights=False,
+                                  best=best, count=count)
         if batch is not None and batch >= X.shape[0]:
             batch = None  # a batch as large as the data is the full batch, in order
         history = net.fit(X, Y, epochs=epochs, learning_rate=self.learning_rate,
                           optimizer=self.optimizer, batch_size=batch, schedule=self.schedule,
-                          l2=self.l2, progress=bool(self.verbose), **options)
+                          l2=self.l2, progress=bool(self.verbose), early_stopping=rule,
+                          **options)
         self.history_ = history
+        self._no_improvement_count = rule.wait
         self.loss_curve_ = list(self.loss_curve_) + list(history["loss"])
-        if "val_loss" in history:
-            self.validation_scores_ = [-v for v in history["val_loss"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+        if validating:
+            self.validation_scores_ = list(self.validation_scores_ or []) + \
+                [-v for v in history["val_loss"]]
+            self.best_validation_score_ = -rule.best
+            self.best_loss_ = None  # as scikit-learn: the validation score is what is tracked
+        else:
+            self.best_loss_ = rule.best
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else float("nan")
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else float("nan")
         self.n_iter_ = history.epochs
         self.t_ += history.updates
         self.coefs_ = [w.copy() for w in net.weights]
@@ -117,7 +268,9 @@ class _GDBase(BaseEstimator):
         self.n_layers_ = len(net.sizes)
         self.n_outputs_ = net.n_outputs
         self.out_activation_ = net.activations[-1]
-        if not incremental and history.epochs == epochs and "maximum" in history.stopped_reason:
+        # Only running out of epochs is a failure to converge (a divergence warns on its own,
+        # and Ctrl-C or the tolerance ended the run on purpose).
+        if not incremental and history.stopped_reason.startswith("reached the maximum"):
             warn_at_caller(
                 f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
                 "optimization hasn't converged yet.", ConvergenceWarning)
@@ -139,6 +292,7 @@ class _GDBase(BaseEstimator):
         return tags
 
 
+@_with_parameters
 class GDClassifier(ClassifierMixin, _GDBase):
     """A fully-connected classifier trained by chainrule's gradient descent.
 
@@ -206,6 +360,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
         return self.classes_[np.argmax(probabilities, axis=1)]
 
 
+@_with_parameters
 class GDRegressor(RegressorMixin, _GDBase):
     """A fully-connected regressor (identity output, mean squared error).
 
