@@ -17,33 +17,34 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# What the parser needs (names of choices) is imported here; the rest where it is used, so
+# that `chainrule --version` and `chainrule train --help` answer at once.
 from . import __version__
-from ._files import atomic_write, check_output, claim
 from ._validation import positive_int
 from .activations import ACTIVATIONS
-from .arrays import require_memory
 from .callbacks import Callback
-from .datasets import DATASETS, load_dataset
-from .exceptions import DivergenceWarning
+from .datasets import DATASETS
+from .features import MAX_AUTO_CLASSES, DataError
 from .initializers import INITIALIZERS
 from .losses import LOSSES
-from .metrics import Metrics, class_indices, scale_inputs, score, target_units
-from .network import Network, load
 from .optimizers import OPTIMIZERS
-from .preparation import MAX_AUTO_CLASSES, DataError, Preparation, TrainingData, prepare
 from .schedules import SCHEDULES
-from .tables import iter_batches, row_label
-from .training import OPTION_RULES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .features import Preparation
+    from .metrics import Metrics
+    from .network import Network
+    from .preparation import TrainingData
 
 EXIT_BAD_INPUT = 2
 DEFAULT_VALIDATION_SPLIT = 0.1
 DEFAULT_PATIENCE = 10
 DEFAULT_EPOCHS = 200
-DEFAULT_INIT = "he"
+DEFAULT_INIT = "xavier"  # measured on real tables: benchmarks/init_choice.py
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -118,16 +119,16 @@ def _positive_count(text: str) -> int:
 def _option(name: str, parse: type = float, rule=None):
     """An argparse type for the training option ``name``: the text parsed, then checked by the
     option's one rule (:data:`chainrule.training.OPTION_RULES`), before any data is read."""
-    rule = rule or OPTION_RULES[name]
-
     def convert(text: str):
+        from .training import OPTION_RULES
+
         try:
             value = parse(text)
         except ValueError:
             kind = "an integer" if parse is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
         try:
-            return rule(value, name)
+            return (rule or OPTION_RULES[name])(value, name)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -186,6 +187,9 @@ def _roles(args) -> dict[str, Any]:
 
 def _local_data(args, task: str | None) -> TrainingData:
     """The dataset read into this process, split, prepared and encoded."""
+    from .datasets import load_dataset
+    from .preparation import prepare
+
     if not 0 < args.test_split < 1:
         raise UsageError(f"the split fraction must be in (0, 1), got {args.test_split}")
     if args.data:
@@ -243,6 +247,8 @@ def _dask_client(args):
 
 
 def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any]:
+    from .metrics import Metrics, score
+
     if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
         parts = data.held_out.held_out_sums(net, _block_metrics, client)
         total = Metrics(net)
@@ -254,6 +260,8 @@ def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any
 
 
 def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
+    from .metrics import Metrics
+
     if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
         Y = Y[:, 1:]
     metrics = Metrics(net)
@@ -263,6 +271,10 @@ def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
 
 def _train(args, data: TrainingData, client) -> int:
     """Build the network, train it (here, or on the cluster), check it, write it."""
+    from ._files import check_output, claim
+    from .exceptions import DivergenceWarning
+    from .network import Network
+
     output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
         data.loss, "identity")
     if args.output_activation:
@@ -375,6 +387,10 @@ def _model_blocks(args, need_target: bool):
     """The model and its preparation, then ``(X, Y, labels)`` for each block of the table
     (``Y`` None unless asked for): a file of any size goes through in bounded memory. Columns
     are matched by name, in any order; columns the model does not use are never parsed."""
+    from .features import Preparation
+    from .network import load
+    from .tables import iter_batches, row_label
+
     net = load(args.model)
     prep = Preparation.from_metadata(net.metadata, net.n_inputs)
     if not net.metadata.get("feature_names"):  # a model without column names: by position
@@ -443,6 +459,8 @@ def _targets_for_model(net: Network, prep: Preparation, table
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The block's targets as the network takes them, and which rows have one (a label the
     model does not know is refused)."""
+    from .metrics import target_units
+
     values = prep.table_targets(table)
     if prep.task != "classification":
         present = ~np.isnan(values).any(axis=1)
@@ -470,6 +488,9 @@ def _warn_unseen(prep: Preparation, counts: dict[str, int]) -> None:
 
 
 def cmd_predict(args) -> int:
+    from ._files import atomic_write, check_output, claim
+    from .metrics import class_indices, target_units
+
     path = None if args.out is None else check_output(args.out, "predictions",
                                                       [args.model, args.data])
     blocks = _model_blocks(args, need_target=False)
@@ -516,6 +537,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .metrics import Metrics
+
     blocks = _model_blocks(args, need_target=True)
     net, prep = next(blocks)
     metrics = Metrics(net)
@@ -542,6 +565,7 @@ _ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 def cmd_tutorial(args) -> int:
     from . import tutorial
+    from ._files import check_output, claim
 
     plot_path = None if args.plot is None else check_output(args.plot, "plot")
     x = args.inputs
@@ -635,6 +659,8 @@ def _numbers_text(values) -> str:
 
 def _dataset_sample(args, n_inputs: int, n_outputs: int):
     """Row ``--sample`` of a built-in dataset, with its target as the network takes it."""
+    from .datasets import load_dataset
+
     data = load_dataset(args.dataset)
     if not 0 <= args.sample < len(data.X):
         raise UsageError(f"--sample {args.sample} is outside {args.dataset} "
@@ -678,6 +704,8 @@ def _sample(args, n_inputs: int, n_outputs: int):
 
 
 def _network_from_args(args) -> Network:
+    from .network import Network, load
+
     if args.model:
         return load(args.model)
     output = args.output_activation or (
@@ -687,6 +715,8 @@ def _network_from_args(args) -> Network:
 
 
 def cmd_explain(args) -> int:
+    from .metrics import scale_inputs, target_units
+
     net = _network_from_args(args)
     X, Y = _sample(args, net.n_inputs, net.n_outputs)
     # A model trained by the command line sees standardised data: explain what it sees.
@@ -711,6 +741,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_gradcheck(args) -> int:
+    from .arrays import require_memory
     from .gradcheck import gradcheck
 
     net = _network_from_args(args)
@@ -734,6 +765,9 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from .features import Preparation
+    from .network import load
+
     net = load(args.model)
     print(json.dumps({"network": repr(net), "parameters": net.n_parameters,
                       "metadata": net.metadata}, indent=2))

@@ -10,15 +10,16 @@ Layout (format version 3, documented in ``docs/model-format.md``)::
     history.<key>           checkpoints only: one float64 value per epoch done
 
 The header holds ``format``, ``format_version``, ``architecture`` (sizes, activation names,
-bias flags, loss name), ``dtype``, ``metadata`` (data scaling, class labels, training settings and, from version
-3, the ``preparation``: each column's role, categories and fill value)
-and a SHA-256 ``checksum`` over the arrays and the rest of the header. Loading reads nothing but
-the archive's directory and the header until everything declared has been checked: the names of
-the members, each ``.npy`` header (dtype, shape, size) against what the architecture implies,
-the total against the memory available, every field of the JSON against its schema; then it
-reads the arrays (``allow_pickle=False``), checks that they are finite and that the checksum
-matches, and builds the network. Anything else in the archive is refused. Every write goes to a
-temporary file in the target's folder, is flushed and fsynced, then renamed over the target: a
+bias flags, loss name), ``dtype``, ``metadata`` (data scaling, class labels, training
+settings and, from version 3, the ``preparation``: each column's role, categories and fill
+value) and a SHA-256 ``checksum`` over the arrays and the rest of the header. Loading reads
+nothing but the archive's directory and the header until everything declared has been
+checked: the names of the members, each ``.npy`` header (dtype, shape, size) against what the
+architecture implies, the total against the memory available, every field of the JSON against
+its schema; then it reads the arrays (``allow_pickle=False``), checks that they are finite and
+that the checksum matches, and builds the network. Anything else in the archive is refused.
+Every write goes to a temporary file in the target's folder, is flushed and fsynced, then
+renamed over the target: a
 crash never leaves a half-written file.
 """
 

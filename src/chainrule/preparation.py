@@ -92,9 +92,7 @@ def load_table(path: str, target: str | None = None, task: str | None = None,
     """A CSV or Parquet file as a :class:`Dataset` of its prepared, unscaled features (the
     target's labels as ``class_names``); the :class:`Preparation` fitted on it is
     ``dataset.preparation``. ``roles``: ``numeric``, ``categorical``, ``drop``, ``on_missing``."""
-    from .tables import read_table
-
-    from .tables import row_label
+    from .tables import read_table, row_label
 
     table = read_table(path)
     prep = _preparation(path, target, task, standardize=False, **roles)
