@@ -156,11 +156,66 @@ def test_a_good_csv_is_taken(client):
     assert session.status_code == 200 and session.json()["state"]["task"] == "regression"
 
 
-def test_a_bad_csv_gets_the_command_lines_message(client):
-    answer = client.post("/api/upload?name=bad.csv", content=b"a,b,label\n1,2,0\n3,x,1\n")
+@pytest.mark.parametrize("content, message", [
+    (b"a,b,c,label\n1,2,3,0\n4,5,1\n", "bad.csv: row 3 has 3 values but the header has 4"),
+    (b"a,b,label\n1,2,0\n3,4,0\n", "bad.csv: column 'label': the target has a single class"),
+    (b"a,a,label\n1,2,0\n", "bad.csv: the column name 'a' appears twice"),
+    (b"a,b,label\n", "bad.csv: only a header, no data rows"),
+])
+def test_a_bad_csv_gets_the_command_lines_message(client, tmp_path, content, message):
+    answer = client.post("/api/upload?name=bad.csv", content=content)
     assert answer.status_code == 400
-    assert answer.json()["error"].startswith("bad.csv: row 3, column 'b'")
-    assert "/tmp" not in answer.json()["error"]  # the server's folder is not shown
+    error = answer.json()["error"]
+    assert error.startswith(message), error
+    assert "/tmp" not in error and "chainrule-serve" not in error  # not the server's folder
+    # The command line says the same of the same file.
+    (tmp_path / "bad.csv").write_bytes(content)
+    code, out, err = _cli(["train", str(tmp_path / "bad.csv"), "--epochs", "1",
+                           "--out", str(tmp_path / "model.npz")])
+    assert code == 2 and message.replace("bad.csv", str(tmp_path / "bad.csv")) in err
+
+
+def test_a_table_as_it_comes(client, tmp_path):
+    """A pandas-written CSV with text labels, a yes/no column, a category, missing cells and
+    its index column: the upload says what becomes of each column, the run trains on it, and
+    the model file it gives predicts the table's own labels from the same file."""
+    text = ",age,color,member,label\n" + "".join(
+        f"{i},{'' if i % 7 == 3 else 20 + (i * 37) % 50},{['red', 'green', 'blue', ''][i % 4]},"
+        f"{'yes' if i % 3 else 'no'},{'<b>big</b>' if (i * 37) % 50 > 20 else 'small'}\n"
+        for i in range(60))
+    answer = client.post("/api/upload?name=people.csv", content=text.encode())
+    assert answer.status_code == 200, answer.text
+    info = answer.json()
+    assert info["columns"] == ["Unnamed: 0", "age", "color", "member", "label"]
+    assert info["target"] == "label" and info["task"] == "classification"
+    assert info["labels"] == ["<b>big</b>", "small"] and info["classes"] == 2
+    assert {row["column"]: row["role"] for row in info["summary"]} == {
+        "Unnamed: 0": "dropped", "age": "numeric", "color": "categorical", "member": "boolean",
+        "label": "target"}
+    assert "age (missing)" in info["features"] and "color=(missing)" in info["features"]
+    config = {**SMALL, "activations": ["tanh", "softmax"], "loss": "categorical_cross_entropy",
+              "data": {"source": "upload", "upload": info["upload"]}}
+    started = client.post("/api/session", json={"config": config})
+    assert started.status_code == 200, started.text
+    key, data = started.json()["session"], started.json()["data"]
+    assert data["file"] == "people.csv" and data["labels"] == info["labels"]
+    assert [row["column"] for row in data["summary"]] == info["columns"]
+    assert started.json()["state"]["classes"] == info["labels"]
+    client.post(f"/api/session/{key}/step", json={"unit": "epoch", "count": 2})
+    assert client.get(f"/api/session/{key}/data.csv").content == text.encode()  # as it came
+    (tmp_path / "model.npz").write_bytes(client.get(f"/api/session/{key}/model.npz").content)
+    (tmp_path / "people.csv").write_text(text)
+    code, out, err = _cli(["predict", str(tmp_path / "model.npz"), str(tmp_path / "people.csv")])
+    assert code == 0, err
+    assert out.splitlines()[0] == "predicted,probability_<b>big</b>,probability_small"
+    assert {line.split(",")[0] for line in out.splitlines()[1:]} <= set(info["labels"])
+    commands = client.get(f"/api/session/{key}/commands").json()
+    assert commands["data_file"] == "people.csv"
+    assert commands["cli"].startswith("chainrule train people.csv --target label")
+    # Points are not added to an uploaded file: it is trained on as it is.
+    config["data"]["added"] = [[0.0, 0.0, 1]]
+    refused = client.post("/api/session", json={"config": config})
+    assert refused.status_code == 400 and "data.added" in refused.json()["error"]
 
 
 def test_uploads_are_capped(client, monkeypatch):
@@ -177,8 +232,14 @@ def test_uploads_are_capped(client, monkeypatch):
     assert answer.status_code == 413
     monkeypatch.setattr(server_module, "MAX_UPLOAD_BYTES", 10**7)
     monkeypatch.setattr(server_module, "MAX_ROWS", 50)
-    answer = client.post("/api/upload?name=rows.csv", content=big)
+    answer = client.post("/api/upload?name=rows.csv", content=big)  # capped before prepared
     assert answer.status_code == 413 and "at most 50 rows" in answer.json()["error"]
+    monkeypatch.setattr(server_module, "MAX_ROWS", 10**5)
+    monkeypatch.setattr(server_module, "MAX_COLUMNS", 3)
+    wide = b"a,b,c,label\n" + b"1,2,3,0\n4,5,6,1\n" * 5
+    answer = client.post("/api/upload?name=wide.csv", content=wide)
+    assert answer.status_code == 413 and "4 columns" in answer.json()["error"]
+    assert "at most 100,000 rows and 3 columns" in answer.json()["error"]
     assert client.post("/api/upload?name=empty.csv", content=b"").status_code == 400
 
 

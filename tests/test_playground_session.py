@@ -3,6 +3,7 @@ one weight against the engine, and the model, command and code a run gives away.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -21,6 +22,7 @@ from chainrule.playground import session as session_module
 from chainrule.playground.config import ConfigError, check_config
 from chainrule.playground.session import Session
 from chainrule.preparation import prepare
+from chainrule.tables import read_table
 
 SMALL = {"data": {"source": "generator", "name": "xor", "samples": 60, "noise": 0.05,
                   "classes": 2, "seed": 3},
@@ -51,6 +53,8 @@ def config(**changes):
     ({"epochs": 10**9}, "epochs"),
     ({"bias": [True, False]}, "bias"),
     ({"bias": "yes"}, "bias"),
+    ({"data": {"source": "upload", "upload": "abc123", "added": [[0, 0, 1]]}}, "data.added"),
+    ({"data": {"source": "upload", "upload": "abc123", "removed": [2]}}, "data.removed"),
 ])
 def test_a_bad_configuration_names_its_field(changes, field):
     with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -367,6 +371,133 @@ def test_the_tutorials_chain_shows_the_published_slip():
     other = Session(config())
     other.step("batch", 1)
     assert "published_slip" not in other.chain(1, 0, 0)
+
+
+def test_inputs_not_standardised_are_drawn_as_they_are():
+    session = Session(config(standardize=False))
+    pictures = session.state()["pictures"]
+    assert session.data.preparation.scaling is None and pictures["grid"] > 0
+    grid = np.frombuffer(base64.b64decode(pictures["layers"][0]), dtype="<f4")
+    assert grid.min() < session.raw.X.min() and grid.max() > session.raw.X.max()
+
+
+# ---------------------------------------------------------------------------- uploaded tables
+def mixed_csv(n: int = 80, seed: int = 0) -> str:
+    """A table as pandas' ``DataFrame.to_csv`` writes it (its index as a first column with an
+    empty name) and as people have them: text class labels, a yes/no column, a category, a date,
+    an id, missing cells, and a row without a label."""
+    rng = np.random.default_rng(seed)
+    lines = [",customer,age,color,member,signup,income,label"]
+    for i in range(n):
+        age, color = rng.normal(40, 12), ["red", "green", "blue"][rng.integers(3)]
+        member, income = ["yes", "no"][rng.integers(2)], rng.normal(50, 15)
+        label = "high" if (age > 40) != (member == "yes") else "low"
+        lines.append(",".join([
+            str(i), f"c{i:04d}", f"{age:.1f}" if i % 9 else "", color if i % 11 else "",
+            member, f"2021-03-{rng.integers(1, 28):02d}", repr(float(income)),
+            label if i != 5 else ""]))
+    return "\n".join(lines) + "\n"
+
+
+class Uploads:
+    """The server's uploaded files as a session sees them: an id's path and name."""
+
+    def __init__(self, folder):
+        self.folder, self.names = folder, {}
+
+    def add(self, name: str, text: str) -> str:
+        key = f"file{len(self.names)}"
+        (self.folder / key).mkdir(parents=True)
+        (self.folder / key / name).write_text(text)
+        self.names[key] = name
+        return key
+
+    def path(self, key):
+        return str(self.folder / key / self.names[key]) if key in self.names else None
+
+    def name(self, key):
+        return self.names[key]
+
+
+MIXED = {"hidden": [5], "activations": ["tanh", "softmax"], "loss": "categorical_cross_entropy",
+         "optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "l2": 0.001,
+         "epochs": 20, "seed": 4}
+
+
+def test_a_mixed_table_trains_predicts_and_exports_as_the_command_line(tmp_path, monkeypatch):
+    uploads = Uploads(tmp_path / "server")
+    key = uploads.add("people.csv", mixed_csv())
+    session = Session({**MIXED, "data": {"source": "upload", "upload": key}}, uploads)
+    # Prepared as chainrule train prepares the file: the same features, rows and targets.
+    expected = prepare(uploads.path(key), "categorical_cross_entropy", 0.25, 0.0, 4)
+    assert np.array_equal(session.data.X_train, expected.X_train)
+    assert np.array_equal(session.data.Y_train, expected.Y_train)
+    assert np.array_equal(session.data.held_out[0], expected.held_out[0])
+    info = session.data_info()
+    assert info["file"] == "people.csv" and info["target"] == "label"
+    assert info["labels"] == ["high", "low"] and info["rows"] == 79  # one row has no label
+    assert info["columns"] == ["Unnamed: 0", "customer", "age", "color", "member", "signup",
+                               "income", "label"]
+    roles = {row["column"]: row["role"] for row in info["summary"]}
+    assert roles == {"Unnamed: 0": "dropped", "customer": "dropped", "age": "numeric",
+                     "color": "categorical", "member": "boolean", "signup": "date",
+                     "income": "numeric", "label": "target"}
+    assert {"age (missing)", "color=red", "color=(missing)", "member"} <= set(info["features"])
+    session.step("epoch", 3)
+    state = session.state()
+    assert state["classes"] == ["high", "low"] and state["sizes"][0] == len(info["features"])
+    assert set(state["metrics"]["test"]["per_class"]) == {"high", "low"}
+    assert len(session._test_rows()) == session.data.n_held
+    # The model file carries the preparation: chainrule predict takes the original file and
+    # answers with the table's own labels, the session's network's predictions.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.npz").write_bytes(session.model_bytes())
+    (tmp_path / "people.csv").write_bytes(session.data_bytes())
+    assert load("model.npz").metadata["preparation"] == session.data.metadata["preparation"]
+    code, out, err = _run_cli(["predict", "model.npz", "people.csv"])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "predicted,probability_high,probability_low" and len(lines) == 81
+    predicted = [line.split(",")[0] for line in lines[1:]]
+    prep = session.data.preparation
+    outputs = session.net.predict(prep.transform(read_table("people.csv")))
+    assert predicted == prep.labels(np.argmax(outputs, axis=1))
+    assert set(predicted) <= {"high", "low"}
+    code, out, err = _run_cli(["evaluate", "model.npz", "people.csv"])
+    assert code == 0, err
+    # The command and the code read the uploaded file itself, to the same weights.
+    equivalents = session.commands()
+    assert equivalents["data_file"] == "people.csv"
+    assert equivalents["cli"].startswith("chainrule train people.csv --target label"), \
+        equivalents["cli_note"]
+    code, out, err = _run_cli(shlex.split(equivalents["cli"])[1:])
+    assert code == 0, err
+    assert np.array_equal(load("playground.npz").flat_parameters(),
+                          session.net.flat_parameters())
+    assert load("playground.npz").metadata["classes"] == ["high", "low"]
+    session.step("batch", 2)
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(session.commands()["python"], "snippet", "exec"), namespace)
+    assert np.array_equal(namespace["net"].flat_parameters(), session.net.flat_parameters())
+    assert namespace["data"].metadata == session.data.metadata
+
+
+def test_an_uploaded_table_as_regression_and_its_bad_cells(tmp_path):
+    uploads = Uploads(tmp_path)
+    key = uploads.add("people.csv", mixed_csv())
+    session = Session({**MIXED, "activations": ["tanh", "identity"], "loss": "mse",
+                       "data": {"source": "upload", "upload": key, "target": "income"}}, uploads)
+    assert session.data.task == "regression" and session.data_info()["labels"] == []
+    session.step("epoch", 1)
+    assert "r2" in session.state()["metrics"]["test"]
+    ragged = uploads.add("ragged.csv", "a,b,c,label\n1,2,3,x\n4,5,y\n")
+    with pytest.raises(ValueError, match=r"^ragged\.csv: row 3 has 3 values but the header "
+                                         r"has 4$"):
+        Session({**MIXED, "data": {"source": "upload", "upload": ragged}}, uploads)
+    with pytest.raises(ValueError, match="^people.csv: no target column 'nope'"):
+        Session({**MIXED, "data": {"source": "upload", "upload": key, "target": "nope"}},
+                uploads)
 
 
 def test_a_file_from_another_server_is_asked_for_again():

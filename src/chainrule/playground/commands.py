@@ -1,8 +1,12 @@
 """The ``chainrule`` command and the Python code that reproduce a playground run.
 
-Both start from the data file the page offers (``Session.data_csv``; built-in data needs none)
-and give the same weights as the page, bit for bit: the command after whole epochs (it trains
-whole epochs), the Python code at any step (it steps the same trainer, edits included).
+Both start from the data file the page offers (``Session.data_file``: an uploaded file as it was
+uploaded, generated data as ``Session.data_csv`` writes it; built-in data needs none) and give
+the same weights as the page, bit for bit: the command after whole epochs (it trains whole
+epochs), the Python code at any step (it steps the same trainer, edits included). Both prepare
+the data as the page does (:func:`chainrule.preparation.prepare`: the same roles, fill values,
+labels, held-out rows and scaling), and hold out no validation rows and stop early never, as the
+page does.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ __all__ = ["equivalents"]
 
 
 def _data_file(session: Any) -> str:
-    return f"{session.raw.name}.csv"
+    return session.data_file()
+
+
+def _builtin(session: Any) -> bool:
+    """Built-in data as it is (the command names it; no file needed)."""
+    data = session.config["data"]
+    return data["source"] == "builtin" and not data["added"] and not data["removed"]
 
 
 def _cli(session: Any) -> tuple[str | None, str]:
@@ -40,12 +50,16 @@ def _cli(session: Any) -> tuple[str | None, str]:
         reasons.append("a position inside an epoch (the command trains whole epochs)")
     if session.trainer.epoch == 0:
         reasons.append("no epoch trained yet")
+    elif c["schedule"] == "cosine" and session.trainer.epoch != session.trainer.epochs:
+        reasons.append(f"a cosine schedule over {session.trainer.epochs} epochs stopped after "
+                       f"{session.trainer.epoch} (the command's schedule spans the epochs it "
+                       "trains)")
     if reasons:
         return None, "the command line cannot express " + "; ".join(reasons) + \
             ": the Python code can"
     data = c["data"]
     words = ["chainrule", "train"]
-    if data["source"] == "builtin" and not data["added"] and not data["removed"]:
+    if _builtin(session):
         words += ["--dataset", data["name"]]
     else:
         words += [_data_file(session), "--target", session.raw.target_name]
@@ -58,7 +72,11 @@ def _cli(session: Any) -> tuple[str | None, str]:
               "--lr", repr(c["learning_rate"]),
               "--batch-size", str(session.batch_size or len(session.data.X_train)),
               "--epochs", str(session.trainer.epoch), "--l2", repr(c["l2"]),
-              "--seed", str(c["seed"]), "--test-split", repr(c["test_split"]),
+              "--seed", str(c["seed"]), "--split-seed", str(c["seed"]),
+              "--test-split", repr(c["test_split"]),
+              # The page trains every epoch on all its training rows: no validation share,
+              # no early stopping (the command's defaults hold 10% out and stop early).
+              "--validation-split", "0", "--early-stopping", "0",
               "--out", "playground.npz"]
     if c["schedule"] != "constant":
         words += ["--schedule", c["schedule"]]
@@ -87,17 +105,20 @@ def _python(session: Any) -> str:
     data = c["data"]
     lines = ["import numpy as np", "from chainrule import Network",
              "from chainrule.optimizers import get_optimizer",
-             "from chainrule.preparation import load_table, prepare",
+             "from chainrule.preparation import prepare",
              "from chainrule.schedules import get_schedule", ""]
-    if data["source"] == "builtin" and not data["added"] and not data["removed"]:
+    options = (f"loss={c['loss']!r}, test_split={c['test_split']!r}, validation_split=0.0, "
+               f"seed={c['seed']}, standardize={c['standardize']!r}")
+    if _builtin(session):
         lines += ["from chainrule.datasets import load_dataset",
-                  f"dataset = load_dataset({data['name']!r}, seed={c['seed']})"]
+                  f"dataset = load_dataset({data['name']!r}, seed={c['seed']})",
+                  f"data = prepare(dataset, {options})"]
     else:
-        lines.append(f"dataset = load_table({_data_file(session)!r}, "
-                     f"target={session.raw.target_name!r}, task={session.data.task!r})")
+        lines += [f"data = prepare({_data_file(session)!r}, {options},",
+                  f"               target={session.raw.target_name!r}, "
+                  f"task={session.data.task!r})",
+                  "print(data.preparation.summary_text())  # what became of each column"]
     lines += [
-        f"data = prepare(dataset, loss={c['loss']!r}, test_split={c['test_split']!r}, "
-        f"seed={c['seed']}, standardize={c['standardize']!r})",
         f"net = Network({session.net.sizes!r}, activation={c['activations']!r}, "
         f"bias={c['bias']!r}, loss={c['loss']!r}, init={c['init']!r}, seed={c['seed']})",
         "net.metadata = dict(data.metadata)",
@@ -147,7 +168,5 @@ def _python(session: Any) -> str:
 def equivalents(session: Any) -> dict[str, Any]:
     """``{"cli", "cli_note", "python", "data_file"}`` for this session's current position."""
     command, note = _cli(session)
-    builtin = session.config["data"]["source"] == "builtin" and not (
-        session.config["data"]["added"] or session.config["data"]["removed"])
     return {"cli": command, "cli_note": note, "python": _python(session),
-            "data_file": None if builtin else _data_file(session)}
+            "data_file": None if _builtin(session) else _data_file(session)}

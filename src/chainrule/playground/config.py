@@ -138,6 +138,12 @@ def _data(value: Any) -> dict[str, Any]:
         raise ConfigError(f"data.removed: a list of row numbers, got {removed!r}")
     out["removed"] = sorted({_number(r, f"data.removed[{i}]", 0, None, True)
                              for i, r in enumerate(removed)})
+    if source == "upload":
+        for name in ("added", "removed"):
+            if out[name]:
+                raise ConfigError(f"data.{name}: points are added and removed in generated and "
+                                  "built-in data; an uploaded file is trained on as it is "
+                                  "(edit the file and upload it again)")
     return out
 
 

@@ -49,8 +49,9 @@ from ..initializers import INITIALIZERS
 from ..losses import LOSSES
 from ..network import load
 from ..optimizers import OPTIMIZERS
-from ..preparation import load_table
+from ..preparation import Preparation
 from ..schedules import SCHEDULES
+from ..tables import read_table
 from .config import DEFAULT, LIMITS
 from .session import Session
 
@@ -93,7 +94,8 @@ class Files:
 
     def add(self, name: str, content: bytes) -> tuple[str, str]:
         key = hashlib.sha256(content).hexdigest()[:24]
-        name = _SAFE_NAME.sub("_", os.path.basename(name or "upload"))[:100] or "upload"
+        name = _SAFE_NAME.sub("_", os.path.basename(name or "upload"))[:100].lstrip(".") \
+            or "upload"  # never "." or "..": the file stays inside its folder
         with self.lock:
             folder = os.path.join(self.folder, key)
             os.makedirs(folder, exist_ok=True)
@@ -319,7 +321,8 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
         session = await threaded(build)
         key = sessions.add(session)
         state = await threaded(run, key, lambda s: s.state())
-        return JSONResponse({"session": key, "config": session.config, "state": state})
+        return JSONResponse({"session": key, "config": session.config, "state": state,
+                             "data": session.data_info()})
 
     def session_action(action):
         async def handler(request: Request) -> Response:
@@ -361,8 +364,11 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
             if kind == "model":
                 content, name, media = session.model_bytes(), f"{stem}-model.npz", \
                     "application/octet-stream"
-            elif kind == "data":
-                content, name, media = session.data_csv(), f"{stem}.csv", "text/csv"
+            elif kind == "data":  # an uploaded file as it came; generated data as CSV
+                name = session.data_file()
+                content = session.data_bytes()
+                media = "text/csv" if name.lower().endswith(".csv") or session.upload is None \
+                    else "application/octet-stream"
             else:
                 content, name, media = session.curves_csv(), f"{stem}-curves.csv", "text/csv"
             return Response(content, media_type=media,
@@ -382,19 +388,27 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
         shown = files.name(key)
 
         def check_table():
+            # Read with its types, as chainrule train reads it (the same checks and messages),
+            # then capped before anything else, then prepared as training will prepare it.
             try:
-                dataset = load_table(path, request.query_params.get("target") or None, None)
+                table = read_table(path)
             except ValueError as exc:
                 raise ValueError(str(exc).replace(path, shown)) from None
-            rows, columns = dataset.X.shape
-            if rows > MAX_ROWS or columns + 1 > MAX_COLUMNS:
-                raise Refused(413, f"{shown}: {rows:,} rows and {columns + 1:,} columns; the "
+            rows, columns = table.num_rows, table.num_columns
+            if rows > MAX_ROWS or columns > MAX_COLUMNS:
+                raise Refused(413, f"{shown}: {rows:,} rows and {columns:,} columns; the "
                                    f"playground takes at most {MAX_ROWS:,} rows and "
                                    f"{MAX_COLUMNS:,} columns")
-            classes = len(set(dataset.y.tolist())) if dataset.task == "classification" else 0
+            try:
+                prep = Preparation(request.query_params.get("target") or None).fit(table)
+            except ValueError as exc:
+                raise ValueError(f"{shown}: {str(exc).replace(path, shown)}") from None
+            labels = list(prep.classes)
             return {"upload": key, "name": shown, "rows": rows,
-                    "columns": [*dataset.feature_names, dataset.target_name],
-                    "target": dataset.target_name, "task": dataset.task, "classes": classes}
+                    "rows_without_target": prep.rows_without_target,
+                    "columns": list(table.column_names), "target": prep.target_name,
+                    "task": prep.task, "classes": len(labels), "labels": labels,
+                    "features": prep.feature_names, "summary": prep.summary()}
 
         return JSONResponse(await threaded(check_table))
 

@@ -42,9 +42,10 @@ from ..gradcheck import numerical_derivative
 from ..metrics import score
 from ..network import Network
 from ..optimizers import get_optimizer
-from ..preparation import load_table, prepare, split
+from ..preparation import TrainingData, prepare, split
 from ..reference import forward
 from ..schedules import get_schedule
+from ..tables import read_table
 from ..training import Trainer
 from .config import LIMITS, ConfigError, check_config
 
@@ -75,12 +76,18 @@ class Session:
     def __init__(self, config: Any, files: Any = None) -> None:
         self.config = check_config(config)
         self.files = files
-        self.raw = self._dataset()
-        copy = Dataset(self.raw.name, self.raw.X.astype(np.float64, copy=True), self.raw.y,
-                       self.raw.task, list(self.raw.feature_names), list(self.raw.class_names),
-                       self.raw.target_name)
+        #: For an uploaded file: its path here, the name it was uploaded as, and its columns.
+        self.upload: dict[str, Any] | None = None
         c = self.config
-        self.data = prepare(copy, c["loss"], c["test_split"], 0.0, c["seed"], c["standardize"])
+        if c["data"]["source"] == "upload":
+            self.raw, self.data = self._uploaded()
+        else:
+            self.raw = self._dataset()
+            copy = Dataset(self.raw.name, self.raw.X.astype(np.float64, copy=True), self.raw.y,
+                           self.raw.task, list(self.raw.feature_names),
+                           list(self.raw.class_names), self.raw.target_name)
+            self.data = prepare(copy, c["loss"], c["test_split"], 0.0, c["seed"],
+                                c["standardize"])
         sizes = [self.data.X_train.shape[1], *c["hidden"], self.data.Y_train.shape[1]]
         biases = c["bias"] if isinstance(c["bias"], list) else [c["bias"]] * (len(sizes) - 1)
         n_parameters = sum((a + int(b_)) * b for a, b, b_ in zip(sizes, sizes[1:], biases))
@@ -118,15 +125,8 @@ class Session:
         if spec["source"] == "generator":
             data = generate(spec["name"], spec["seed"], spec["samples"], spec["noise"],
                             spec["classes"])
-        elif spec["source"] == "builtin":
-            data = load_dataset(spec["name"], seed=self.config["seed"])
         else:
-            path, name = self._file(spec["upload"], "data.upload")
-            try:
-                data = load_table(path, spec["target"], spec["task"])
-            except ValueError as exc:  # the CLI's message, naming the file as it was uploaded
-                raise ValueError(str(exc).replace(path, name)) from None
-            data.name = os.path.splitext(name)[0]
+            data = load_dataset(spec["name"], seed=self.config["seed"])
         X, y = data.X, data.y
         if spec["removed"]:
             if spec["removed"][-1] >= len(X):
@@ -148,6 +148,31 @@ class Session:
             X = np.concatenate([X, added[:, :2]])
         return Dataset(data.name, np.asarray(X, dtype=np.float64), y, data.task,
                        list(data.feature_names), list(data.class_names), data.target_name)
+
+    def _uploaded(self) -> tuple[Dataset, TrainingData]:
+        """An uploaded CSV or Parquet file through :func:`chainrule.preparation.prepare`, as
+        ``chainrule train FILE`` prepares it (roles, missing cells, labels, split, scaling),
+        and the points drawn: every row with a target, its features before scaling."""
+        c, spec = self.config, self.config["data"]
+        path, name = self._file(spec["upload"], "data.upload")
+        try:
+            data = prepare(path, c["loss"], c["test_split"], 0.0, c["seed"], c["standardize"],
+                           target=spec["target"], task=spec["task"])
+            table = read_table(path)
+            prep = data.preparation
+            targets = prep.table_targets(table)
+            X = prep.encode(table)
+        except ValueError as exc:  # the CLI's message, naming the file as it was uploaded
+            raise ValueError(str(exc).replace(path, name)) from None
+        if prep.task == "classification":
+            keep = np.flatnonzero(targets >= 0)
+        else:
+            keep = np.flatnonzero(~np.isnan(targets).any(axis=1))
+        self.upload = {"path": path, "name": name, "columns": list(table.column_names)}
+        raw = Dataset(data.name, X[keep], targets[keep], prep.task, list(prep.feature_names),
+                      [str(label) for label in prep.classes],
+                      target_name=prep.target_name or "target")
+        return raw, data
 
     def _file(self, key: str, where: str) -> tuple[str, str]:
         if self.files is None or self.files.path(key) is None:
@@ -481,8 +506,9 @@ class Session:
         xs = np.linspace(low[0], high[0], GRID)
         ys = np.linspace(high[1], low[1], GRID)  # the picture's first row is the top
         grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-        scaling = self.data.metadata["scaling"]
-        inputs = (grid - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
+        scaling = self.data.metadata.get("scaling")  # none for inputs not standardised
+        inputs = grid if scaling is None else \
+            (grid - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
         with np.errstate(all="ignore"):
             _, outputs = forward(net, inputs)
         layers = [encode(np.concatenate([inputs[:, 0], inputs[:, 1]]), "<f4")]
@@ -620,8 +646,49 @@ class Session:
             with open(path, "rb") as handle:
                 return handle.read()
 
+    def data_info(self) -> dict[str, Any]:
+        """What the page says of the data: its name, task, target and class labels (as the
+        table has them), and for an uploaded file its columns and what the preparation did
+        with each (:meth:`~chainrule.features.Preparation.summary`)."""
+        prep = self.data.preparation
+        labels = list(self.data.metadata.get("classes") or [])
+        info: dict[str, Any] = {
+            "name": self.raw.name, "task": self.data.task,
+            "target": prep.target_name if prep is not None else self.raw.target_name,
+            "labels": labels, "classes": len(labels),
+            "features": list(self.data.metadata.get("feature_names") or []),
+            "rows": len(self.raw.X), "file": None, "columns": None, "summary": None}
+        if self.upload is not None:
+            info.update(file=self.upload["name"], columns=self.upload["columns"],
+                        summary=prep.summary())
+        return info
+
+    def data_file(self) -> str:
+        """The name of the data file the command and the code read: the uploaded file as it was
+        uploaded, or ``<data>.csv`` as :meth:`data_csv` writes it."""
+        return self.upload["name"] if self.upload is not None else f"{self.raw.name}.csv"
+
+    def data_bytes(self) -> bytes:
+        """The data file's bytes: the uploaded file itself (so that ``chainrule train`` and
+        ``chainrule predict`` read the table as it came), or :meth:`data_csv`."""
+        if self.upload is None:
+            return self.data_csv().encode("utf-8")
+        try:
+            with open(self.upload["path"], "rb") as handle:
+                return handle.read()
+        except OSError:
+            raise ConfigError(f"{self.upload['name']}: the file is no longer on this server "
+                              "(more files were uploaded since): upload it again") from None
+
     def data_csv(self) -> str:
-        """The data as a CSV file that ``chainrule train`` reads to the same numbers."""
+        """The data as a CSV file that ``chainrule train`` reads to the same numbers: for an
+        uploaded CSV file, the file itself."""
+        if self.upload is not None:
+            try:
+                return self.data_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{self.upload['name']} is not a CSV file; its bytes are "
+                                 "data_bytes()") from None
         raw = self.raw
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -1,5 +1,5 @@
 // The playground page: controls, the play loop, and the URL that replays a run.
-import { ApiError, decode, full, get, post, short, upload } from "./api.js";
+import { ApiError, decode, esc, full, get, post, short, upload } from "./api.js";
 import { DataView, NetworkView, drawCurves, neuronPictures } from "./draw.js";
 import { renderChain } from "./chain.js";
 
@@ -85,8 +85,8 @@ window.addEventListener("hashchange", () => {
 });
 
 // ------------------------------------------------------------------ controls <-> config
-function fillSelect(select, values, labels) {
-  select.innerHTML = values.map((v, i) => `<option value="${v}">${labels ? labels[i] : v}</option>`).join("");
+function fillSelect(select, values, labels) {  // DOM options: a file's column names stay text
+  select.replaceChildren(...values.map((v, i) => new Option(String(labels ? labels[i] : v), String(v))));
 }
 
 function activationSelects(count, values, bias) {
@@ -280,10 +280,42 @@ function renderMetrics(state) {
   if (shown.confusion_matrix) {
     const labels = Object.keys(shown.per_class);
     html += `<div>confusion matrix (${state.metrics.test ? "held out" : "training"}; rows: true class, columns: predicted)</div>
-      <table class="values confusion"><tr><th></th>${labels.map((l) => `<th>${l}</th>`).join("")}</tr>
-      ${shown.confusion_matrix.map((row, i) => `<tr><th>${labels[i]}</th>${row.map((v) => `<td>${v}</td>`).join("")}</tr>`).join("")}</table>`;
+      <table class="values confusion"><tr><th></th>${labels.map((l) => `<th>${esc(l)}</th>`).join("")}</tr>
+      ${shown.confusion_matrix.map((row, i) => `<tr><th>${esc(labels[i])}</th>${row.map((v) => `<td>${v}</td>`).join("")}</tr>`).join("")}</table>`;
   }
   $("metrics").innerHTML = html;
+}
+
+// What the server made of the data: for an uploaded file its columns (the target's choices),
+// the class labels as the table has them, and what the preparation did with each column.
+// Built with textContent only: every name and label here is the file's own text.
+const PLANE_TITLE = "click: add a point of the chosen class; shift-click: remove the nearest point";
+
+function showData(info) {
+  const box = $("data-columns");
+  box.replaceChildren();
+  const uploaded = Boolean(info && info.file);
+  $("data-canvas").title = uploaded ? "an uploaded file is trained on as it is" : PLANE_TITLE;
+  $("add-class").closest("label").hidden = uploaded;
+  if (!uploaded) return;
+  fillSelect($("data-target"), info.columns);
+  $("data-target").value = info.target;
+  if (!S.config.data.task) S.upload = { ...(S.upload || {}), task: info.task, classes: info.classes, target: info.target };
+  const line = (text) => { const p = document.createElement("p"); p.className = "note"; p.textContent = text; return p; };
+  box.append(line(`${info.file}: ${info.rows} rows with a target, ${info.features.length} features` +
+    (info.labels.length ? `; classes (as the table has them): ${info.labels.join(", ")}` : "")));
+  const table = document.createElement("table");
+  table.className = "values";
+  table.id = "data-summary";
+  const heads = ["column", "role", "encoding", "filled", "note"];
+  const header = table.insertRow();
+  for (const h of heads) { const th = document.createElement("th"); th.textContent = h; header.append(th); }
+  for (const row of info.summary) {
+    const tr = table.insertRow();
+    tr.dataset.role = row.role;
+    for (const h of heads) tr.insertCell().textContent = h === "filled" ? (row.filled ? String(row.filled) : "") : String(row[h] ?? "");
+  }
+  box.append(table);
 }
 
 // ------------------------------------------------------------------ talking to the session
@@ -295,6 +327,7 @@ async function start(config, position = 0, sample = 0) {
   if (S.session) post(`/api/session/${S.session}/close`, {}).catch(() => {});
   S.session = answer.session; S.config = answer.config; S.selected = null;
   showConfig(S.config);
+  showData(answer.data);
   $("chain").innerHTML = `<p class="note">Click a weight or a neuron in the network.</p>`;
   $("commands").innerHTML = "";
   render(answer.state);
@@ -455,7 +488,7 @@ function wire() {
 
   $("data-canvas").onclick = (event) => guarded(async () => {
     const state = S.state;
-    if (!state?.pictures) return;
+    if (!state?.pictures || S.config.data.source === "upload") return;  // a file is trained on as it is
     const c = $("data-canvas"), box = c.getBoundingClientRect();
     const px = (event.clientX - box.left) * c.width / box.width, py = (event.clientY - box.top) * c.height / box.height;
     const config = structuredClone(S.config);
@@ -489,7 +522,8 @@ function wire() {
     config.activations = Array.from({ length: config.hidden.length + 1 }, (_, l) => config.activations[l] || "tanh");
     config.edits = [];
     await start(harmonize(config));
-    say(`${info.name}: ${info.rows} rows, target ${info.target} (${info.task})`, "info");
+    say(`${info.name}: ${info.rows} rows, target ${info.target} (${info.task}` +
+      (info.labels.length ? `: ${info.labels.join(", ")})` : ")"), "info");
   });
   $("import-model").onchange = () => guarded(async () => {
     const file = $("import-model").files[0];
