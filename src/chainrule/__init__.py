@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# A function named like its module: bound here, so that importing the module later (which
+# sets the package's attribute of that name) cannot hide it.
+from .gradcheck import gradcheck  # noqa: E402
+
 #: The names ``chainrule`` offers, and the submodule each comes from.
 _NAMES = {
     "DivergenceError": "exceptions", "DivergenceWarning": "exceptions",
-    "gradcheck": "gradcheck", "History": "history", "Network": "network", "load": "network",
+    "History": "history", "Network": "network", "load": "network",
     "Preparation": "features", "Trainer": "training",
 }
 _SUBMODULES = ("activations", "callbacks", "datasets", "engine", "explain", "initializers",
@@ -41,7 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     )
     from .exceptions import DivergenceError, DivergenceWarning
     from .features import Preparation
-    from .gradcheck import gradcheck
     from .history import History
     from .network import Network, load
     from .training import Trainer
@@ -68,4 +71,4 @@ __all__ = [
     "initializers", "load", "losses", "optimizers", "persistence", "reference", "schedules",
     "training", "tutorial",
 ]
-assert set(__all__) == {"__version__", *_NAMES, *_SUBMODULES}
+assert set(__all__) == {"__version__", "gradcheck", *_NAMES, *_SUBMODULES}

@@ -44,12 +44,26 @@ EXIT_BAD_INPUT = 2
 DEFAULT_VALIDATION_SPLIT = 0.1
 DEFAULT_PATIENCE = 10
 DEFAULT_EPOCHS = 200
+DEFAULT_L2 = 0.0001  # GDClassifier's and GDRegressor's, and scikit-learn's MLP's alpha
 DEFAULT_INIT = "xavier"  # measured on real tables: benchmarks/init_choice.py
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class UsageError(ValueError):
     """A problem with what the user asked for; reported in one line with exit code 2."""
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it says the default itself."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default == [] \
+                or default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, list) else "%(default)s"
+        return f"{text} (default: {shown})".lstrip()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -816,7 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train a network on a CSV or Parquet table or built-in data",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         description="Train a network (default: the built-in digits). A table's columns are "
                     "read with their types and prepared as the summary printed before training "
                     "says: numbers standardised, yes/no and true/false as 0/1, dates as days, "
@@ -850,19 +864,23 @@ def build_parser() -> argparse.ArgumentParser:
                             "binary_cross_entropy, identity otherwise")
     train.add_argument("--loss", choices=sorted(LOSSES),
                        help="default: categorical_cross_entropy for classes, mse otherwise")
-    train.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
+    train.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
+                       help="the rule that turns gradients into updates")
     train.add_argument("--lr", type=_option("learning_rate"), default=0.001,
                        help="the learning rate")
     train.add_argument("--schedule", choices=sorted(SCHEDULES),
                        help="the learning rate's schedule (default: constant)")
-    train.add_argument("--batch-size", type=_option("batch_size", int), default=32)
+    train.add_argument("--batch-size", type=_option("batch_size", int), default=32,
+                       help="rows per update (the whole training set when larger)")
     train.add_argument("--epochs", type=_option("epochs", int), default=DEFAULT_EPOCHS,
                        help="the most epochs; early stopping usually ends sooner")
-    train.add_argument("--l2", type=_option("l2"), default=0.0,
-                       help="L2 penalty on the weights (not the biases)")
+    train.add_argument("--l2", type=_option("l2"), default=DEFAULT_L2,
+                       help="L2 penalty on the weights (not the biases), as scikit-learn's "
+                            "alpha")
     train.add_argument("--init", default=DEFAULT_INIT, choices=sorted(INITIALIZERS),
                        help="the initial weights' rule")
-    train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    train.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                       help="the floats of the weights and the arithmetic")
     train.add_argument("--seed", type=int, default=0,
                        help="seed of the initial weights and the shuffles")
     train.add_argument("--split-seed", type=int, default=0,
@@ -881,14 +899,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out-dir", help="folder for the model and loss curve")
     train.add_argument("--checkpoint", help="checkpoint file (default beside the model)")
     train.add_argument("--checkpoint-every", type=_option("checkpoint_every", int, positive_int),
-                       metavar="N")
+                       metavar="N", help="write a checkpoint every N epochs (default: none)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="a progress bar (default: when the output is a terminal)")
     train.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                        help="train on a Dask cluster (see docs/distributed.md)")
     train.add_argument("--dask-batching", choices=["blocks", "global"], default="blocks",
                        help="mini-batches on Dask: all of a block's where it is, the blocks in "
-                            "a shuffled order (one round trip per block; the default), or each "
+                            "a shuffled order (one round trip per block), or each "
                             "from the global order across blocks (exactly one process's "
                             "result, one round trip per step)")
     train.add_argument("--dask-workers", type=_positive_count, metavar="N",
@@ -897,16 +916,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, function, text in (("predict", cmd_predict, "write predictions as CSV"),
                                  ("evaluate", cmd_evaluate, "print metrics on labelled data")):
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("model")
-        sub.add_argument("data")
+        sub = commands.add_parser(
+            name, help=text, formatter_class=_Help,
+            description=f"{text[0].upper()}{text[1:]}: the model's own preparation applied to "
+                        "the table (columns by name, in any order; columns it does not use "
+                        "are ignored).")
+        sub.add_argument("model", help="a model file written by chainrule train")
+        sub.add_argument("data", help="a CSV file with a header line, or Parquet")
         if name == "predict":
             sub.add_argument("--out", "-o", help="CSV file (default: stdout)")
         sub.set_defaults(run=function)
 
     tutorial = commands.add_parser(
         "tutorial", help="the tutorial's worked example",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         description="Part 1 and 2 of the tutorial: one neuron without bias trained by gradient "
                     "descent on one sample, through chainrule's generic network (and, with "
                     "--as-published, the published code's slip).")
@@ -939,7 +962,7 @@ def build_parser() -> argparse.ArgumentParser:
     tutorial.set_defaults(run=cmd_tutorial)
 
     explain = commands.add_parser("explain", help="the chain of derivatives for one weight",
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                  formatter_class=_Help,
                                   description="Print dError/dWeight as a chain of derivatives.")
     _add_network_options(explain, "2,3,1", "explain")
     explain.add_argument("--layer", type=int, default=0,
@@ -958,7 +981,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=cmd_explain)
 
     check = commands.add_parser("gradcheck", help="backpropagation against finite differences",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_Help)
     _add_network_options(check, "3,4,2", "check")
     check.add_argument("--samples", type=_positive_count, default=5,
                        help="random samples the gradients are checked on")
@@ -970,7 +993,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="the web playground: watch backpropagation live in the browser",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
         description="Start a local web page that trains networks with chainrule and shows every "
                     "number the engine computes (see docs/playground.md). It prints a URL with a "
                     "token; the server refuses requests without the token, from other sites or "

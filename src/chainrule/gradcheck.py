@@ -10,11 +10,12 @@ mathematics rather than for float32 rounding.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import Engine
+if TYPE_CHECKING:  # pragma: no cover - annotations only: `import chainrule` stays light
+    from .engine import Engine
 
 __all__ = ["gradcheck", "numerical_derivative", "numerical_gradients"]
 
