@@ -71,24 +71,26 @@ def read_header(path: str) -> tuple[list[str], int]:
     _check_path(path)
     limit = csv.field_size_limit()
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        # Bytes, decoded a line at a time: a bad byte further down is not the header's.
+        with open(path, "rb") as handle:
             lines = 0
-            for text in handle:
+            for raw in handle:
                 lines += 1
-                if text.strip():
+                if raw.strip():
                     break
             else:
                 raise ValueError(f"{path}: the file is empty")
             # The header may span lines (a quoted name with a line break in it).
-            while text.count('"') % 2 and len(text) < limit:
+            while raw.count(b'"') % 2 and len(raw) < limit:
                 more = handle.readline()
                 if not more:
                     break
-                text += more
+                raw += more
                 lines += 1
-            cells = next(csv.reader([text]))
+        text = raw.decode("utf-8-sig" if lines == 1 else "utf-8")
+        cells = next(csv.reader([text]))
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: row 1: the header is not UTF-8 text") from None
+        raise ValueError(f"{path}: row {lines}: the header is not UTF-8 text") from None
     except csv.Error as exc:
         raise ValueError(f"{path}: row 1: the header is not readable as CSV ({exc})") from None
     return _check_header(path, cells), lines
@@ -135,7 +137,10 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
     see the module's checks."""
     pa = _pyarrow()
     if is_parquet(path):
-        table = _parquet_dataset(pa, path).to_table(columns=columns)
+        dataset = _parquet_dataset(pa, path)
+        _check_wanted(path, [field.name for field in dataset.schema], columns)
+        table = dataset.to_table(columns=columns if columns is not None
+                                 else _parquet_columns(dataset))
         if table.num_rows == 0:
             raise ValueError(f"{path}: only a header, no data rows")
         _check_cells(path, table, None)
@@ -168,7 +173,7 @@ def iter_batches(path: str, columns: Sequence[str], types: dict[str, Any] | None
     if is_parquet(path):
         dataset = _parquet_dataset(pa, path)
         _check_wanted(path, [field.name for field in dataset.schema], columns)
-        yield [field.name for field in dataset.schema]
+        yield _parquet_columns(dataset)
         offset = 0
         for batch in dataset.to_batches(columns=list(columns)):
             table = pa.Table.from_batches([batch])
@@ -226,6 +231,14 @@ def _parquet_dataset(pa, path: str):
     return dataset
 
 
+def _parquet_columns(dataset: Any) -> list[str]:
+    """A Parquet file's columns without the index pandas stores beside them (as pandas' own
+    ``read_parquet`` leaves it out of the columns)."""
+    metadata = dataset.schema.pandas_metadata or {}
+    index = {name for name in metadata.get("index_columns", []) if isinstance(name, str)}
+    return [field.name for field in dataset.schema if field.name not in index]
+
+
 def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None,
                  offset: int = 0) -> None:
     """Refuse what no preparation can use: bytes that are not UTF-8 (pyarrow reads them as
@@ -237,9 +250,7 @@ def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None
         column = table.column(name)
         kind = column.type
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-            valid = pc.utf8_is_valid(column.cast(pa.binary())) if hasattr(pc, "utf8_is_valid") \
-                else None
-            row = _first_true(pc.invert(valid)) if valid is not None else None
+            row = _first_not_utf8(column)
             raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column {name!r}: "
                              "a cell is not UTF-8 text")
         if pa.types.is_floating(kind):
@@ -249,6 +260,16 @@ def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None
                 value = column[row].as_py()
                 raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column "
                                  f"{name!r}: {value} is not finite")
+
+
+def _first_not_utf8(column: Any) -> int | None:
+    for index, cell in enumerate(column.to_pylist()):
+        try:
+            if cell is not None:
+                cell.decode("utf-8")
+        except UnicodeDecodeError:
+            return index
+    return None
 
 
 def _first_true(mask: Any) -> int | None:
@@ -282,7 +303,7 @@ def _line_of_row(path: str, skip: int, row: int) -> int:
         for record in reader:
             start = line + 1
             line = skip + reader.line_num
-            if not any(cell.strip() for cell in record):
+            if not record:  # an empty line (pyarrow skips those; a line of spaces is a row)
                 continue
             if seen == row:
                 return start
@@ -296,6 +317,7 @@ def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | N
     another number of cells than the header, or a cell that is not of its column's type."""
     csv.field_size_limit(sys.maxsize)
     wanted = {header.index(name): name for name in (columns or header)}
+    seen_rows = False
     numeric = {index for index, name in wanted.items() if types and name in types
                and str(types[name]) in ("double", "float", "int64")}
     try:
@@ -306,8 +328,9 @@ def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | N
             line = skip
             for record in reader:
                 start, line = line + 1, skip + reader.line_num
-                if not any(cell.strip() for cell in record):
+                if not record:
                     continue
+                seen_rows = True
                 if len(record) != len(header):
                     return ValueError(f"{path}: row {start} has {len(record)} values but the "
                                       f"header has {len(header)}")
@@ -331,4 +354,6 @@ def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | N
         return ValueError(f"{path}: not a UTF-8 text CSV file")
     except csv.Error as exc:
         return ValueError(f"{path}: not readable as CSV ({exc})")
+    if not seen_rows:
+        return ValueError(f"{path}: only a header, no data rows")
     return ValueError(f"{path}: not readable as CSV")
