@@ -228,3 +228,26 @@ def test_a_version_2_model_still_predicts(tmp_path, capsys):
         [str([3, 7][i]) for i in expected]
     code, out, err = run(capsys, "evaluate", path, tmp_path / "d.csv")
     assert code == 0 and "accuracy" in json.loads(out), err
+
+
+def test_the_readme_table_prints_what_the_readme_shows(tmp_path, monkeypatch, capsys):
+    """README's "Your own table": its Python block writes the files, its console block is what
+    `chainrule train` prints (``...`` stands for digits that vary between BLAS builds)."""
+    import re
+    from pathlib import Path
+
+    from test_docs import matches
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Your own table", 1)[1].split("\n## ", 1)[0]
+    code_block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    console = re.search(r"```console\n\$ (.*?)\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code_block, "README.md", "exec"), {"__name__": "readme"})
+    argv = console.group(1).split()
+    assert argv[0] == "chainrule"
+    code, out, err = run(capsys, *argv[1:], "--no-progress")
+    assert code == 0, err
+    assert matches(console.group(2), out), f"--- shown:\n{console.group(2)}--- printed:\n{out}"
+    code, out, err = run(capsys, "predict", "runs/patients/model.npz", "next_month.csv")
+    assert code == 0 and out.startswith("predicted,probability_benign,probability_malignant\n")
