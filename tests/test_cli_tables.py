@@ -251,3 +251,15 @@ def test_the_readme_table_prints_what_the_readme_shows(tmp_path, monkeypatch, ca
     assert matches(console.group(2), out), f"--- shown:\n{console.group(2)}--- printed:\n{out}"
     code, out, err = run(capsys, "predict", "runs/patients/model.npz", "next_month.csv")
     assert code == 0 and out.startswith("predicted,probability_benign,probability_malignant\n")
+
+
+def test_the_python_example_of_docs_tables_runs(capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "tables.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "docs/tables.md", "exec"), {"__name__": "tables"})
+    out = capsys.readouterr().out
+    assert "color=(missing)" in out and "categorical" in out

@@ -289,11 +289,12 @@ def test_the_command_line_trains_out_of_core_on_the_cluster(client, tmp_path, ca
 def test_a_bad_cell_in_a_later_file_is_one_line(client, tmp_path, capsys):
     from chainrule.cli import main
 
-    source = table_files(tmp_path / "bad", "csv", bad="oops")
+    source = table_files(tmp_path / "bad", "csv", bad="inf")
     code = main(["train", source, "--dask", client.scheduler.address, "--epochs", "1",
                  "--no-progress", "--out", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "part-1.csv: row 122, column 'b': inf is not finite" in err  # its line in the file
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -356,3 +357,249 @@ def test_by_block_checkpoints_resume_bit_for_bit(client, tmp_path):
                               resume_from=checkpoint, **options)
     for p, q in zip(straight.parameters(), resumed.parameters()):
         np.testing.assert_array_equal(p, q)
+
+
+# ---------------------------------------------------------------------------- real tables
+def real_table(path, rows=240, seed=0, start=0):
+    """A table as pandas writes one (``to_csv``, its index column first): an id column, numbers
+    with missing cells, a yes/no column, categories with missing cells, whole numbers, dates
+    and text labels, some missing."""
+    import pandas
+
+    rng = np.random.default_rng(seed)
+    frame = pandas.DataFrame({
+        "customer_id": np.arange(start, start + rows),
+        "age": np.where(rng.random(rows) < 0.2, np.nan, rng.normal(40, 12, rows).round(1)),
+        "member": rng.choice(["yes", "no"], rows),
+        "plan": np.where(rng.random(rows) < 0.15, None, rng.choice(["basic", "plus", "pro"], rows)),
+        "visits": rng.integers(0, 30, rows),
+        "since": pandas.Timestamp("2021-01-01")
+        + pandas.to_timedelta(rng.integers(0, 700, rows), unit="D"),
+        "label": np.where(rng.random(rows) < 0.05, None,
+                          rng.choice(["churn", "stay", "upgrade"], rows)),
+    })
+    frame.to_csv(path)
+    return path
+
+
+def local_reference(data, table, **options):
+    """The preparation one process fits on the rows the cluster fitted on, and each row's part
+    (-1: no target)."""
+    from chainrule.features import Preparation
+
+    parts = data.held_out.row_parts()
+    local = Preparation(**options).fit(table, rows=np.flatnonzero((parts == 0) | (parts == 1)))
+    return local, parts
+
+
+def assert_same_preparation(prep, local):
+    assert prep.columns == local.columns  # roles, kinds, categories, fill values (exactly)
+    assert (prep.task, prep.classes, prep.target_kind, prep.rows_without_target) == \
+        (local.task, local.classes, local.target_kind, local.rows_without_target)
+    for mine, theirs in ((prep.scaling, local.scaling),
+                         (prep.target_scaling, local.target_scaling)):
+        assert (mine is None) == (theirs is None)
+        if mine is not None:
+            np.testing.assert_allclose(mine["mean"], theirs["mean"], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(mine["scale"], theirs["scale"], rtol=1e-12)
+
+
+def close(a, b):
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rounds", ["as-shipped", "every-round"])
+def test_prepare_on_cluster_fits_the_local_preparation(client, tmp_path, monkeypatch, rounds):
+    from chainrule import distributed_table
+    from chainrule.tables import read_table
+
+    passes, counted = [], []
+    if rounds == "every-round":  # many blocks; values counted by ranges; medians bit by bit
+        monkeypatch.setattr(distributed_table, "BLOCK_BYTES", 1500)
+        monkeypatch.setattr(distributed_table, "KEEP_DISTINCT", 2)
+        monkeypatch.setattr(distributed_table, "GATHER", 1)
+    real_pass, real_count = distributed_table._pass, distributed_table._count_by_ranges
+    monkeypatch.setattr(distributed_table, "_pass", lambda client, blocks, task, *more: (
+        passes.append((task.__name__, len(blocks))), real_pass(client, blocks, task, *more))[1])
+    monkeypatch.setattr(distributed_table, "_count_by_ranges", lambda *args: (
+        counted.append(sorted(args[4])), real_count(*args))[1])
+    path = str(real_table(tmp_path / "customers.csv", 300))
+    data = chainrule_distributed.prepare_on_cluster(path, client=client, validation_split=0.2,
+                                                    seed=4)
+    prep, table = data.preparation, read_table(path)
+    local, parts = local_reference(data, table)
+    assert_same_preparation(prep, local)
+    assert {c["name"]: c["role"] for c in prep.columns} == {
+        "Unnamed: 0": "dropped", "customer_id": "dropped", "age": "numeric",
+        "member": "boolean", "plan": "categorical", "visits": "numeric", "since": "date",
+        "label": "target"}
+    assert prep.classes == ["churn", "stay", "upgrade"] and prep.rows_without_target > 0
+    assert prep.feature_names == ["age", "age (missing)", "member", "plan=basic", "plan=plus",
+                                  "plan=pro", "plan=(missing)", "visits", "since"]
+    age = table.column("age").to_numpy(zero_copy_only=False)[(parts == 0) | (parts == 1)]
+    assert prep.columns[2]["fill"] == np.median(age[~np.isnan(age)])  # exact
+    # The same features and targets, row for row, in every part.
+    X, labels = local.transform(table), local.table_targets(table)
+    close(data.X_train.compute(), X[parts == 0])
+    np.testing.assert_array_equal(data.Y_train.compute(), np.eye(3)[labels[parts == 0]])
+    close(data.validation[0], X[parts == 1])
+    close(data.held_out.held_out[0].compute(), X[parts == 2])
+    assert data.n_held == (parts == 2).sum() > 0 and data.X_train.chunks[0] == \
+        data.Y_train.chunks[0]
+    assert data.metadata == {**prep.metadata(), "dataset": "customers"}
+    assert data.loss == "categorical_cross_entropy" and data.task == "classification"
+    selections = [name for name, _ in passes].count("_selection")
+    if rounds == "every-round":  # a round of 16 bits, and the bin holds one value
+        assert passes[0][1] > 5 and selections == 1
+        assert counted == [["Unnamed: 0", "customer_id", "label", "plan", "visits"]]
+    else:  # one block; the medians' bins gathered at once; every set of values small enough
+        assert passes[0][1] == 1 and selections == 1 and counted == []
+
+
+@pytest.mark.parametrize("gather", [0, 5, 10**6])
+def test_the_medians_are_numpys_to_the_bit(gather):
+    """The selection on 64-bit keys, 16 bits a round, over blocks: numpy's median exactly, for
+    values that differ in their last bits only, signed zeros, repeats, odd and even counts."""
+    from chainrule.distributed_table import (
+        _add_histograms,
+        _histogram,
+        _keys,
+        _matching,
+        _medians,
+    )
+
+    rng = np.random.default_rng(3)
+    tiny = np.nextafter(1.0, 2.0) - 1.0
+    columns = {"close": 1.0 + tiny * rng.integers(0, 9, 101), "signs": rng.choice(
+        [-0.0, 0.0, -1e-300, 1e-300, -5.5], 64), "repeats": np.repeat([2.0, 3.0], [50, 50]),
+        "wide": rng.standard_cauchy(1000) * 1e200, "one": np.array([-7.25])}
+    blocks = {name: np.array_split(values, 4) for name, values in columns.items()}
+
+    def run(asked):
+        found = {"hist": {}, "gather": {}}
+        for name, requests in asked.items():
+            for kind, depth, prefix in requests:
+                parts = [_keys(b) for b in blocks[name]]
+                if kind == "hist":
+                    results = [_histogram(k, depth, prefix) for k in parts]
+                    total = results[0]
+                    for more in results[1:]:
+                        total = _add_histograms(total, more)
+                    found["hist"][(name, depth, prefix)] = total
+                else:
+                    found["gather"][(name, depth, prefix)] = np.concatenate(
+                        [_matching(k, depth, prefix) for k in parts])
+        return found
+
+    medians = _medians(run, {name: len(v) for name, v in columns.items()}, {}, gather)
+    for name, values in columns.items():
+        assert medians[name] == np.median(values), name
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_glob_of_two_files_is_prepared_as_their_rows_together(client, tmp_path, kind):
+    import pandas
+    import pyarrow
+
+    from chainrule.tables import read_table
+
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for index, rows in enumerate((180, 120)):
+        path = real_table(folder / f"part-{index}.csv", rows, seed=index, start=1000 * index)
+        if kind == "parquet":  # the second with pandas' index stored: not a column
+            pandas.read_csv(path).to_parquet(folder / f"part-{index}.parquet",
+                                             index=bool(index))
+            path.unlink()
+    files = sorted(str(f) for f in folder.iterdir())
+    source = str(folder / "*.csv") if kind == "csv" else str(folder)
+    data = chainrule_distributed.prepare_on_cluster(source, client=client, seed=1)
+    table = pyarrow.concat_tables([read_table(f) for f in files])
+    local, parts = local_reference(data, table)
+    assert_same_preparation(data.preparation, local)
+    assert "__index_level_0__" not in [c["name"] for c in data.preparation.columns]
+    # Two files' index columns are not one index: whole numbers, repeated.
+    assert data.preparation.columns[0]["role"] == "numeric"
+    close(data.X_train.compute(), local.transform(table)[parts == 0])
+    assert data.name == data.metadata["dataset"] == "parts"
+    assert len(parts) == 300 and data.X_train.numblocks[0] == 2
+
+
+def test_regression_and_binary_targets_on_the_cluster(client, tmp_path):
+    from chainrule.tables import read_table
+
+    path = str(real_table(tmp_path / "customers.csv"))
+    table = read_table(path)
+    data = chainrule_distributed.prepare_on_cluster(path, client=client, target="age")
+    local, parts = local_reference(data, table, target="age")
+    assert_same_preparation(data.preparation, local)
+    assert data.task == "regression" and data.loss == "mse"
+    assert (parts[np.isnan(table.column("age").to_numpy(zero_copy_only=False))] == -1).all()
+    expected = local.target_units(local.table_targets(table), to_network=True)
+    close(data.Y_train.compute(), expected[parts == 0])
+
+    data = chainrule_distributed.prepare_on_cluster(path, client=client, target="member",
+                                                    loss="binary_cross_entropy")
+    local, parts = local_reference(data, table, target="member")
+    assert_same_preparation(data.preparation, local)
+    assert data.preparation.classes == ["no", "yes"] and data.Y_train.shape[1] == 1
+    np.testing.assert_array_equal(data.Y_train.compute()[:, 0],
+                                  local.table_targets(table)[parts == 0])
+
+
+def test_bad_tables_on_the_cluster_name_the_file_and_column(client, tmp_path):
+    import pandas
+
+    path = str(real_table(tmp_path / "t.csv", 80))
+    single = tmp_path / "single.csv"
+    pandas.DataFrame({"a": np.arange(30.0), "y": ["same"] * 30}).to_csv(single, index=False)
+    free = tmp_path / "free.csv"
+    pandas.DataFrame({"a": np.arange(100.0), "y": [f"note {i}" for i in range(100)]}).to_csv(
+        free, index=False)
+    nothing = tmp_path / "nothing.csv"
+    pandas.DataFrame({"id": np.arange(30), "y": [0, 1] * 15}).to_csv(nothing, index=False)
+    cases = [
+        (path, {"target": "nope"}, r"t.csv: no target column 'nope' \(columns: Unnamed: 0, "),
+        (path, {"numeric": ["nope"]}, r"t.csv: --numeric: no column 'nope'"),
+        (path, {"target": "since"}, r"t.csv: column 'since' holds date values, not a target"),
+        (path, {"task": "regression"}, r"t.csv: column 'label': '\w+' is not a number"),
+        (path, {"on_missing": "refuse"}, r"t.csv: row \d+, column 'age': the cell is empty"),
+        (str(single), {}, r"single.csv: column 'y': the target has a single class \('same'\)"),
+        (str(free), {}, r"free.csv: column 'y' is free text \(100 different values in 100 "),
+        (str(nothing), {}, r"nothing.csv: no usable feature column: 'id' an identifier"),
+        (str(tmp_path / "none-*.csv"), {}, r"none-\*.csv: no such file"),
+    ]
+    for source, options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            chainrule_distributed.prepare_on_cluster(source, client=client, **options)
+
+
+def test_blocks_typed_otherwise_are_read_as_the_whole_file_is(client, tmp_path, monkeypatch):
+    """Blocks read alone type a column otherwise (whole numbers, then words; empty, then numbers;
+    whole numbers, then fractions; yes/no, then a third word): the types are unified across the
+    blocks, as pyarrow types the whole file, and the preparation is one process's."""
+    from chainrule import distributed_table
+    from chainrule.tables import read_table
+
+    monkeypatch.setattr(distributed_table, "BLOCK_BYTES", 2000)
+    rng = np.random.default_rng(5)
+    path = tmp_path / "drift.csv"
+    lines = ["code,late,ratio,answer,y"]
+    for i in range(400):
+        lines.append(",".join([
+            str(rng.integers(0, 5)) if i < 350 else rng.choice(["x", "z"]),
+            "" if i < 200 else f"{rng.normal():.3f}",
+            str(rng.integers(0, 9)) if i < 300 else "2.5",
+            rng.choice(["yes", "no"]) if i < 300 else rng.choice(["yes", "no", "maybe"]),
+            f"{rng.normal():.4f}"]))
+    path.write_text("\n".join(lines) + "\n")
+    data = chainrule_distributed.prepare_on_cluster(str(path), client=client)
+    assert len(data.held_out.blocks) > 3
+    assert {name: str(kind) for name, kind in data.held_out.ctx["types"].items()} == {
+        "code": "string", "late": "double", "ratio": "double", "answer": "string", "y": "double"}
+    table = read_table(str(path))
+    local, parts = local_reference(data, table)
+    assert_same_preparation(data.preparation, local)
+    assert {c["name"]: c["kind"] for c in data.preparation.columns} == {
+        "code": "text", "late": "number", "ratio": "number", "answer": "text", "y": "number"}
+    close(data.X_train.compute(), local.transform(table)[parts == 0])

@@ -38,7 +38,6 @@ MAX_CATEGORIES = 50
 #: Fewer non-missing cells than this and no column is called an identifier for being distinct.
 MIN_ROWS_FOR_IDENTIFIER = 20
 _UNNAMED = re.compile(r"^Unnamed: \d+$")
-_DAY_NS = 86_400 * 10**9
 
 
 @dataclass
@@ -145,14 +144,18 @@ def _numbers(values: np.ndarray) -> Column:
 
 
 def _dates(values: np.ndarray) -> Column:
-    nanoseconds = values.astype("datetime64[ns]")
-    days = nanoseconds.astype(np.int64) / _DAY_NS
-    days[np.isnat(nanoseconds)] = np.nan
+    """Days since 1970-01-01, counted in the column's own unit (no overflow for 9999-12-31)."""
+    unit, count = np.datetime_data(values.dtype)
+    per_day = np.timedelta64(1, "D") / np.timedelta64(count, unit) if unit != "generic" else 1
+    days = values.astype(np.int64) / per_day
+    days[np.isnat(values)] = np.nan
     return Column("date", days)
 
 
 def _texts(values: np.ndarray) -> Column:
-    values = np.array([None if v is None else str(v) for v in values], dtype=object)
+    # An empty or blank cell is missing, as the file reader reads it.
+    values = np.array([None if v is None or not str(v).strip() else str(v) for v in values],
+                      dtype=object)
     present = [v for v in values if v is not None]
     if not present:
         return Column("empty", np.full(len(values), np.nan))
@@ -190,8 +193,8 @@ def _from_objects(values: np.ndarray) -> Column:
         whole = all(isinstance(v, (int, np.integer)) for v in present)
         return Column("integer", numbers) if whole else _numbers(numbers)
     if all(hasattr(v, "year") and hasattr(v, "month") for v in present):  # dates, datetimes
-        stamps = np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "ns")
-                           for v in cleaned], dtype="datetime64[ns]")
+        stamps = np.array([np.datetime64("NaT") if v is None else np.datetime64(v, "us")
+                           for v in cleaned], dtype="datetime64[us]")
         return _dates(stamps)
     return _texts(np.array(cleaned, dtype=object))
 
@@ -225,7 +228,9 @@ def _from_pandas(series: Any) -> Column:
         return Column({"b": "boolean", "f": "number"}.get(kind, "integer"), values) \
             if kind != "f" else _numbers(values)
     if kind == "M":
-        return _dates(series.to_numpy(dtype="datetime64[ns]"))
+        values = series.to_numpy()
+        return _dates(values if values.dtype.kind == "M" else
+                      series.dt.tz_convert(None).to_numpy())
     return _from_objects(series.to_numpy(dtype=object))
 
 
@@ -250,11 +255,13 @@ def infer_role(name: str, column: Column, rows: np.ndarray | None = None) -> tup
        has cells: categorical (one-hot); other text is free text (mostly distinct values) or
        has too many categories: dropped.
     """
-    values = column.values if rows is None else column.values[rows]
     if column.kind == "empty":
         return "dropped", "every cell is empty"
-    distinct = _distinct_count(column.kind, values)
-    present = int(len(values) - _missing_count(column.kind, values))
+    if column.kind == "number" and is_id_name(name):  # pandas' floats for ids with a gap
+        return "dropped", "an identifier (named like an id); --numeric or --categorical keeps it"
+    if column.kind == "number" and not _UNNAMED.match(name):
+        return "numeric", ""  # numbers typed as floats: counted as an identifier by name only
+    distinct, present = _role_counts(column, rows)
     if present == 0:
         return "dropped", "every cell of the training rows is empty"
     all_distinct = distinct == present
@@ -373,3 +380,115 @@ def check_stored_columns(stored: Any, feature_names: list[str]) -> None:
         refuse("columns", "has more than one target")
     if produced != list(feature_names):
         refuse("columns", "do not produce the model's feature_names")
+
+
+# ---------------------------------------------------------------------------- partial statistics
+# What the rules above need of a column, counted on a block of rows and added up block by block
+# (the Dask path), or on a whole table at once (Preparation.fit): one definition for both.
+@dataclass
+class ColumnStats:
+    """One column's statistics: over every row ``cells``, ``missing``, ``first_missing`` (its
+    row, from 0) and ``first_value`` (the first present cell); over the rows fitted on
+    ``present``, ``absent`` and, where counted, the sorted different present values
+    ``distinct`` (a list of text, or an array of numbers) and their number ``n_distinct``
+    (both ``None`` past ``keep`` of them, with a ``sample`` of them instead). ``first_fraction``
+    (a target's first number that is no class label) and ``first_unreadable`` (a ``--numeric``
+    column's first cell that is no number) are ``(row, value)``. :func:`infer_role` takes it
+    for a column."""
+
+    kind: str
+    cells: int = 0
+    missing: int = 0
+    first_missing: int | None = None
+    first_value: Any = None
+    present: int = 0
+    absent: int = 0
+    distinct: Any = None
+    n_distinct: int | None = None
+    sample: Any = None
+    first_fraction: tuple | None = None
+    first_unreadable: tuple | None = None
+
+
+def column_stats(column: Column, rows: np.ndarray | None = None, distinct: bool = False,
+                 keep: int | None = None) -> ColumnStats:
+    """:class:`ColumnStats` of ``column``, fitted on ``rows`` (indices or a mask; default all);
+    ``distinct``: count the different values, keeping at most ``keep`` (default: all)."""
+    missing = column.missing
+    stats = ColumnStats(column.kind, len(missing), int(missing.sum()))
+    if stats.missing:
+        stats.first_missing = int(np.argmax(missing))
+    if stats.missing < stats.cells:
+        first = column.values[int(np.argmin(missing))]
+        stats.first_value = first if isinstance(first, str) else float(first)
+    fitted = column.values if rows is None else column.values[rows]
+    gone = missing if rows is None else missing[rows]
+    stats.absent = int(gone.sum())
+    stats.present = len(gone) - stats.absent
+    if distinct:
+        values = fitted[~gone]
+        _keep_distinct(stats, sorted(set(values.tolist())) if values.dtype == object
+                       else np.unique(values), keep)
+    return stats
+
+
+def merge_stats(a: ColumnStats, b: ColumnStats, keep: int | None = None) -> ColumnStats:
+    """The statistics of ``a``'s rows followed by ``b``'s."""
+    def first(mine: Any, theirs: Any) -> Any:  # a row (or (row, value)): b's rows come after
+        if mine is not None or theirs is None:
+            return mine
+        return theirs + a.cells if isinstance(theirs, int) else (theirs[0] + a.cells, theirs[1])
+
+    out = ColumnStats(a.kind if a.kind != "empty" else b.kind, a.cells + b.cells,
+                      a.missing + b.missing, first(a.first_missing, b.first_missing),
+                      a.first_value if a.first_value is not None else b.first_value,
+                      a.present + b.present, a.absent + b.absent,
+                      first_fraction=first(a.first_fraction, b.first_fraction),
+                      first_unreadable=first(a.first_unreadable, b.first_unreadable))
+    if a.n_distinct is not None and b.n_distinct is not None:
+        _keep_distinct(out, sorted(set(a.distinct) | set(b.distinct))
+                       if isinstance(a.distinct, list) else np.union1d(a.distinct, b.distinct),
+                       keep)
+    elif a.sample is not None or b.sample is not None:  # counted, but too many to keep
+        samples = [s.sample if s.sample is not None else _sample(s.distinct) for s in (a, b)
+                   if s.sample is not None or s.n_distinct is not None]
+        out.sample = sum(samples, []) if isinstance(samples[0], list) else \
+            np.concatenate(samples)
+    return out
+
+
+def _keep_distinct(stats: ColumnStats, different: Any, keep: int | None) -> None:
+    if keep is None or len(different) <= keep:
+        stats.distinct, stats.n_distinct = different, len(different)
+    else:
+        stats.sample = _sample(different)
+
+
+def _sample(different: Any, size: int = 32) -> Any:
+    """Evenly spaced values of sorted ``different``: where a range of them may be cut."""
+    picks = np.unique(np.linspace(0, len(different) - 1, min(size, len(different))).astype(int))
+    return [different[i] for i in picks] if isinstance(different, list) else different[picks]
+
+
+def _role_counts(column: Column | ColumnStats, rows: np.ndarray | None
+                 ) -> tuple[int | None, int]:
+    """:func:`infer_role`'s counts of the training rows: different present values, and present
+    cells."""
+    if isinstance(column, ColumnStats):
+        return column.n_distinct, column.present
+    values = column.values if rows is None else column.values[rows]
+    return _distinct_count(column.kind, values), int(len(values) -
+                                                     _missing_count(column.kind, values))
+
+
+def as_kind(column: Column, kind: str) -> Column:
+    """``column`` as a column of ``kind`` where a block of rows read alone came out otherwise:
+    text whose block holds only yes/no words or no cell, numbers of a block with no cell."""
+    if column.kind == kind:
+        return column
+    if kind == "text" and column.text is not None:
+        return Column("text", column.text)
+    if column.kind == "empty":
+        return Column(kind, np.full(len(column.values), None if kind == "text" else np.nan,
+                                    dtype=object if kind == "text" else float))
+    return column

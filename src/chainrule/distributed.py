@@ -19,6 +19,9 @@ gives its rows of each batch. If a worker dies, Dask recomputes the blocks it he
 graph and reruns the lost tasks; the parameters are the driver's, so the run ends with the same
 weights. Everything else (validation, early stopping, the target rule, callbacks, divergence,
 checkpoints and bit-exact resume, Ctrl-C) is the training loop's, the same as in one process.
+
+:func:`prepare_on_cluster` (and its :class:`ClusterTable`, from :mod:`chainrule.distributed_table`)
+reads a table on the workers and prepares it as one process would, for :func:`fit`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 
 from ._validation import first_non_finite
 from .callbacks import Callback, EarlyStopping
+from .distributed_table import ClusterTable, _reduce, prepare_on_cluster
 from .engine import Engine
 from .history import History
 from .optimizers import OPTIMIZERS
@@ -40,7 +44,7 @@ from .persistence import prepare_run
 from .sources import GradientSource
 from .training import Trainer, add_l2
 
-__all__ = ["DaskBlocks", "fit"]
+__all__ = ["ClusterTable", "DaskBlocks", "fit", "prepare_on_cluster"]
 
 _WORKER_NETWORKS: dict[str, Engine] = {}
 
@@ -166,9 +170,11 @@ class DaskBlocks(GradientSource):
         X, Y = _as_row_blocks(da, X, Y, net)
         self.n_samples = X.shape[0]
         self.spec = json.dumps(net.spec(), sort_keys=True)
-        # The data is computed once, block by block, and stays on the workers from then on.
-        self.x_blocks = client.compute(list(X.to_delayed().ravel()))
-        self.y_blocks = client.compute(list(Y.to_delayed().ravel()))
+        # The data is computed once, block by block (X and Y in one graph: a block read from a
+        # file is read once), and stays on the workers from then on.
+        x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
+        blocks = client.compute(x_blocks + y_blocks)
+        self.x_blocks, self.y_blocks = blocks[:len(x_blocks)], blocks[len(x_blocks):]
         checks = [client.submit(_check_block, i, xb, yb, self.spec, pure=False)
                   for i, (xb, yb) in enumerate(zip(self.x_blocks, self.y_blocks))]
         self.block_rows = client.gather(checks)
@@ -207,11 +213,7 @@ class DaskBlocks(GradientSource):
         parts = [client.submit(_block_sums, self.spec, shared, xb, yb, rows, pure=False)
                  for xb, yb, rows in zip(self.x_blocks, self.y_blocks, rows_per_block)
                  if rows is None or rows.size]
-        while len(parts) > 1:  # a tree reduction, pairing neighbours: a fixed order
-            paired = [client.submit(_add, a, b, pure=False)
-                      for a, b in zip(parts[::2], parts[1::2])]
-            parts = paired + ([parts[-1]] if len(parts) % 2 else [])
-        loss_sum, gradient_sum, count = parts[0].result()
+        loss_sum, gradient_sum, count = _reduce(client, parts, _add)
         np.divide(gradient_sum, count, out=self.net.flat_gradients())
         return loss_sum / count
 
@@ -329,159 +331,3 @@ def _rows_per_block(batch: np.ndarray, block_starts: np.ndarray) -> list[np.ndar
     """Split global row indices of a batch into each block's local indices (batch order kept)."""
     block_of = np.searchsorted(block_starts, batch, side="right") - 1
     return [batch[block_of == b] - block_starts[b] for b in range(len(block_starts) - 1)]
-
-
-# ---------------------------------------------------------------------------- data on the cluster
-class ClusterTable:
-    """A table the Dask workers read (CSV files, a glob of them, or Parquet), split by rows on
-    the cluster into training, validation and held-out parts (each row by a generator seeded
-    with ``(seed, partition)``: the same parts for a seed and the same files), standardised with
-    the training rows' statistics computed on the cluster in one pass: no process holds the
-    whole data set. The parts are Dask arrays chunked by rows, ready for :func:`fit`."""
-
-    def __init__(self, source: str, *, target: str | None = None, task: str | None = None,
-                 test_split: float = 0.25, validation_split: float = 0.0, seed: int = 0,
-                 client: Any = None) -> None:
-        import dask
-        from distributed import get_client
-
-        client = client or get_client()
-        frame = _read_frame(source)
-        columns = [str(c) for c in frame.columns]
-        if len(columns) < 2:
-            raise ValueError(f"{source}: needs at least one feature column besides the target")
-        if target is None:
-            target = columns[-1]
-        elif target not in columns:
-            raise ValueError(f"{source}: no target column {target!r} (columns: "
-                             f"{', '.join(columns)})")
-        text = [c for c, kind in frame.dtypes.items() if kind.kind not in "biuf"]
-        if text:
-            raise ValueError(f"{source}: column {str(text[0])!r} is not numeric")
-        features = [c for c in columns if c != target]
-        frame = frame.astype("float64")
-        # Each row's part, from a generator seeded by (seed, partition): the same for a seed.
-        # A column of the frame itself, so that every piece comes from one partitioning.
-        frame = frame.map_partitions(_with_parts, seed, test_split, validation_split,
-                                     meta=frame._meta.assign(**{_PART: np.int64(0)}))
-        training = frame[frame[_PART] == 0][columns]
-        not_finite = frame[columns].map_partitions(lambda part: ~np.isfinite(part)).sum()
-        try:  # one pass: sizes, the training rows' statistics, the target's kind, bad cells
-            count, mean, variance, whole, bad = dask.compute(
-                frame[columns].count(), training.mean(), training.var(ddof=0),
-                (frame[target] % 1 == 0).all(), not_finite)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{source}: not a numeric table ({exc})") from None
-        if bad.any():
-            column = bad.index[np.flatnonzero(bad.to_numpy())[0]]
-            raise ValueError(f"{source}: column {str(column)!r} holds {int(bad[column])} NaN, "
-                             "empty or infinite cell(s)")
-        n_rows = int(count[target])
-        if n_rows < 2:
-            raise ValueError(f"{source}: only {n_rows} data row(s)")
-        if task is None:
-            task = "classification" if bool(whole) else "regression"
-        self.classes: list = []
-        if task == "classification":
-            classes = np.sort(frame[target].drop_duplicates().compute().to_numpy())
-            if not bool(whole) or np.any(np.abs(classes) > 2**53):
-                raise ValueError(f"{source}: column {target!r} holds values that are not class "
-                                 "labels (whole numbers up to 2**53); use --task regression")
-            if len(classes) < 2:
-                raise ValueError(f"{source}: the target has a single class ({classes[0]:g})")
-            self.classes = [int(c) for c in classes]
-        # A name for the run's folder: the file's, or the folder's for a glob or a folder.
-        stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0]
-        self.name = stem if stem and not set("*?[") & set(stem) else \
-            os.path.basename(os.path.dirname(source.rstrip("/"))) or "data"
-        self.source, self.task, self.n_rows = source, task, n_rows
-        self.feature_names, self.target_name = features, target
-        scale = np.sqrt(variance[features].to_numpy())
-        scale[scale == 0] = 1.0
-        self.scaling = {"mean": mean[features].to_list(), "scale": scale.tolist()}
-        target_scale = float(np.sqrt(variance[target])) or 1.0
-        self.target_scaling = None if task == "classification" else {
-            "mean": [float(mean[target])], "scale": [target_scale]}
-
-        frames = [frame[frame[_PART] == k] for k in range(3)]  # training, validation, held out
-        lengths = dask.compute(*[[f.map_partitions(len) for f in frames]])[0]
-        self.parts = []
-        for piece, sizes in zip(frames, lengths):
-            sizes = tuple(int(v) for v in np.ravel(sizes))
-            X = piece[features].to_dask_array(lengths=sizes)
-            y = piece[target].to_dask_array(lengths=sizes)
-            X = (X - np.asarray(self.scaling["mean"])) / np.asarray(self.scaling["scale"])
-            if task == "classification":
-                Y = y.map_blocks(_one_hot, np.asarray(self.classes, dtype=float),
-                                 chunks=(y.chunks[0], (len(self.classes),)), new_axis=1,
-                                 dtype=float)
-            else:
-                Y = ((y - mean[target]) / target_scale)[:, None]
-            self.parts.append((X.rechunk({1: -1}), Y.rechunk({1: -1}), sum(sizes)))
-        if self.parts[0][2] < 1 or self.parts[2][2] < 1:
-            raise ValueError(f"{source}: {n_rows} rows are too few to hold "
-                             f"{test_split:.0%} out")
-
-    @property
-    def training(self):
-        return self.parts[0][:2]
-
-    @property
-    def validation(self):
-        return self.parts[1][:2] if self.parts[1][2] else None
-
-    @property
-    def held_out(self):
-        return self.parts[2][:2]
-
-    def held_out_sums(self, net: Engine, accumulate: Any, client: Any) -> Any:
-        """``accumulate(net, X, Y)``'s per-block results over the held-out rows, computed where
-        the blocks are (``accumulate`` returns something ``+`` combines)."""
-        X, Y = self.held_out
-        spec, parameters = json.dumps(net.spec(), sort_keys=True), net.flat_parameters().copy()
-        x_blocks = client.compute(list(X.to_delayed().ravel()))
-        y_blocks = client.compute(list(Y.to_delayed().ravel()))
-        parts = [client.submit(_held_out_block, spec, parameters, dict(net.metadata),
-                               accumulate, xb, yb, pure=False)
-                 for xb, yb in zip(x_blocks, y_blocks)]
-        return client.gather(parts)
-
-
-def _read_frame(source: str):
-    import glob
-
-    import dask.dataframe as dd
-
-    parquet = source.endswith(".parquet") or (os.path.isdir(source) and any(
-        name.endswith(".parquet") for name in os.listdir(source)))
-    if not parquet and not glob.glob(source) and "://" not in source:
-        raise ValueError(f"{source}: no such file")
-    try:
-        return dd.read_parquet(source) if parquet else dd.read_csv(source, blocksize="64MB")
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{source}: cannot be read as a table ({exc})") from None
-
-
-_PART = "__chainrule_part__"
-
-
-def _with_parts(frame, seed, test_split, validation_split, partition_info=None):
-    """The partition with a column saying each row's part: 2 held out (a ``test_split`` share),
-    1 validation (a ``validation_split`` share of the rest), 0 training."""
-    number = 0 if partition_info is None else partition_info["number"]
-    draws = np.random.default_rng([seed, number]).random((len(frame), 2))
-    part = np.where(draws[:, 0] < test_split, 2,
-                    np.where(draws[:, 1] < validation_split, 1, 0))
-    return frame.assign(**{_PART: part.astype(np.int64)})
-
-
-def _one_hot(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    return (labels[:, None] == classes[None, :]).astype(float)
-
-
-def _held_out_block(spec: str, parameters: np.ndarray, metadata: dict, accumulate: Any,
-                    X: np.ndarray, Y: np.ndarray) -> Any:
-    net = _worker_network(spec)
-    np.copyto(net.flat_parameters(), parameters)
-    net.metadata = metadata
-    return accumulate(net, np.ascontiguousarray(X), np.ascontiguousarray(Y))

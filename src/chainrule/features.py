@@ -27,16 +27,20 @@ version 3 of the model file) and rebuilt from it (:meth:`Preparation.from_metada
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .columns import (
     Column,
+    ColumnStats,
+    as_kind,
     booleans,
     category_keys,
     check_stored_columns,
     column_names,
+    column_stats,
     infer_role,
     n_rows,
     read_column,
@@ -103,13 +107,18 @@ class Preparation:
         """Learn the roles, categories, fill values, scaling and labels from ``table``'s
         ``rows`` (default: every row with a target). ``y``: the targets, when the table holds
         features only (class labels, or real values shaped ``(n,)`` or ``(n, k)``)."""
+        self._fit(table, y, rows, consume=False)
+        return self
+
+    def fit_transform(self, table: Any, y: Any = None, rows: np.ndarray | None = None,
+                      consume: bool = False) -> np.ndarray:
+        """:meth:`fit`, and the features of every row of ``table`` (encoded once); see
+        :meth:`encode` for ``consume``."""
+        return self._fit(table, y, rows, consume)
+
+    def _fit(self, table: Any, y: Any, rows: np.ndarray | None, consume: bool) -> np.ndarray:
         names = column_names(table)
-        for option, given in (("numeric", self.numeric), ("categorical", self.categorical),
-                              ("drop", self.drop)):
-            unknown = [name for name in given if name not in names]
-            if unknown:
-                raise DataError(f"--{option}: no column {unknown[0]!r} (columns: "
-                                f"{', '.join(names)})")
+        self._check_options(names)
         target_column, text_target = self._target_columns(table, y, names)
         has_target = self._fit_target(text_target, target_column)
         if rows is None:
@@ -120,17 +129,21 @@ class Preparation:
                 self.columns.append({"name": name, "role": "target", "kind": text_target.kind})
                 continue
             self.columns.append(self._fit_column(name, read_column(table, name), rows))
-        if not self.feature_names:
-            raise DataError("no usable feature column: " + "; ".join(
-                f"{c['name']!r} {c.get('reason', 'is the target')}" for c in self.columns
-                if c["role"] in ("dropped", "target")))
+        self._check_features()
         self.scaling = None
-        if self.standardize:
-            self.scaling = _fit_scaling(self.encode(table), rows, self.feature_names)
         if self.task == "regression" and self.standardize:
             values = self.target_values(target_column)[rows]
             self.target_scaling = _fit_scaling(values, None, [self.target_name])
-        return self
+        return self._fit_scaling(table, rows, consume)
+
+    def _fit_scaling(self, table: Any, rows: np.ndarray, consume: bool) -> np.ndarray:
+        """The features of every row, and the scaling fitted on ``rows`` applied to them."""
+        X = self.encode(table, consume)
+        if self.standardize:
+            self.scaling = _fit_scaling(X, rows, self.feature_names)
+            X -= np.asarray(self.scaling["mean"])
+            X /= np.asarray(self.scaling["scale"])
+        return X
 
     def rows_with_target(self, table: Any, y: Any = None) -> np.ndarray:
         """Learn the task and labels from the target alone; the indices of the rows that have
@@ -140,13 +153,7 @@ class Preparation:
 
     def _target_columns(self, table: Any, y: Any, names: list[str]) -> tuple[Column, Column]:
         if y is None:
-            target = self.target if self.target is not None else names[-1] if names else None
-            if target not in names:
-                raise DataError(f"no target column {target!r} (columns: {', '.join(names)})")
-            if target in self.numeric + self.categorical + self.drop:
-                raise DataError(f"column {target!r} is the target; it cannot also be a feature "
-                                "or dropped")
-            self.target_name = target
+            target = self._choose_target(names)
             return read_column(table, target), read_column(table, target, keep_text=True)
         else:
             self.target_name = self.target or "target"
@@ -155,87 +162,16 @@ class Preparation:
 
     def _fit_target(self, text: Column, column: Column) -> np.ndarray:
         """The task, labels and kind of the target; the rows that have one."""
-        name, missing = self.target_name, text.missing
-        if missing.all():
-            raise DataError(f"column {name!r}: the target has no values")
-        self.rows_without_target = int(missing.sum())
-        task = self.task
-        if text.kind == "text":
-            keys = text.values[~missing]
-            distinct = sorted(set(keys.tolist()))
-            if task == "regression":
-                bad = next(v for v in keys if v is not None)
-                raise DataError(f"column {name!r}: {bad!r} is not a number; a regression target "
-                                "must hold numbers")
-            if len(distinct) > MAX_AUTO_CLASSES and len(distinct) > len(keys) / 2:
-                raise DataError(f"column {name!r} is free text ({len(distinct):,} different "
-                                f"values in {len(keys):,} rows), not a target; choose another "
-                                "with --target")
-            self.task, self.classes, self.target_kind = "classification", distinct, "text"
-        elif column.kind in ("empty", "date"):
-            raise DataError(f"column {name!r} holds {column.kind} values, not a target")
-        else:
-            values = column.values[~missing]
-            if values.ndim > 1:  # several real targets: regression
-                self.task, self.target_kind = task or "regression", "number"
-                if self.task == "classification":
-                    raise DataError("classification needs one target column")
-                return ~missing
-            whole = bool(np.all(values == np.round(values)) and
-                         np.all(np.abs(values) <= LARGEST_LABEL))
-            distinct = np.unique(values)
-            if task is None:
-                task = "classification" if column.kind == "boolean" or (
-                    whole and len(distinct) <= MAX_AUTO_CLASSES) else "regression"
-            if task == "classification":
-                if not whole:
-                    everything = column.values
-                    wrong = (everything != np.round(everything)) | \
-                        (np.abs(everything) > LARGEST_LABEL)
-                    row = int(np.flatnonzero(wrong & ~missing)[0])
-                    raise DataError(f"{self.row_label(row)}, column {name!r}: "
-                                    f"{everything[row]:g} is not a class label (whole numbers "
-                                    "up to 2**53); use --task regression")
-                self.classes = [int(v) for v in distinct]
-            self.task, self.target_kind = task, column.kind
-        if self.task == "classification" and len(self.classes) < 2:
-            raise DataError(f"column {name!r}: the target has a single class "
-                            f"({self.classes[0]!r}); there is nothing to learn")
-        return ~missing
+        self._fit_target_stats(target_stats(text, column))
+        return ~text.missing
 
     def _fit_column(self, name: str, column: Column, rows: np.ndarray) -> dict[str, Any]:
-        spec: dict[str, Any] = {"name": name, "kind": column.kind}
-        if name in self.drop:
-            return spec | {"role": "dropped", "reason": "asked (--drop)"}
-        missing = column.missing
-        if self.on_missing == "refuse" and missing.any():
-            row = int(np.flatnonzero(missing)[0])
-            raise DataError(f"{self.row_label(row)}, column {name!r}: the cell is empty "
-                            "(--on-missing fill fills it)")
-        if name in self.categorical:
-            role, reason = "categorical", ""
-        elif name in self.numeric:
-            numbers = _numeric_values({"role": "numeric"}, column)
-            bad = np.flatnonzero(np.isnan(numbers) & ~column.missing)
-            if bad.size:
-                raise DataError(f"{self.row_label(int(bad[0]))}, column {name!r}: "
-                                f"{column.values[bad[0]]!r} is not a number")
-            role, reason = ("numeric" if column.kind != "empty" else "dropped"), ""
-        else:
-            role, reason = infer_role(name, column, rows)
-        spec["role"] = role
-        if role == "dropped":
-            return spec | {"reason": reason or "every cell is empty"}
-        spec["filled"] = int(missing.sum())
-        if role == "categorical":
-            keys = category_keys(column)[rows]
-            spec["categories"] = sorted({k for k in keys if k is not None})
-            spec["missing_category"] = bool(missing[rows].any())
-            return spec
-        values = _numeric_values(spec, column)[rows]
-        present = values[~np.isnan(values)]
-        spec["fill"] = float(np.median(present)) if present.size else 0.0
-        spec["indicator"] = bool(present.size < values.size)
+        spec = self._column_spec(name, self.feature_stats(name, column, rows))
+        if "fill" in spec:
+            values = _numeric_values(spec, column)[rows]
+            present = values[~np.isnan(values)]
+            if present.size:
+                spec["fill"] = float(np.median(present))
         return spec
 
     # ------------------------------------------------------------------ applying
@@ -327,10 +263,6 @@ class Preparation:
             X -= np.asarray(self.scaling["mean"])
             X /= np.asarray(self.scaling["scale"])
         return X
-
-    def fit_transform(self, table: Any, y: Any = None, rows: np.ndarray | None = None
-                      ) -> np.ndarray:
-        return self.fit(table, y, rows).transform(table)
 
     # ------------------------------------------------------------------ the target
     def target_values(self, column: Column | Any) -> np.ndarray:
@@ -444,6 +376,156 @@ class Preparation:
         lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
         return "\n".join(lines)
 
+    # ------------------------------------------------------------------ the rules, on statistics
+    # fit() and fit_partials() (the Dask path, statistics added up over blocks of rows) both go
+    # through these: the rules are written once, on a column's ColumnStats.
+    def fit_partials(self, names: list[str], target: ColumnStats,
+                     columns: dict[str, ColumnStats],
+                     medians: Callable[[list[dict[str, Any]]], dict[str, float]],
+                     moments: Callable[[Preparation], tuple]) -> Preparation:
+        """Fit from statistics of a table's blocks of rows added up (the Dask path,
+        :mod:`chainrule.distributed_table`), by the rules :meth:`fit` follows on a whole table.
+        ``names``: the table's columns; ``target``: :func:`target_stats` of the target over
+        every row; ``columns``: :meth:`feature_stats` of each other column (fitted on the rows
+        to fit on); ``medians(specs)``: the median of the present cells to fit on of each
+        numeric, boolean or date column (by name; none where no cell is present);
+        ``moments(self)``: ``(features, target)`` over the rows to fit on, each ``(rows, mean,
+        squared deviations from the mean, largest absolute value)`` of every column after
+        encoding (``target``: only for regression)."""
+        self.check_names(names)
+        self._fit_target_stats(target)
+        self.columns = [{"name": name, "role": "target", "kind": target.kind}
+                        if name == self.target_name else self._column_spec(name, columns[name])
+                        for name in names]
+        self._check_features()
+        numeric = [spec for spec in self.columns if "fill" in spec]
+        found = medians(numeric)
+        for spec in numeric:
+            if spec["name"] in found:
+                spec["fill"] = float(found[spec["name"]])
+        self.scaling = None
+        if self.standardize:
+            features, values = moments(self)
+            self.scaling = _finish_scaling(*features[1:3], features[0], self.feature_names,
+                                           lambda i: features[3][i])
+            if self.task == "regression":
+                self.target_scaling = _finish_scaling(*values[1:3], values[0],
+                                                      [self.target_name], lambda i: values[3][i])
+        return self
+
+    def check_names(self, names: list[str]) -> str:
+        """Refuse options that name no column of ``names``; the target's name."""
+        self._check_options(names)
+        return self._choose_target(names)
+
+    def feature_stats(self, name: str, column: Column, rows: Any,
+                      keep: int | None = None) -> ColumnStats:
+        """What the rules need of feature column ``name``, fitted on ``rows`` (indices or a
+        mask; see :func:`chainrule.columns.column_stats` for ``keep``)."""
+        stats = column_stats(column, rows, column.kind in ("integer", "text")
+                             or name in self.categorical, keep)
+        if name in self.numeric:
+            numbers = _numeric_values({"role": "numeric", "kind": column.kind}, column)
+            bad = np.flatnonzero(np.isnan(numbers) & ~column.missing)
+            if bad.size:
+                stats.first_unreadable = (int(bad[0]), column.values[bad[0]])
+        return stats
+
+    def _check_options(self, names: list[str]) -> None:
+        for option, given in (("numeric", self.numeric), ("categorical", self.categorical),
+                              ("drop", self.drop)):
+            unknown = [name for name in given if name not in names]
+            if unknown:
+                raise DataError(f"--{option}: no column {unknown[0]!r} (columns: "
+                                f"{', '.join(names)})")
+
+    def _choose_target(self, names: list[str]) -> str:
+        target = self.target if self.target is not None else names[-1] if names else None
+        if target not in names:
+            raise DataError(f"no target column {target!r} (columns: {', '.join(names)})")
+        if target in self.numeric + self.categorical + self.drop:
+            raise DataError(f"column {target!r} is the target; it cannot also be a feature "
+                            "or dropped")
+        self.target_name = target
+        return target
+
+    def _check_features(self) -> None:
+        if not self.feature_names:
+            raise DataError("no usable feature column: " + "; ".join(
+                f"{c['name']!r} {c.get('reason', 'is the target')}" for c in self.columns
+                if c["role"] in ("dropped", "target")))
+
+    def _fit_target_stats(self, s: ColumnStats) -> None:
+        """The task, labels and kind of the target, from :func:`target_stats`."""
+        name = self.target_name
+        if s.present == 0:
+            raise DataError(f"column {name!r}: the target has no values")
+        self.rows_without_target = s.missing
+        task = self.task
+        if s.kind == "text":
+            if task == "regression":
+                raise DataError(f"column {name!r}: {s.first_value!r} is not a number; a "
+                                "regression target must hold numbers")
+            if s.n_distinct > MAX_AUTO_CLASSES and s.n_distinct > s.present / 2:
+                raise DataError(f"column {name!r} is free text ({s.n_distinct:,} different "
+                                f"values in {s.present:,} rows), not a target; choose another "
+                                "with --target")
+            self.task, self.classes, self.target_kind = "classification", _labels(name, s), \
+                "text"
+        elif s.kind in ("empty", "date"):
+            raise DataError(f"column {name!r} holds {s.kind} values, not a target")
+        else:
+            whole = s.first_fraction is None
+            if task is None:
+                task = "classification" if s.kind == "boolean" or (
+                    whole and s.n_distinct <= MAX_AUTO_CLASSES) else "regression"
+            if task == "classification":
+                if not whole:
+                    row, value = s.first_fraction
+                    raise DataError(f"{self.row_label(row)}, column {name!r}: {value:g} is not a "
+                                    "class label (whole numbers up to 2**53); use --task "
+                                    "regression")
+                self.classes = [int(v) for v in _labels(name, s)]
+            self.task, self.target_kind = task, s.kind
+        if self.task == "classification" and len(self.classes) < 2:
+            raise DataError(f"column {name!r}: the target has a single class "
+                            f"({self.classes[0]!r}); there is nothing to learn")
+
+    def _column_spec(self, name: str, stats: ColumnStats) -> dict[str, Any]:
+        """A feature column's role, categories and missing cells, from :meth:`feature_stats`;
+        a numeric, boolean or date column's ``fill`` (the median of its present cells to fit
+        on) is left 0 for the caller to set, where there is a present cell."""
+        spec: dict[str, Any] = {"name": name, "kind": stats.kind}
+        if name in self.drop:
+            return spec | {"role": "dropped", "reason": "asked (--drop)"}
+        if name in self.categorical:
+            role, reason = "categorical", ""
+        elif name in self.numeric:
+            if stats.first_unreadable is not None:
+                row, value = stats.first_unreadable
+                raise DataError(f"{self.row_label(row)}, column {name!r}: {value!r} is not a "
+                                "number")
+            role, reason = ("numeric" if stats.kind != "empty" else "dropped"), ""
+        else:
+            role, reason = infer_role(name, stats)  # type: ignore[arg-type]
+        spec["role"] = role
+        if role == "dropped":
+            return spec | {"reason": reason or "every cell is empty"}
+        if self.on_missing == "refuse" and stats.missing:  # only the cells that are used
+            raise DataError(f"{self.row_label(stats.first_missing)}, column {name!r}: the cell "
+                            "is empty (--on-missing fill fills it)")
+        spec["filled"] = stats.missing
+        if role == "categorical":
+            values = np.asarray(_labels(name, stats), dtype=None if stats.kind != "text"
+                                else object)
+            spec["categories"] = sorted({k for k in category_keys(Column(stats.kind, values))
+                                         if k is not None})
+            spec["missing_category"] = stats.absent > 0
+            return spec
+        spec["fill"] = 0.0
+        spec["indicator"] = stats.absent > 0
+        return spec
+
 
 def _numeric_values(spec: dict[str, Any], column: Column) -> np.ndarray:
     """A numeric, boolean or date column's cells as numbers (NaN missing or unreadable)."""
@@ -455,6 +537,7 @@ def _numeric_values(spec: dict[str, Any], column: Column) -> np.ndarray:
 
 def _as_kind(spec: dict[str, Any], column: Column) -> Column:
     """A later table's column read as its training kind where the reader typed it otherwise."""
+    column = as_kind(column, spec["kind"])  # text of only yes/no words, or no cell at all
     if spec["role"] == "boolean" and column.values.dtype == object:
         return Column("boolean", booleans(column.values))
     return column
@@ -493,11 +576,49 @@ def _fit_scaling(X: np.ndarray, rows: np.ndarray | None, names: list[str]
         for start in range(0, len(rows), _STATS_ROWS):
             deviation = X[rows[start:start + _STATS_ROWS]] - mean
             squares += np.einsum("ij,ij->j", deviation, deviation)
-        scale = np.sqrt(squares / len(rows))
+    return _finish_scaling(mean, squares, len(rows), names,
+                           lambda i: np.max(np.abs(X[:, i])))
+
+
+# ---------------------------------------------------------------------------- statistics
+def target_stats(text: Column, column: Column, keep: int | None = None) -> ColumnStats:
+    """What the rules need of the target over every row: ``text`` is the target read with its
+    labels as text, ``column`` as read (see :func:`chainrule.columns.column_stats` for
+    ``keep``)."""
+    text, column = (c if c.values.ndim == 1 else Column(c.kind, c.values.reshape(-1))
+                    for c in (text, column))
+    numbers = text.kind != "text" and column.kind not in ("empty", "date")
+    stats = column_stats(column if numbers else text, distinct=True, keep=keep)
+    stats.kind = text.kind if text.kind == "text" else column.kind
+    if numbers:
+        values = column.values
+        with np.errstate(invalid="ignore"):
+            wrong = ((values != np.round(values)) | (np.abs(values) > LARGEST_LABEL)) & \
+                ~np.isnan(values)
+        if wrong.any():
+            row = int(np.argmax(wrong))
+            stats.first_fraction = (row, float(values[row]))
+    return stats
+
+
+def _labels(name: str, stats: ColumnStats) -> Any:
+    if stats.distinct is None:  # only counted, not kept (the Dask path)
+        raise DataError(f"column {name!r}: {stats.n_distinct:,} different values, too many "
+                        "to keep as classes or categories")
+    return stats.distinct
+
+
+def _finish_scaling(mean: np.ndarray, squares: np.ndarray, n: int, names: list[str],
+                    largest: Callable[[int], float]) -> dict[str, list[float]]:
+    """The scaling from the ``mean`` and summed squared deviations of ``n`` rows; ``largest(i)``
+    the largest absolute value of column ``i``, for the message of one too large."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.sqrt(np.asarray(squares) / n)
+    mean = np.asarray(mean, dtype=float)
     unusable = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(scale)))
     if unusable.size:
         column = names[unusable[0]] if unusable[0] < len(names) else unusable[0]
         raise DataError(f"column {column!r}: values too large to standardise (up to "
-                        f"{np.max(np.abs(X[:, unusable[0]])):g}); rescale the column")
+                        f"{largest(int(unusable[0])):g}); rescale the column")
     scale[scale == 0] = 1.0
     return {"mean": mean.tolist(), "scale": scale.tolist()}

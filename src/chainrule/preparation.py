@@ -155,9 +155,8 @@ def prepare(data: Any, loss: str | None = None, test_split: float = 0.25,
     try:
         with_target = prep.rows_with_target(table)
         train, held = _split(with_target, test_split, seed)
-        prep.fit(table, rows=train)
         labels = prep.table_targets(table)
-        X = prep.transform(table, consume=where is not None)
+        X = prep.fit_transform(table, rows=train, consume=where is not None)
     except DataError as exc:
         raise DataError(f"{where}: {exc}" if where else str(exc)) from None
     n_classes = len(prep.classes)
@@ -203,7 +202,7 @@ def _prepare_dataset(dataset: Dataset, loss: str | None, test_split: float,
     rows = np.arange(len(dataset.X))
     train, held = _split(rows, test_split, seed)
     try:
-        prep.fit(columns, y=y, rows=train)
+        X = prep.fit_transform(columns, y=y, rows=train)
     except DataError as exc:
         raise DataError(f"{dataset.name}: {exc}") from None
     prep.target_name = dataset.target_name
@@ -214,7 +213,6 @@ def _prepare_dataset(dataset: Dataset, loss: str | None, test_split: float,
     else:
         labels = prep.target_units(y.astype(float).reshape(-1, 1), to_network=True)
     Y = encode_targets(labels, dataset.task, loss, n_classes)
-    X = prep.transform(columns)
     metadata = {**prep.metadata(), "dataset": dataset.name}
     return _parts(dataset.name, dataset.task, loss, metadata, X, Y, train, held,
                   validation_split, seed, prep)

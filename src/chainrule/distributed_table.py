@@ -1,0 +1,651 @@
+"""A table on a Dask cluster, prepared as :class:`chainrule.features.Preparation` prepares one in
+a process, every statistic computed where its block of rows is: no process holds the whole data.
+
+The workers read blocks of rows (64 MB of a CSV file, cut at line breaks, or a Parquet row
+group) with :mod:`chainrule.tables`' reader. Passes over the blocks, each block's result added up
+by a tree of tasks: a scan (column types, unified across blocks, and kinds; unusable cells); the
+statistics of every column (:class:`~chainrule.columns.ColumnStats`; different values too many
+to keep are counted by ranges of values, a task per range); the exact medians that fill missing
+numbers (a selection on order-preserving 64-bit keys, 16 bits a round); the moments of every
+feature after encoding. :meth:`Preparation.fit_partials` applies :meth:`Preparation.fit`'s rules
+to them. Each row's part is drawn from a generator seeded by ``(seed, block)``. See
+``docs/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import glob
+import io
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from . import tables
+from .columns import FALSE_WORDS, TRUE_WORDS, as_kind, merge_stats, read_column
+from .features import DataError, Preparation, _numeric_values, target_stats
+from .preparation import TrainingData, choose_loss, encode_targets
+
+__all__ = ["ClusterTable", "prepare_on_cluster"]
+
+BLOCK_BYTES = 64 << 20  # CSV bytes per block
+KEEP_DISTINCT = 1 << 16  # different values a block's (and a merge's) statistics keep, then count
+KEEP_VALUES = 1 << 16  # different values, counted by ranges, still brought to the driver
+GATHER = 1 << 16  # keys of a median's bin brought to the driver to finish the selection
+
+
+# ---------------------------------------------------------------------------- the blocks
+def _files(source: str) -> list[str]:
+    if os.path.isdir(source):
+        found = sorted(os.path.join(folder, name) for folder, _, names in os.walk(source)
+                       for name in names if not name.startswith((".", "_")))
+        files = [f for f in found if f.endswith(".parquet")] or \
+            [f for f in found if f.endswith(".csv")]
+        if not files:
+            raise ValueError(f"{source}: a folder without .parquet or .csv files")
+        return files
+    if set("*?[") & set(source):
+        files = sorted(f for f in glob.glob(source) if os.path.isfile(f))
+        if not files:
+            raise ValueError(f"{source}: no such file")
+        return files
+    return [source]
+
+
+def _plan(source: str, block_bytes: int) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The blocks of rows of the file(s), the files and the column names."""
+    blocks: list[dict[str, Any]] = []
+    files, names = _files(source), None
+    for path in files:
+        if tables.is_parquet(path):
+            import pyarrow.parquet as pq
+
+            # Its columns as read_table reads them (pandas' stored index left out).
+            header = tables._parquet_columns(tables._parquet_dataset(tables._pyarrow(), path))
+            found = [{"path": path, "group": g, "columns": header}
+                     for g in range(pq.ParquetFile(path).num_row_groups)]
+        else:
+            header, skip = tables.read_header(path)
+            with open(path, "rb") as handle:
+                for _ in range(skip):
+                    handle.readline()
+                at, size, cuts = handle.tell() + block_bytes, os.path.getsize(path), [0]
+                while at < size:  # a block starts at a line's start
+                    handle.seek(at)
+                    handle.readline()
+                    if handle.tell() >= size:
+                        break
+                    cuts.append(handle.tell())
+                    at = cuts[-1] + block_bytes
+            cuts.append(size)
+            found = [{"path": path, "header": header, "skip": skip, "start": a, "end": b}
+                     for a, b in zip(cuts, cuts[1:])]
+        if names is None:
+            names = header
+        elif header != names:
+            raise ValueError(f"{path}: its columns ({', '.join(header)}) are not those of "
+                             f"{files[0]} ({', '.join(names)})")
+        blocks += found
+    for number, block in enumerate(blocks):
+        block["number"] = number
+    return blocks, files, names or []
+
+
+def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
+          columns: list[str] | None = None) -> Any:
+    """The block's rows as a ``pyarrow.Table`` (``columns`` only, when given), its columns of
+    ``types`` (default: as read)."""
+    pa = tables._pyarrow()
+    path = block["path"]
+    if "group" in block:
+        import pyarrow.parquet as pq
+
+        table = pq.ParquetFile(path).read_row_group(block["group"],
+                                                    columns=columns or block["columns"])
+        if types:
+            table = table.cast(pa.schema([(name, types[name]) for name in table.column_names]))
+        return table
+    with open(path, "rb") as handle:
+        handle.seek(block["start"])
+        data = handle.read(block["end"] - block["start"])
+    skip = block["skip"] if block["start"] == 0 else 0
+    given = {name: kind for name, kind in (types or {}).items() if not pa.types.is_null(kind)}
+    for newlines in (False, True):  # line breaks inside quoted cells: the slower, exact mode
+        try:
+            return pa.csv.read_csv(io.BytesIO(data), *tables._csv_options(
+                pa, block["header"], skip, columns, given, newlines))
+        except pa.ArrowInvalid:
+            if newlines:
+                raise tables._located(path, block["header"], block["skip"], None,
+                                      given) from None
+    raise AssertionError  # pragma: no cover
+
+
+def _scan(block: dict[str, Any], types: dict[str, Any] | None = None) -> dict[str, Any]:
+    table = _read(block, types)
+    try:
+        tables._check_cells(block["path"], table, None)
+        bad = False
+    except ValueError:
+        bad = True  # named once the block's first row is known (_bad_cell)
+    return {"rows": table.num_rows, "bad": bad,
+            "types": {name: table.schema.field(name).type for name in table.column_names},
+            "kinds": {name: _kind_of(table.column(name)) for name in table.column_names}}
+
+
+def _kind_of(column: Any) -> str:
+    """:func:`chainrule.columns.read_column`'s kind of a pyarrow column; text told from yes/no
+    words and no cell by its different values alone."""
+    pa = tables._pyarrow()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return read_column({"column": column}, "column").kind
+    different = column.unique().drop_null().to_pylist()
+    return "empty" if not different else "boolean" if all(
+        str(v).strip().lower() in TRUE_WORDS | FALSE_WORDS for v in different) else "text"
+
+
+def _bad_cell(block: dict[str, Any], offset: int) -> None:
+    table = _read(block)
+    tables._check_cells(block["path"], table, (block["header"], block["skip"])
+                        if "header" in block else None, offset)
+
+
+def _unify(kinds: list[Any]) -> Any:
+    """One type for a column that blocks read as ``kinds`` (see the module)."""
+    pa = tables._pyarrow()
+    seen = {kind.value_type if pa.types.is_dictionary(kind) else kind for kind in kinds
+            if not pa.types.is_null(kind)}
+    seen = {pa.string() if pa.types.is_large_string(kind) else kind for kind in seen}
+    if len(seen) <= 1:
+        return seen.pop() if seen else pa.null()
+    if all(pa.types.is_integer(kind) for kind in seen):
+        return pa.int64()
+    if all(pa.types.is_integer(kind) or pa.types.is_floating(kind) for kind in seen):
+        return pa.float64()
+    if all(pa.types.is_date(kind) or pa.types.is_timestamp(kind) for kind in seen):
+        return pa.timestamp("ns")
+    return pa.string()
+
+
+def _kind(kinds: list[str]) -> str:
+    """A column's kind from its blocks' (read with one type): text if any block's is, else the
+    kind of the blocks that have a cell."""
+    present = [kind for kind in kinds if kind != "empty"]
+    return "text" if "text" in present else present[0] if present else "empty"
+
+
+def _load(block: dict[str, Any], ctx: dict[str, Any], columns: list[str] | None = None
+          ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The block read with the table's types (``columns`` and the target only, when given);
+    each row's part (0 training, 1 validation, 2 held out; -1 without a target), and whether it
+    is fitted on (training or validation)."""
+    target = ctx["target"]
+    table = _read(block, ctx["types"], None if columns is None else
+                  [target] + [name for name in columns if name != target])
+    draws = np.random.default_rng([ctx["seed"], block["number"]]).random((table.num_rows, 2))
+    part = np.where(draws[:, 0] < ctx["test"], 2, np.where(draws[:, 1] < ctx["validation"], 1, 0))
+    part[table.column(target).is_null(nan_is_null=True).to_numpy(zero_copy_only=False)] = -1
+    return table, part, (part == 0) | (part == 1)
+
+
+def _column(table: Any, name: str, ctx: dict[str, Any]):
+    if name == ctx["target"]:
+        return as_kind(read_column(table, name, keep_text=True), ctx["target_kind"])
+    return as_kind(read_column(table, name), ctx["kinds"][name])
+
+
+# ---------------------------------------------------------------------------- the passes
+def _reduce(client: Any, futures: list[Any], combine: Any, *args: Any) -> Any:
+    """Blocks' results combined by a tree of tasks pairing neighbours: a fixed order."""
+    while len(futures) > 1:
+        paired = [client.submit(combine, a, b, *args, pure=False)
+                  for a, b in zip(futures[::2], futures[1::2])]
+        futures = paired + ([futures[-1]] if len(futures) % 2 else [])
+    return futures[0].result()
+
+
+def _count_by_ranges(client: Any, blocks: list, task: Any, args: tuple,
+                     samples: dict[str, Any], keep: int) -> dict[str, tuple[int, Any]]:
+    """The exact number of different values of each column of ``samples`` (some of its values,
+    sorted or not) and, where at most ``keep``, the values: the values are cut into ranges at
+    the samples' quantiles, ``task(block, *args, cuts)`` gives each block's different values
+    of each range (by column, a list), and each range's are counted by a task of its own."""
+    ranges = max(1, min(len(blocks), 16))
+    cuts = {}
+    for name, sample in samples.items():
+        sample = np.array(sorted(set(list(sample))),
+                          dtype=object if isinstance(sample, list) else float)
+        cuts[name] = sample[[len(sample) * r // ranges for r in range(1, ranges)]]
+    pieces = [client.submit(task, block, *args, cuts, pure=False) for block in blocks]
+    counts = client.gather([client.submit(
+        _count_range, keep, *[client.submit(_piece, p, r, pure=False) for p in pieces],
+        pure=False) for r in range(ranges)])
+    out = {}
+    for name in samples:
+        n = sum(c[name][0] for c in counts)
+        values = None
+        if n <= keep:
+            values = np.concatenate([c[name][1] for c in counts])
+            values = values.tolist() if values.dtype == object else values
+        out[name] = (n, values)
+    return out
+
+
+def _piece(pieces: dict[str, list[np.ndarray]], r: int) -> dict[str, np.ndarray]:
+    return {name: ranges[r] for name, ranges in pieces.items()}
+
+
+def _count_range(keep: int, *pieces: dict[str, np.ndarray]) -> dict[str, tuple]:
+    out = {}
+    for name in pieces[0]:
+        different = np.unique(np.concatenate([p[name] for p in pieces]))
+        out[name] = (len(different), different if len(different) <= keep else None)
+    return out
+
+
+_SIGN = np.uint64(1 << 63)
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """The numbers (NaN left out) as 64-bit keys in the same order."""
+    bits = np.ascontiguousarray(values[~np.isnan(values)], dtype=np.float64).view(np.uint64)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+
+
+def _value(key: int) -> float:
+    key = np.uint64(key)
+    bits = np.array([key & ~_SIGN if key & _SIGN else ~key], dtype=np.uint64)
+    return float(bits.view(np.float64)[0])
+
+
+def _matching(keys: np.ndarray, depth: int, prefix: int) -> np.ndarray:
+    return keys if depth == 0 else keys[(keys >> np.uint64(64 - 16 * depth)) == np.uint64(prefix)]
+
+
+def _histogram(keys: np.ndarray, depth: int, prefix: int) -> tuple[np.ndarray, ...]:
+    """How many of the keys beginning with ``prefix`` (their first ``16 * depth`` bits) have
+    each value of their next 16 bits, and the least and largest key of each: ``(values,
+    counts, least, largest)``."""
+    keys = np.sort(_matching(keys, depth, prefix))
+    digits = (keys >> np.uint64(48 - 16 * depth)) & np.uint64(0xFFFF)
+    values, first, counts = np.unique(digits, return_index=True, return_counts=True)
+    return values.astype(np.int64), counts.astype(np.int64), keys[first], \
+        keys[first + counts - 1]
+
+
+def _add_histograms(a: tuple, b: tuple) -> tuple[np.ndarray, ...]:
+    values, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([a[1], b[1]]), minlength=len(values))
+    least = np.full(len(values), np.iinfo(np.uint64).max, dtype=np.uint64)
+    largest = np.zeros(len(values), dtype=np.uint64)
+    np.minimum.at(least, inverse, np.concatenate([a[2], b[2]]))
+    np.maximum.at(largest, inverse, np.concatenate([a[3], b[3]]))
+    return values, counts.astype(np.int64), least, largest
+
+
+def _medians(run: Any, counts: dict[str, int], found: dict[tuple, tuple], gather: int
+             ) -> dict[str, float]:
+    """The exact median (as ``numpy.median`` gives it) of each column of ``counts`` (its
+    number of values): the middle value(s) selected on the keys, 16 bits a round, from the
+    blocks' histograms added up, until the bin holding one holds one value, or at most
+    ``gather`` keys, brought here. ``run({name: [(kind, depth, prefix)]})`` gives the blocks'
+    ``hist`` and ``gather`` (keys) for those requests, added up; ``found``: histograms at
+    hand."""
+    chosen: dict[str, list[float]] = {}
+    open_ = [{"name": name, "rank": rank, "depth": 0, "prefix": 0, "count": n}
+             for name, n in counts.items() for rank in sorted({(n - 1) // 2, n // 2} if n else ())]
+    gathered: dict[tuple, np.ndarray] = {}
+    while open_:
+        asked: dict[str, set] = {}
+        for s in open_:
+            s["kind"] = "gather" if s["count"] <= gather else "hist"
+            if s["kind"] == "gather" or (s["name"], s["depth"], s["prefix"]) not in found:
+                asked.setdefault(s["name"], set()).add((s["kind"], s["depth"], s["prefix"]))
+        if asked:
+            new = run({name: sorted(requests) for name, requests in asked.items()})
+            found, gathered = {**found, **new["hist"]}, new["gather"]
+        still = []
+        for s in open_:
+            key = (s["name"], s["depth"], s["prefix"])
+            if s["kind"] == "gather":
+                chosen.setdefault(s["name"], []).append(_value(np.sort(gathered[key])[s["rank"]]))
+                continue
+            values, hits, least, largest = found[key]
+            ends = np.cumsum(hits)
+            at = int(np.searchsorted(ends, s["rank"], side="right"))
+            s["rank"] -= int(ends[at - 1]) if at else 0
+            s.update(depth=s["depth"] + 1, prefix=(s["prefix"] << 16) | int(values[at]),
+                     count=int(hits[at]))
+            if least[at] == largest[at]:  # one value in the bin (every bit known at depth 4)
+                chosen.setdefault(s["name"], []).append(_value(int(least[at])))
+            else:
+                still.append(s)
+        open_ = still
+    return {name: float(np.mean(np.array(values))) for name, values in chosen.items()}
+
+
+# ---- the blocks' statistics
+def _stats(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation, keep: int
+           ) -> dict[str, Any]:
+    table, part, fit = _load(block, ctx)
+    target = _column(table, ctx["target"], ctx)
+    out: dict[str, Any] = {"parts": [np.bincount(part[part >= 0], minlength=3)],
+                           "target": target_stats(target, target, keep), "columns": {},
+                           "hist": {}, "gather": {}}
+    for name in ctx["features"]:
+        column = _column(table, name, ctx)
+        out["columns"][name] = prep.feature_stats(name, column, fit, keep)
+        if column.kind not in ("text", "empty"):  # the medians' first round, while here
+            keys = _keys(column.values[fit])
+            out["hist"][(name, 0, 0)] = _histogram(keys, 0, 0)
+    return out
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any], keep: int) -> dict[str, Any]:
+    out = dict(a)
+    if "parts" in a:
+        out["parts"] = a["parts"] + b["parts"]
+        out["target"] = merge_stats(a["target"], b["target"], keep)
+        out["columns"] = {name: merge_stats(s, b["columns"][name], keep)
+                          for name, s in a["columns"].items()}
+    out["hist"] = {key: _add_histograms(h, b["hist"][key])
+                   for key, h in a["hist"].items()}
+    out["gather"] = {key: np.concatenate([g, b["gather"][key]])
+                     for key, g in a["gather"].items()}
+    return out
+
+
+def _pass(client: Any, blocks: list[dict[str, Any]], task: Any, args: tuple,
+          combine: Any = _merge, *more: Any) -> Any:
+    """``task(block, *args)`` on every block, the results combined (``combine(a, b, *more)``)."""
+    futures = [client.submit(task, block, *args, pure=False) for block in blocks]
+    return _reduce(client, futures, combine, *more)
+
+
+def _pieces(block: dict[str, Any], ctx: dict[str, Any], cuts: dict[str, np.ndarray]
+            ) -> dict[str, list[np.ndarray]]:
+    table, part, fit = _load(block, ctx, list(cuts))
+    out = {}
+    for name, at in cuts.items():
+        column = _column(table, name, ctx)
+        rows = slice(None) if name == ctx["target"] else fit  # a target's over every row
+        values = column.values[rows][~column.missing[rows]]
+        different = np.unique(values) if values.dtype != object else \
+            np.array(sorted(set(values.tolist())), dtype=object)
+        where = np.searchsorted(at, different, side="right")
+        out[name] = [different[where == r] for r in range(len(at) + 1)]
+    return out
+
+
+def _selection(block: dict[str, Any], ctx: dict[str, Any], specs: list[dict],
+               wanted: dict[str, list[tuple]]) -> dict[str, Any]:
+    """The medians' histograms and keys (:func:`_medians`) of a block."""
+    table, part, fit = _load(block, ctx, list(wanted))
+    out: dict[str, Any] = {"hist": {}, "gather": {}}
+    by_name = {spec["name"]: spec for spec in specs}
+    for name, requests in wanted.items():
+        keys = _keys(_numeric_values(by_name[name], _column(table, name, ctx))[fit])
+        for kind, depth, prefix in requests:
+            out[kind][(name, depth, prefix)] = _histogram(keys, depth, prefix) \
+                if kind == "hist" else np.sort(_matching(keys, depth, prefix))
+    return out
+
+
+# ---- the features' moments, and the prepared parts
+def _moments(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation) -> tuple:
+    """``(rows, mean, squared deviations, largest |value|)`` of the block's encoded features
+    over its rows to fit on (the largest over every row), and of a regression target."""
+    def moments(X: np.ndarray, every: np.ndarray) -> tuple:
+        mean = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
+        largest = np.abs(every).max(axis=0) if len(every) else np.zeros(X.shape[1])
+        return len(X), mean, np.einsum("ij,ij->j", X - mean, X - mean), largest
+
+    table, part, fit = _load(block, ctx, prep.used_columns)
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = prep.encode(table)
+        y = prep.table_targets(table)[fit] if prep.task == "regression" else None
+        return moments(X[fit], X), None if y is None else moments(y, y)
+
+
+def _add_moments(a: tuple, b: tuple) -> tuple:
+    """Two blocks' moments as one pass over both would give them (Chan, Golub and LeVeque)."""
+    def add(p: tuple | None, q: tuple) -> tuple | None:
+        if p is None:
+            return None
+        largest = np.maximum(p[3], q[3])
+        if not (p[0] and q[0]):
+            return (*(p if p[0] else q)[:3], largest)
+        n, delta = p[0] + q[0], q[1] - p[1]
+        return (n, p[1] + delta * (q[0] / n), p[2] + q[2] + delta * delta * (p[0] * q[0] / n),
+                largest)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return add(a[0], b[0]), add(a[1], b[1])
+
+
+def _prepared(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation, loss: str,
+              part_number: int) -> tuple[np.ndarray, np.ndarray]:
+    """The block's rows of one part: their features and their targets as the loss takes them."""
+    table = _load(block, ctx, prep.used_columns)
+    table = table[0].take(np.flatnonzero(table[1] == part_number))
+    labels = prep.table_targets(table)
+    if prep.task == "regression":
+        labels = prep.target_units(labels, to_network=True)
+    return prep.transform(table), encode_targets(labels, prep.task, loss, len(prep.classes))
+
+
+def _row_parts(block: dict[str, Any], ctx: dict[str, Any]) -> np.ndarray:
+    return _load(block, ctx, [])[1]
+
+
+def _row_label(files: list[str], starts: list[int]):
+    """Names row ``r`` (from 0, over the files in order) as messages do."""
+    def label(row: int) -> str:
+        i = bisect.bisect_right(starts, row) - 1
+        text = tables.row_label(files[i])(row - starts[i])
+        return text if len(files) == 1 else f"{text} of {files[i]}"
+    return label
+
+
+def _name(source: str) -> str:
+    """A name for the run's folder: the file's, or the folder's for a glob or a folder."""
+    stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0]
+    return stem if stem and not set("*?[") & set(stem) else \
+        os.path.basename(os.path.dirname(source.rstrip("/"))) or "data"
+
+
+# ---------------------------------------------------------------------------- the table
+class ClusterTable:
+    """A table the Dask workers read (a CSV file, a glob of them, or Parquet files or a folder of
+    them), prepared by a :class:`~chainrule.features.Preparation` fitted from statistics
+    computed on the cluster (see the module), and split by rows into training, validation and
+    held-out parts: Dask arrays chunked by rows, ready for :func:`chainrule.distributed.fit`.
+    The options are :func:`prepare_on_cluster`'s."""
+
+    def __init__(self, source: str, *, client: Any = None, target: str | None = None,
+                 task: str | None = None, loss: str | None = None, numeric: Any = (),
+                 categorical: Any = (), drop: Any = (), on_missing: str = "fill",
+                 test_split: float = 0.25, validation_split: float = 0.0, seed: int = 0) -> None:
+        from distributed import get_client
+
+        self.client = client or get_client()
+        self.source = source = os.fspath(source)
+        self.name = _name(source)
+        if not (0 < test_split < 1 and 0 <= validation_split < 1):
+            raise DataError(f"{source}: the split fractions must be in (0, 1), got "
+                            f"{test_split} and {validation_split}")
+        try:
+            prep = Preparation(target, task=task, numeric=numeric, categorical=categorical,
+                               drop=drop, on_missing=on_missing)
+        except ValueError as exc:
+            raise DataError(f"{source}: {exc}") from None
+        self.blocks, _, names = _plan(source, BLOCK_BYTES)
+        if not self.blocks:
+            raise ValueError(f"{source}: no data rows")
+        self.ctx = {"seed": seed, "test": test_split, "validation": validation_split,
+                    **self._scan(self.blocks, names)}
+        prep.row_label = self.ctx.pop("label")
+        try:
+            counts = self._fit(prep, names, test_split)
+            self.loss = choose_loss(loss, prep.task, len(prep.classes))
+        except DataError as exc:
+            raise DataError(f"{source}: {exc}") from None
+        self.preparation = prep
+        self.parts = [self._part(k, counts[:, k].tolist()) for k in range(3)]
+
+    def _fit(self, prep: Preparation, names: list[str], test_split: float) -> np.ndarray:
+        """Fit ``prep`` from the blocks' statistics; each block's rows of each part."""
+        client, blocks, ctx = self.client, self.blocks, self.ctx
+        ctx["target"] = target = prep.check_names(names)
+        kind = ctx["kinds"][target]
+        ctx["target_kind"] = "text" if kind in ("text", "boolean") else kind
+        ctx["features"] = [name for name in names if name != target]
+        found = _pass(client, blocks, _stats, (ctx, prep, KEEP_DISTINCT), _merge, KEEP_DISTINCT)
+        counts = np.array(found["parts"])
+        if not counts[:, :2].sum() or not counts[:, 2].sum():
+            raise DataError(f"{int(counts.sum())} rows with a target are too few to hold "
+                            f"{test_split:.0%} out")
+        stats, labels = found["columns"], found["target"]
+        wanted = {name: s for name, s in stats.items() if s.n_distinct is None
+                  and s.sample is not None}
+        if labels.n_distinct is None and labels.sample is not None and (
+                labels.kind == "text" or labels.first_fraction is None):  # classes, or text
+            wanted[target] = labels
+        if wanted:  # too many different values to keep: counted by ranges of values
+            counted = _count_by_ranges(client, blocks, _pieces, (ctx,), {
+                name: s.sample for name, s in wanted.items()}, KEEP_VALUES)
+            for name, (count, values) in counted.items():
+                wanted[name].n_distinct, wanted[name].distinct = count, values
+
+        def medians(specs: list[dict[str, Any]]) -> dict[str, float]:
+            return _medians(lambda asked: _pass(client, blocks, _selection, (ctx, specs, asked),
+                                                _merge, 0),
+                            {spec["name"]: stats[spec["name"]].present for spec in specs},
+                            found["hist"], GATHER)
+
+        prep.fit_partials(names, labels, stats, medians, lambda fitted: _pass(
+            client, blocks, _moments, (ctx, fitted), _add_moments))
+        return counts
+
+    def _part(self, k: int, rows: list[int]) -> tuple[Any, Any, int]:
+        """Part ``k`` (training, validation, held out) as Dask arrays of features and targets,
+        a chunk for each block that has rows of it, and its number of rows."""
+        import dask
+        import dask.array as da
+
+        prep = self.preparation
+        width = 1 if self.loss == "binary_cross_entropy" or prep.task == "regression" \
+            else len(prep.classes)
+        X, Y = [], []
+        for block, n in zip(self.blocks, rows):
+            if n:
+                done = dask.delayed(_prepared, pure=False)(block, self.ctx, prep, self.loss, k)
+                X.append(da.from_delayed(done[0], (n, len(prep.feature_names)), float))
+                Y.append(da.from_delayed(done[1], (n, width), float))
+        return (da.concatenate(X), da.concatenate(Y), sum(rows)) if X else (None, None, 0)
+
+    def _scan(self, blocks: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+        """The column types and kinds (unified across blocks); unusable cells refused."""
+        pa, client = tables._pyarrow(), self.client
+        scans = client.gather([client.submit(_scan, block, pure=False) for block in blocks])
+        types = {name: _unify([s["types"][name] for s in scans]) for name in names}
+        again = [i for i, s in enumerate(scans) if any(  # read otherwise: kinds read again
+            not pa.types.is_null(t) and t != types[name] for name, t in s["types"].items())]
+        for i, scan in zip(again, client.gather([client.submit(_scan, blocks[i], types,
+                                                               pure=False) for i in again])):
+            scans[i] = scan
+        starts = np.concatenate([[0], np.cumsum([s["rows"] for s in scans])]).tolist()
+        firsts = [i for i, b in enumerate(blocks) if not i or b["path"] != blocks[i - 1]["path"]]
+        for i, scan in enumerate(scans):
+            if scan["bad"]:
+                first = max(f for f in firsts if f <= i)
+                client.submit(_bad_cell, blocks[i], starts[i] - starts[first],
+                              pure=False).result()
+        if not starts[-1]:
+            raise ValueError(f"{self.source}: only a header, no data rows")
+        return {"types": types,
+                "kinds": {name: _kind([s["kinds"][name] for s in scans]) for name in names},
+                "label": _row_label([blocks[i]["path"] for i in firsts],
+                                    [starts[i] for i in firsts])}
+
+    # ------------------------------------------------------------------ the parts
+    @property
+    def training(self) -> tuple[Any, Any]:
+        return self.parts[0][:2]
+
+    @property
+    def validation(self) -> tuple[Any, Any] | None:
+        return self.parts[1][:2] if self.parts[1][2] else None
+
+    @property
+    def held_out(self) -> tuple[Any, Any]:
+        return self.parts[2][:2]
+
+    def row_parts(self) -> np.ndarray:
+        """Each row's part (0 training, 1 validation, 2 held out, -1 without a target), in the
+        files' order: every row's, brought here (for tests and small tables)."""
+        return np.concatenate(self.client.gather([self.client.submit(
+            _row_parts, block, self.ctx, pure=False) for block in self.blocks]))
+
+    def held_out_sums(self, net: Any, accumulate: Any, client: Any) -> Any:
+        """``accumulate(net, X, Y)``'s per-block results over the held-out rows, computed where
+        the blocks are (``accumulate`` returns something ``+`` combines)."""
+        X, Y = self.held_out
+        spec, parameters = json.dumps(net.spec(), sort_keys=True), net.flat_parameters().copy()
+        x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
+        blocks = client.compute(x_blocks + y_blocks)  # one graph: each block prepared once
+        parts = [client.submit(_held_out_block, spec, parameters, dict(net.metadata),
+                               accumulate, xb, yb, pure=False)
+                 for xb, yb in zip(blocks[:len(x_blocks)], blocks[len(x_blocks):])]
+        return client.gather(parts)
+
+
+def prepare_on_cluster(source: str, *, client: Any, target: str | None = None,
+                       task: str | None = None, loss: str | None = None, numeric: Any = (),
+                       categorical: Any = (), drop: Any = (), on_missing: str = "fill",
+                       test_split: float = 0.25, validation_split: float = 0.0,
+                       seed: int = 0) -> TrainingData:
+    """The file(s) ``source`` (a CSV file, a glob of them, a Parquet file or a folder of them)
+    made ready for training on the cluster of ``client``, as
+    :func:`chainrule.preparation.prepare` makes a table ready in one process: the same
+    :class:`~chainrule.features.Preparation` (``target``, ``task``, ``numeric``,
+    ``categorical``, ``drop``, ``on_missing``), fitted on the training rows (validation rows
+    included) from statistics computed on the workers. Each row's part is drawn from ``seed``
+    and its block (``test_split`` held out, ``validation_split`` of the rest for validation).
+    ``X_train``/``Y_train`` are Dask arrays chunked by rows, the validation rows are brought to
+    this process, ``held_out`` is the :class:`ClusterTable`. Bad input is a ``ValueError``
+    naming the file and column."""
+    table = ClusterTable(source, client=client, target=target, task=task, loss=loss,
+                         numeric=numeric, categorical=categorical, drop=drop,
+                         on_missing=on_missing, test_split=test_split,
+                         validation_split=validation_split, seed=seed)
+    prep = table.preparation
+    validation = None
+    if validation_split:
+        if table.validation is None:
+            raise DataError(f"{table.source}: the validation split drew no rows; raise "
+                            "--validation-split")
+        validation = tuple(client.compute(list(table.validation), sync=True))
+    X_train, Y_train = table.training
+    return TrainingData(table.name, prep.task, table.loss, {**prep.metadata(),
+                                                            "dataset": table.name},
+                        X_train, Y_train, validation, table, table.parts[2][2], prep)
+
+
+def _held_out_block(spec: str, parameters: np.ndarray, metadata: dict, accumulate: Any,
+                    X: np.ndarray, Y: np.ndarray) -> Any:
+    net = _network(spec)
+    np.copyto(net.flat_parameters(), parameters)
+    net.metadata = metadata
+    return accumulate(net, np.ascontiguousarray(X), np.ascontiguousarray(Y))
+
+
+@functools.lru_cache(maxsize=8)
+def _network(spec: str) -> Any:
+    """The network a worker evaluates with, built once per architecture and process."""
+    from .engine import Engine
+
+    return Engine.from_spec(json.loads(spec))
