@@ -109,7 +109,7 @@ def bad_cases(tmp_path, model):
     header_only = write_csv(tmp_path / "header.csv", "a,b,c,label\n")
     empty = write_csv(tmp_path / "empty.csv", "")
     text = write_csv(tmp_path / "text.csv", "a,b,c,label\n1,2,3,0\n1,x,3,1\n")
-    nan = write_csv(tmp_path / "nan.csv", "a,b,c,label\n1,2,3,0\n1,nan,3,1\n")
+    nan = write_csv(tmp_path / "nan.csv", "a,b,c,label\n1,2,3,0\n1,nan,3,1\n2,3,4,0\n4,5,6,1\n")
     inf = write_csv(tmp_path / "inf.csv", "a,b,c,label\n1,2,3,0\n1,2,inf,1\n")
     wide = write_csv(tmp_path / "wide.csv", "p,q,r,s,t,label\n1,2,3,4,5,0\n")
     unknown_label = write_csv(tmp_path / "label.csv", "a,b,c,label\n1,2,3,7\n")
