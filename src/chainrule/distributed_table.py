@@ -20,6 +20,7 @@ import glob
 import io
 import json
 import os
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -94,17 +95,39 @@ def _plan(source: str, block_bytes: int) -> tuple[list[dict[str, Any]], list[str
     return blocks, files, names or []
 
 
+#: Bytes of blocks each worker process keeps once read, so that the passes over the data (the
+#: statistics, the medians, the moments, the parts) do not each read the files again; blocks
+#: beyond it are read again when needed, so a worker never holds more than this of them.
+BLOCK_CACHE_BYTES = int(os.environ.get("CHAINRULE_BLOCK_CACHE_MB", "1024")) * 2**20
+_cache: OrderedDict = OrderedDict()
+
+
 def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
           columns: list[str] | None = None) -> Any:
     """The block's rows as a ``pyarrow.Table`` (``columns`` only, when given), its columns of
-    ``types`` (default: as read)."""
+    ``types`` (default: as read); kept in this process's cache of recent blocks."""
+    status = os.stat(block["path"])  # a file written again is read again
+    key = (block["path"], status.st_mtime_ns, status.st_size, block.get("start"),
+           block.get("end"), block.get("group"), repr(sorted((types or {}).items())))
+    table = _cache.get(key)
+    if table is None:
+        table = _read_file(block, types)
+        if table.nbytes <= BLOCK_CACHE_BYTES // 4:
+            _cache[key] = table
+            while sum(t.nbytes for t in _cache.values()) > BLOCK_CACHE_BYTES:
+                _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return table.select(columns) if columns is not None else table
+
+
+def _read_file(block: dict[str, Any], types: dict[str, Any] | None) -> Any:
     pa = tables._pyarrow()
     path = block["path"]
     if "group" in block:
         import pyarrow.parquet as pq
 
-        table = pq.ParquetFile(path).read_row_group(block["group"],
-                                                    columns=columns or block["columns"])
+        table = pq.ParquetFile(path).read_row_group(block["group"], columns=block["columns"])
         if types:
             table = table.cast(pa.schema([(name, types[name]) for name in table.column_names]))
         return table
@@ -116,7 +139,7 @@ def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
     for newlines in (False, True):  # line breaks inside quoted cells: the slower, exact mode
         try:
             return pa.csv.read_csv(io.BytesIO(data), *tables._csv_options(
-                pa, block["header"], skip, columns, given, newlines))
+                pa, block["header"], skip, None, given, newlines))
         except pa.ArrowInvalid:
             if newlines:
                 raise tables._located(path, block["header"], block["skip"], None,
