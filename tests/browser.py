@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -34,15 +33,13 @@ def launch(playwright):
 def server_thread(token: str = TOKEN, max_sessions: int = 32, host: str = "127.0.0.1"):
     """The playground's app on a free port of 127.0.0.1, in this process, made as for a server
     bound to ``host`` (its Host check); yields ``(base_url, app)``."""
-    import uvicorn
-
+    from chainrule.playground.connections import listen, make_server
     from chainrule.playground.server import create_app
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listen("127.0.0.1", 0)  # as `chainrule serve` makes it: TCP_NODELAY, its limits
     port = sock.getsockname()[1]
     app = create_app(token, port, host, max_sessions=max_sessions)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = make_server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

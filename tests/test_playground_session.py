@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import io
 import json
 import shlex
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -18,8 +20,9 @@ from chainrule.explain import explain
 from chainrule.gradcheck import numerical_derivative
 from chainrule.network import Network
 from chainrule.optimizers import OPTIMIZERS
+from chainrule.playground import budget, chains
 from chainrule.playground import session as session_module
-from chainrule.playground.config import ConfigError, check_config
+from chainrule.playground.config import LIMITS, ConfigError, check_config
 from chainrule.playground.session import Session
 from chainrule.preparation import prepare
 from chainrule.tables import read_table
@@ -534,3 +537,147 @@ def test_a_large_batch_shows_its_first_rows_and_sums_them_all():
     assert output_delta["value"] == reference.derivation[0].value[:rows].tolist()
     hidden = shown["backward"][-1]
     assert [p["next"] for p in hidden["paths"]] == [[1, 0]] and "product" not in hidden["paths"][0]
+
+
+# ---------------------------------------------------------------------------- numbers
+BIG = 10**400  # a 401-digit integer: what float() cannot take
+
+
+@pytest.mark.parametrize("action", [
+    lambda s: s.step("batch", BIG), lambda s: s.step("batch", 1e999),
+    lambda s: s.step("batch", -BIG), lambda s: s.step(["batch"], 1),
+    lambda s: s.goto(BIG), lambda s: s.goto(1, BIG), lambda s: s.goto(float("nan")),
+    lambda s: s.edit(0, 0, BIG, 0), lambda s: s.edit(0, 0, -BIG, 0),
+    lambda s: s.edit(0, 0, float("inf"), 0), lambda s: s.edit(BIG, 0, 1.0, 0),
+    lambda s: s.edit(0, 0, 1.0, BIG), lambda s: s.chain(BIG, 0), lambda s: s.chain(0, -BIG),
+    lambda s: s.chain(0, 0, 2.5), lambda s: s.state(BIG), lambda s: s.state(-1),
+])
+def test_a_number_beyond_a_double_is_a_value_error_that_names_the_field(action):
+    session = Session(config())
+    with pytest.raises(ValueError) as refused:
+        action(session)
+    assert not isinstance(refused.value, OverflowError) and len(str(refused.value)) < 300
+    session.step("batch", 1)  # and the session goes on
+
+
+def test_every_number_of_a_configuration_is_checked_exactly():
+    wrong = (BIG, -BIG, float("inf"), float("nan"), True, "1", None)
+    for name in ("seed", "batch_size", "epochs", "learning_rate", "l2", "test_split"):
+        for value in wrong + ((2**53 + 1, 1e300) if name != "learning_rate" and name != "l2"
+                              else ()):
+            with pytest.raises(ConfigError, match=name):
+                check_config({name: value})
+    assert check_config({"seed": 4.0})["seed"] == 4  # a whole float is a whole number
+    assert check_config({"learning_rate": 10**300})["learning_rate"] == 1e300
+    with pytest.raises(ConfigError, match="data.added"):
+        Session(config(data={**SMALL["data"], "added": [[0.5, 0.5, 9]]}))  # not a class
+    with pytest.raises(ConfigError, match=r"data.added\[0\]\[0\]"):
+        check_config({"data": {**SMALL["data"], "added": [[1e300, 0.5, 1]]}})
+
+
+# ---------------------------------------------------------------------------- memory
+def _measured(session_config, chain_layer=None):
+    """The most memory (tracemalloc) a session takes from its making through a step, an epoch,
+    a replay and each one's answer, and a chain of ``chain_layer``; and the session."""
+    from chainrule.playground.guard import JSONResponse
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        session = Session(session_config)
+        session.step("batch", 1)
+        JSONResponse(session.state())
+        session.step("epoch", 1)
+        JSONResponse(session.state())
+        session.goto(1)
+        JSONResponse(session.state())
+        stepping = tracemalloc.get_traced_memory()[1]
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        chain = None
+        if chain_layer is not None:
+            JSONResponse(session.chain(chain_layer, 0, 0))
+            chain = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    return session, stepping, chain
+
+
+CIRCLE = {"source": "generator", "name": "circle", "samples": 1000, "noise": 0.1, "seed": 0}
+
+
+@pytest.mark.parametrize("changes", [
+    {"hidden": [64], "activations": ["tanh", "sigmoid"], "batch_size": 0},
+    {"hidden": [128, 128], "activations": ["tanh", "tanh", "sigmoid"], "batch_size": 0},
+    {"hidden": [256, 256], "activations": ["relu", "tanh", "sigmoid"], "batch_size": 64,
+     "optimizer": "adam"},
+    {"hidden": [512], "activations": ["tanh", "sigmoid"], "batch_size": 0,
+     "data": {**CIRCLE, "samples": 4000}},
+    {"hidden": [64, 64], "activations": ["tanh", "tanh", "softmax"], "batch_size": 32,
+     "loss": "categorical_cross_entropy", "optimizer": "momentum",
+     "data": {"source": "builtin", "name": "digits"}},
+    {"hidden": [1000, 900], "activations": ["tanh", "tanh", "sigmoid"], "batch_size": 10,
+     "optimizer": "adam", "data": {**CIRCLE, "samples": 400}},
+])
+def test_the_memory_estimate_bounds_what_a_session_takes(changes):
+    session, stepping, chain = _measured({**SMALL, "data": CIRCLE, "epochs": 50, **changes},
+                                         chain_layer=0)
+    footprint = session.footprint
+    # An upper bound that is not a wild one: what a step request may take, measured.
+    assert stepping <= footprint.total <= 2.5 * stepping + 4 * 2**20, (stepping, footprint)
+    rows = len(session.last["record"].rows)
+    estimated = budget.chain_bytes(session.net.sizes, 0, rows,
+                                   session.net.activation_functions[-1].couples_neurons)
+    assert chain <= estimated <= 2.5 * chain + 4 * 2**20, (chain, estimated)
+
+
+def test_a_session_at_the_pages_limits_is_held_to_the_step_cap():
+    limits = {**SMALL, "data": {**CIRCLE, "samples": LIMITS["samples"]},
+              "hidden": [1024, 970], "activations": ["tanh", "tanh", "sigmoid"],
+              "batch_size": 0}
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"batch_size: .* a batch size of at most"):
+            Session(limits)  # about 1.1 GiB a step, refused before the network is made
+        assert tracemalloc.get_traced_memory()[1] < 32 * 2**20
+    finally:
+        tracemalloc.stop()
+    limits["batch_size"] = 900
+    session = Session(limits)
+    assert session.footprint.step_cost <= budget.MAX_STEP_BYTES
+    assert session.footprint.total < 700 * 2**20  # and 2 GiB hold three of them, not 32
+
+
+def test_a_chain_beyond_the_cap_is_refused_before_it_is_computed(monkeypatch):
+    session = Session(config(hidden=[64, 64], activations=["tanh", "tanh", "sigmoid"],
+                             batch_size=0))
+    session.step("batch", 1)
+    first, last = (budget.chain_bytes(session.net.sizes, layer, 45) for layer in (0, 2))
+    monkeypatch.setattr(chains, "MAX_STEP_BYTES", (first + last) // 2)
+    with pytest.raises(ValueError, match="chain of a weight of layer 0 on 45 rows needs about"):
+        session.chain(0, 0, 0)
+    assert session.chain(2, 0, 0)["gradient"] == session.chain(2, 0, 0)["gradient"]
+
+
+def test_a_chain_reserves_what_it_adds_and_gives_it_back():
+    class Budget:
+        def __init__(self):
+            self.reserved, self.most = 0, 0
+
+        def reserve(self, nbytes):
+            self.reserved += nbytes
+            self.most = max(self.most, self.reserved)
+
+        def release(self, nbytes):
+            self.reserved -= nbytes
+
+    held = Budget()
+    session = Session(config(hidden=[128, 128], activations=["tanh", "tanh", "sigmoid"],
+                             batch_size=0), budget=held)
+    assert held.reserved == session.footprint.total
+    session.chain(0, 0, 0)
+    assert held.reserved == session.footprint.total < held.most
+    with pytest.raises(ValueError):
+        Session(config(hidden=[3, "x"]), budget=held)  # refused before it reserves anything
+    assert held.reserved == session.footprint.total

@@ -5,7 +5,11 @@ the engine computes (see ``docs/playground.md``).
 per browser tab), :mod:`.commands` writes the equivalent command and Python code,
 :mod:`.server` serves the page and its JSON API (Starlette, the ``serve`` extra), and
 ``static/`` holds the page itself: plain JavaScript modules, no build step, nothing fetched
-from elsewhere.
+from elsewhere. What the server guarantees against faults and hostile input is one rule each:
+:mod:`.guard` (every request checked, every answer's headers, every error's status),
+:mod:`.connections` (``TCP_NODELAY``, time limits, the cap on connections), :mod:`.inputs`
+(every number from the client), :mod:`.uploads` (tables and model files checked before they
+are read further) and :mod:`.budget` with :mod:`.store` (memory estimated before it is taken).
 """
 
 from .config import DEFAULT, LIMITS, check_config

@@ -20,11 +20,14 @@ from ..initializers import INITIALIZERS
 from ..losses import LOSSES
 from ..optimizers import OPTIMIZERS
 from ..schedules import SCHEDULES
+from .inputs import real, shown
+from .inputs import whole as whole_number
 
 __all__ = ["DEFAULT", "LIMITS", "check_config"]
 
 #: The most the playground takes: layers (hidden and output), neurons in one layer, parameters
-#: in all, generated points, epochs of one run, and weight edits kept in one run's timeline.
+#: in all, generated points, epochs of one run, weight edits kept in one run's timeline, points
+#: added by clicking, and the size of an added point's coordinates (and regression target).
 LIMITS = {
     "layers": 16,
     "neurons": 1024,
@@ -33,6 +36,7 @@ LIMITS = {
     "epochs": 100_000,
     "edits": 1000,
     "added_points": 1000,
+    "coordinate": 1e6,
 }
 
 #: The page's first run: TensorFlow Playground's classic, a circle inside a ring.
@@ -68,32 +72,30 @@ class ConfigError(ValueError):
 
 def _number(value: Any, where: str, low: float | None = None, high: float | None = None,
             whole: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
-    if whole and value != int(value):
-        raise ConfigError(f"{where}: must be a whole number, got {value!r}")
-    if low is not None and value < low:
-        raise ConfigError(f"{where}: must be at least {low:g}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{where}: must be at most {high:g}, got {value!r}")
-    return int(value) if whole else float(value)
+    """A number of the configuration, through :mod:`.inputs` (the one place client numbers
+    are converted)."""
+    if whole:
+        return whole_number(value, where, None if low is None else math.ceil(low),
+                            None if high is None else math.floor(high), ConfigError)
+    return real(value, where, low, high, ConfigError)
 
 
 def _choice(value: Any, where: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ConfigError(f"{where}: expected one of {', '.join(sorted(choices))}, got {value!r}")
+        raise ConfigError(f"{where}: expected one of {', '.join(sorted(choices))}, "
+                          f"got {shown(value)}")
     return value
 
 
 def _settings(value: Any, where: str) -> dict[str, float]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}: must be an object of named numbers, got {value!r}")
+        raise ConfigError(f"{where}: must be an object of named numbers, got {shown(value)}")
     return {str(k): _number(v, f"{where}.{k}") for k, v in value.items()}
 
 
 def _data(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"data: must be an object, got {value!r}")
+        raise ConfigError(f"data: must be an object, got {shown(value)}")
     data = dict(DEFAULT["data"]) | value
     source = _choice(data["source"], "data.source", ("generator", "builtin", "upload"))
     out: dict[str, Any] = {"source": source}
@@ -112,11 +114,11 @@ def _data(value: Any) -> dict[str, Any]:
     else:
         upload = data.get("upload")
         if not isinstance(upload, str) or not upload.isalnum():
-            raise ConfigError(f"data.upload: the id of an uploaded CSV file, got {upload!r}")
+            raise ConfigError(f"data.upload: the id of an uploaded CSV file, got {shown(upload)}")
         out["upload"] = upload
         target = data.get("target")
         if target is not None and not isinstance(target, str):
-            raise ConfigError(f"data.target: a column name, got {target!r}")
+            raise ConfigError(f"data.target: a column name, got {shown(target)}")
         out["target"] = target
         task = data.get("task")
         if task is not None:
@@ -129,13 +131,13 @@ def _data(value: Any) -> dict[str, Any]:
     out["added"] = []
     for index, point in enumerate(added):
         if not isinstance(point, list) or len(point) != 3:
-            raise ConfigError(f"data.added[{index}]: a point [x1, x2, label], got {point!r}")
-        out["added"].append([_number(point[0], f"data.added[{index}][0]"),
-                             _number(point[1], f"data.added[{index}][1]"),
-                             _number(point[2], f"data.added[{index}][2]")])
+            raise ConfigError(f"data.added[{index}]: a point [x1, x2, label], got {shown(point)}")
+        span = LIMITS["coordinate"]
+        out["added"].append([_number(value, f"data.added[{index}][{at}]", -span, span)
+                             for at, value in enumerate(point)])
     removed = data.get("removed", [])
     if not isinstance(removed, list):
-        raise ConfigError(f"data.removed: a list of row numbers, got {removed!r}")
+        raise ConfigError(f"data.removed: a list of row numbers, got {shown(removed)}")
     out["removed"] = sorted({_number(r, f"data.removed[{i}]", 0, None, True)
                              for i, r in enumerate(removed)})
     if source == "upload":
@@ -162,22 +164,22 @@ def check_config(config: Any) -> dict[str, Any]:
     hidden = merged["hidden"]
     if not isinstance(hidden, list) or len(hidden) > LIMITS["layers"] - 1:
         raise ConfigError(f"hidden: a list of at most {LIMITS['layers'] - 1} layer sizes, "
-                          f"got {hidden!r}")
+                          f"got {shown(hidden)}")
     out["hidden"] = [_number(h, f"hidden[{i}]", 1, LIMITS["neurons"], True)
                      for i, h in enumerate(hidden)]
     activations = merged["activations"]
     if not isinstance(activations, list) or len(activations) != len(hidden) + 1:
         raise ConfigError(f"activations: one per layer ({len(hidden) + 1}: the hidden layers "
-                          f"and the output), got {activations!r}")
+                          f"and the output), got {shown(activations)}")
     out["activations"] = [_choice(a, f"activations[{i}]", ACTIVATIONS)
                           for i, a in enumerate(activations)]
     bias = merged["bias"]
     if isinstance(bias, list):
         if len(bias) != len(hidden) + 1 or not all(isinstance(b, bool) for b in bias):
             raise ConfigError(f"bias: true, false, or one of them per layer ({len(hidden) + 1}),"
-                              f" got {bias!r}")
+                              f" got {shown(bias)}")
     elif not isinstance(bias, bool):
-        raise ConfigError(f"bias: true, false, or one of them per layer, got {bias!r}")
+        raise ConfigError(f"bias: true, false, or one of them per layer, got {shown(bias)}")
     out["bias"] = bias
     out["loss"] = _choice(merged["loss"], "loss", LOSSES)
     out["init"] = _choice(merged["init"], "init", INITIALIZERS)
@@ -202,7 +204,7 @@ def check_config(config: Any) -> dict[str, Any]:
     out["edits"] = [_edit(e, f"edits[{i}]") for i, e in enumerate(edits)]
     model = merged["model"]
     if model is not None and (not isinstance(model, str) or not model.isalnum()):
-        raise ConfigError(f"model: the id of an imported model file, got {model!r}")
+        raise ConfigError(f"model: the id of an imported model file, got {shown(model)}")
     out["model"] = model
     return out
 

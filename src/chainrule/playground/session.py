@@ -23,57 +23,46 @@ copies of the parameters and optimizer state, and its curves.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import math
-import os
-import tempfile
 import warnings
 from typing import Any
 
 import numpy as np
 
-from .. import persistence, tutorial
+from ..activations import get_activation
 from ..datasets import Dataset, load_dataset
 from ..datasets.planar import generate
-from ..explain import explain
-from ..gradcheck import numerical_derivative
-from ..metrics import score
 from ..network import Network
 from ..optimizers import get_optimizer
-from ..preparation import TrainingData, prepare, split
-from ..reference import forward
+from ..preparation import TrainingData, prepare
 from ..schedules import get_schedule
-from ..tables import read_table
 from ..training import Trainer
+from .budget import MAX_STEP_BYTES, Footprint, TooLarge, estimate, largest_batch
+from .budget import size as size_text
+from .chains import SHOWN_SAMPLES, Chains
 from .config import LIMITS, ConfigError, check_config
+from .exports import Exports
+from .inputs import real, shown, whole
+from .uploads import check_prepared, count_prepared, read_model, read_upload
+from .views import GRID, HEATMAP_NEURONS, Views, encode
 
-__all__ = ["Session"]
+__all__ = ["GRID", "HEATMAP_NEURONS", "SHOWN_SAMPLES", "Session", "encode"]
 
 MAX_SNAPSHOTS = 64
 SNAPSHOT_BYTES = 32 * 2**20
-#: Points per side of the grid on which every neuron's output is drawn (2-D data only), and
-#: the widest layer drawn that way.
-GRID = 32
-HEATMAP_NEURONS = 32
-#: Samples of a batch whose own values a chain shows (all samples count in its sums).
-SHOWN_SAMPLES = 32
 #: Steps one request may take or replay (the page asks again for more).
 MAX_STEPS_PER_REQUEST = 100_000
 
 
-def encode(array: np.ndarray, dtype: str = "<f8") -> str:
-    """An array's values as base64 of little-endian float64 (exact) or float32 (pictures)."""
-    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
-
-
-class Session:
+class Session(Views, Chains, Exports):
     """The run a configuration describes (see :mod:`chainrule.playground.config`).
 
-    ``files`` maps the ids of uploaded CSV files and imported model files to their paths."""
+    ``files`` maps the ids of uploaded CSV files and imported model files to their paths
+    (``path(key)``, ``name(key)``). ``budget``, if given (the server's
+    :class:`~chainrule.playground.store.Sessions`), is asked to ``reserve(nbytes)`` the
+    session's :attr:`footprint` before its network is made, and may refuse it; a chain reserves
+    what it adds beyond a step while it runs, and gives it back (``release(nbytes)``)."""
 
-    def __init__(self, config: Any, files: Any = None) -> None:
+    def __init__(self, config: Any, files: Any = None, budget: Any = None) -> None:
         self.config = check_config(config)
         self.files = files
         #: For an uploaded file: its path here, the name it was uploaded as, and its columns.
@@ -94,6 +83,23 @@ class Session:
         if n_parameters > LIMITS["parameters"]:
             raise ConfigError(f"hidden: {n_parameters:,} parameters; the playground takes at "
                               f"most {LIMITS['parameters']:,}")
+        n_train = len(self.data.X_train)
+        batch = c["batch_size"]
+        self.batch_size = batch if 0 < batch < n_train else None
+        #: What the session may take in memory (see :mod:`chainrule.playground.budget`).
+        self.footprint = self._footprint(sizes)
+        self.budget = budget
+        if budget is not None:
+            budget.reserve(self.footprint.total)
+        try:
+            self._build(sizes)
+        except BaseException:
+            if budget is not None:
+                budget.release(self.footprint.total)
+            raise
+
+    def _build(self, sizes: list[int]) -> None:
+        c = self.config
         self.net = Network(sizes, activation=c["activations"], bias=c["bias"], loss=c["loss"],
                            init=c["init"], seed=c["seed"])
         self.net.metadata = dict(self.data.metadata)
@@ -103,9 +109,6 @@ class Session:
         self.probe = Network.from_spec(self.net.spec())
         self.probe.metadata = self.net.metadata
         self.edits: list[dict[str, Any]] = list(c["edits"])
-        n_train = len(self.data.X_train)
-        batch = c["batch_size"]
-        self.batch_size = batch if 0 < batch < n_train else None
         self.trainer = self._new_trainer()
         self.position = 0
         self.furthest = max([0, *(e["step"] for e in self.edits)])
@@ -118,6 +121,28 @@ class Session:
         self._apply_edits(0)
         self.snapshots[0] = self._snapshot()
         self.initial_parameters = self.net.flat_parameters().copy()
+
+    def _footprint(self, sizes: list[int]) -> Footprint:
+        """The session's footprint, refused with the batch size that fits when one step would
+        cost more than :data:`~chainrule.playground.budget.MAX_STEP_BYTES`."""
+        c, data = self.config, self.data
+        n_train, n_held, n_points = len(data.X_train), data.n_held, len(self.raw.X)
+        rows = self.batch_size or n_train
+        couples = get_activation(c["activations"][-1]).couples_neurons
+        footprint = estimate(sizes, c["optimizer"], rows, n_train, n_held, n_points,
+                                    c["epochs"], couples)
+        if footprint.step_cost > MAX_STEP_BYTES:
+            fits = largest_batch(sizes, c["optimizer"], n_train, n_held, n_points,
+                                        c["epochs"])
+            advice = (f"a batch size of at most {fits:,}, or smaller layers" if fits else
+                      "smaller layers or fewer rows (even one row per batch is too much: the "
+                      "metrics run on every row)")
+            network = "-".join(map(str, sizes))
+            raise ConfigError(
+                f"batch_size: one step of the {network} network on batches of {rows:,} rows "
+                f"needs about {size_text(footprint.step_cost)}; the playground allows "
+                f"{size_text(MAX_STEP_BYTES)} per step: {advice}")
+        return footprint
 
     # ------------------------------------------------------------------ building
     def _dataset(self) -> Dataset:
@@ -140,8 +165,11 @@ class Session:
             added = np.asarray(spec["added"])
             if data.task == "classification":
                 labels = added[:, 2]
-                if np.any(labels != np.round(labels)) or np.any(labels < 0):
-                    raise ConfigError("data.added: a class label is a whole number >= 0")
+                n_classes = max(len(data.class_names), int(y.max()) + 1 if len(y) else 0)
+                if np.any(labels != np.round(labels)) or np.any(labels < 0) or \
+                        np.any(labels >= n_classes):
+                    raise ConfigError(f"data.added: a class label is one of the data's classes, "
+                                      f"a whole number from 0 to {n_classes - 1}")
                 y = np.concatenate([y, labels.astype(np.int64)])
             else:
                 y = np.concatenate([y, added[:, 2:3]])
@@ -155,15 +183,23 @@ class Session:
         and the points drawn: every row with a target, its features before scaling."""
         c, spec = self.config, self.config["data"]
         path, name = self._file(spec["upload"], "data.upload")
+        table = read_upload(path, name)
         try:
+            # What the table becomes, counted before it is made (one-hot encoding makes a
+            # column as many features as it has categories).
+            check_prepared(count_prepared(path, table, spec["target"], spec["task"]),
+                           table.num_rows, name)
             data = prepare(path, c["loss"], c["test_split"], 0.0, c["seed"], c["standardize"],
                            target=spec["target"], task=spec["task"])
-            table = read_table(path)
             prep = data.preparation
             targets = prep.table_targets(table)
             X = prep.encode(table)
-        except ValueError as exc:  # the CLI's message, naming the file as it was uploaded
-            raise ValueError(str(exc).replace(path, name)) from None
+        except (TooLarge, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the CLI's message, naming the file as uploaded
+            text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            text = text.replace(path, name)
+            raise ValueError(text if text.startswith(name) else f"{name}: {text}") from None
         if prep.task == "classification":
             keep = np.flatnonzero(targets >= 0)
         else:
@@ -182,7 +218,7 @@ class Session:
 
     def _import_weights(self, key: str) -> None:
         path, name = self._file(key, "model")
-        model = persistence.load(path, Network)
+        model = read_model(path, name)
         if model.spec() | {"dtype": "float64"} != self.net.spec():
             raise ConfigError(f"{name}: its network {model.sizes} ({', '.join(model.activations)}"
                               f", {model.loss_name}) is not this configuration's {self.net.sizes}")
@@ -317,12 +353,9 @@ class Session:
     # ------------------------------------------------------------------ actions
     def step(self, unit: str = "batch", count: int = 1) -> None:
         """Go on by ``count`` batches (updates), epochs, or samples of the next batch."""
-        if unit not in ("batch", "epoch", "sample"):
-            raise ValueError(f"unit: expected batch, epoch or sample, got {unit!r}")
-        if isinstance(count, bool) or not isinstance(count, int) or \
-                not 1 <= count <= MAX_STEPS_PER_REQUEST:
-            raise ValueError(f"count: a whole number from 1 to {MAX_STEPS_PER_REQUEST}, got "
-                             f"{count!r}")
+        if not isinstance(unit, str) or unit not in ("batch", "epoch", "sample"):
+            raise ValueError(f"unit: expected batch, epoch or sample, got {shown(unit)}")
+        count = whole(count, "count", 1, MAX_STEPS_PER_REQUEST)
         self.stopped = None  # a stop rule ends play; a step asked for goes on
         if unit == "sample":
             for _ in range(count):
@@ -365,9 +398,7 @@ class Session:
     def goto(self, position: int, sample: int = 0) -> None:
         """Show the run as it was after ``position`` updates (and ``sample`` rows of the next
         batch): restored from a snapshot and replayed exactly."""
-        for value, name in ((position, "position"), (sample, "sample")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: a whole number >= 0, got {value!r}")
+        position, sample = whole(position, "position"), whole(sample, "sample")
         target = position + (1 if sample else 0)  # updates made inside
         if target > self.furthest:
             raise ValueError(f"position {position} is beyond this run's furthest step "
@@ -394,18 +425,15 @@ class Session:
         at the current position; later steps of this timeline are dropped."""
         if self.sample:
             raise ValueError("finish the batch on show (step a batch) before editing a weight")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not math.isfinite(value):
-            raise ValueError(f"value: a finite number, got {value!r}")
+        value = real(value, "value")
         if len(self.edits) >= LIMITS["edits"]:
             raise ValueError(f"a run keeps at most {LIMITS['edits']} edits")
-        for name, index in (("layer", layer), ("to", to), ("from", source)):
-            if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
-                raise ValueError(f"{name}: a whole number, got {index!r}")
-        self._set_parameter(self.net, layer, source, to, float(value))
+        layer, to = whole(layer, "layer"), whole(to, "to")
+        source = None if source is None else whole(source, "from")
+        self._set_parameter(self.net, layer, source, to, value)
         self.edits = [e for e in self.edits if e["step"] <= self.position]
         self.edits.append({"step": self.position, "layer": layer, "from": source, "to": to,
-                           "value": float(value)})
+                           "value": value})
         self.furthest = self.position
         for position in [p for p in self.snapshots if p >= self.position]:
             del self.snapshots[position]
@@ -413,340 +441,3 @@ class Session:
         epochs = self.trainer.history.epochs
         self.curves = {k: v[:epochs] for k, v in self.curves.items()}
         self.last = None
-
-    # ------------------------------------------------------------------ what is shown
-    def _shown_parameters(self) -> np.ndarray:
-        """The parameters on show: before the pending update while a batch is shown row by
-        row, else the run's."""
-        if self.sample:
-            return self.last["before"]
-        return self.net.flat_parameters()
-
-    def _probe_at(self, parameters: np.ndarray) -> Network:
-        self.probe.flat_parameters()[...] = parameters
-        return self.probe
-
-    def _test_metrics(self) -> dict[str, Any]:
-        X, Y = self.data.held_out
-        if len(X) == 0:
-            return {}
-        return score(self.net, X, Y)
-
-    def state(self, since: int = 0, pictures: bool = True, points: bool = True,
-              metrics: bool = True) -> dict[str, Any]:
-        """Everything the page draws, as JSON-able data (arrays as base64 float64): curves
-        from epoch ``since`` on, the neurons' pictures over the plane (2-D data) if
-        ``pictures``, the data's points too if ``points`` (they change only with the
-        configuration), and the loss, accuracy or R² on all training and held-out rows if
-        ``metrics`` (while playing, the page asks for those a few times a second)."""
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise ValueError(f"since: a whole number >= 0, got {since!r}")
-        net = self._probe_at(self._shown_parameters())
-        trainer = self.trainer
-        out: dict[str, Any] = {
-            "position": self.shown_position, "sample": self.sample, "furthest": self.furthest,
-            "epoch": trainer.epoch, "batch": trainer.batch, "n_batches": trainer.n_batches,
-            "epochs": trainer.epochs, "finished": trainer.finished,
-            "stopped": self.stopped or (trainer.stopped_reason or "reached the last epoch "
-                                        f"({trainer.epochs})" if trainer.finished else None),
-            "sizes": net.sizes, "activations": net.activations, "bias": net.bias,
-            "loss_name": net.loss_name, "task": self.data.task,
-            "weights": [encode(w) for w in net.weights],
-            "biases": [None if b is None else encode(b) for b in net.biases],
-            "learning_rate": trainer.schedule(trainer.learning_rate, trainer.epoch, trainer.epochs),
-            "n_train": len(self.data.X_train), "n_test": self.data.n_held,
-            "batch_size": self.batch_size or len(self.data.X_train),
-            "edits": self.edits, "every": self.every, "snapshots": len(self.snapshots),
-            "classes": self.data.metadata.get("classes", []),
-        }
-        last = self.last
-        if last is not None:
-            record = last["record"]
-            if self.sample:
-                weight_grads, bias_grads = self._partial_gradients(record, self.sample)
-                out["pending"] = self._pending(record)
-            else:
-                weight_grads, bias_grads = record.weight_grads, record.bias_grads
-            out["gradients"] = {"weights": [encode(g) for g in weight_grads],
-                                "biases": [None if g is None else encode(g) for g in bias_grads]}
-            out["step_loss"] = record.loss
-        out["curves"] = {k: v[since:] for k, v in self.curves.items()}
-        out["curves_from"] = since
-        if metrics:
-            out["metrics"] = {"train": score(net, self.data.X_train, self.data.Y_train)}
-            if self.data.n_held:
-                out["metrics"]["test"] = score(net, *self.data.held_out)
-        if pictures and self.raw.X.shape[1] == 2:
-            out["pictures"] = self._pictures(net, points)
-        return out
-
-    def _partial_gradients(self, record, rows: int):
-        """The gradient summed over the batch's first ``rows`` rows (each row's term already
-        carries the batch's 1/n): what the update will use once every row is in (L2 aside)."""
-        inputs = [record.inputs, *record.outputs[:-1]]
-        weight_grads = [layer_in[:rows].T @ delta[:rows]
-                        for layer_in, delta in zip(inputs, record.deltas)]
-        bias_grads = [delta[:rows].sum(axis=0) if b is not None else None
-                      for delta, b in zip(record.deltas, record.bias_grads)]
-        return weight_grads, bias_grads
-
-    def _pending(self, record) -> dict[str, Any]:
-        row = self.sample - 1
-        return {"rows_shown": self.sample, "rows": len(record.rows),
-                "row": int(record.rows[row]),
-                "x": record.inputs[row].tolist(), "target": record.targets[row].tolist(),
-                "sops": [s[row].tolist() for s in record.sops],
-                "outputs": [o[row].tolist() for o in record.outputs]}
-
-    def _pictures(self, net: Network, points: bool) -> dict[str, Any]:
-        X = self.raw.X
-        low, high = X.min(axis=0), X.max(axis=0)
-        margin = np.maximum((high - low) * 0.1, 1e-3)
-        low, high = low - margin, high + margin
-        xs = np.linspace(low[0], high[0], GRID)
-        ys = np.linspace(high[1], low[1], GRID)  # the picture's first row is the top
-        grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-        scaling = self.data.metadata.get("scaling")  # none for inputs not standardised
-        inputs = grid if scaling is None else \
-            (grid - np.asarray(scaling["mean"])) / np.asarray(scaling["scale"])
-        with np.errstate(all="ignore"):
-            _, outputs = forward(net, inputs)
-        layers = [encode(np.concatenate([inputs[:, 0], inputs[:, 1]]), "<f4")]
-        for output in outputs:
-            layers.append(encode(output.T, "<f4") if output.shape[1] <= HEATMAP_NEURONS
-                          else None)
-        out = {"grid": GRID, "extent": [low[0], high[0], low[1], high[1]], "layers": layers}
-        if points:
-            out.update(points=encode(X), labels=self._labels().tolist(),
-                       test_rows=self._test_rows().tolist())
-        return out
-
-    def _labels(self) -> np.ndarray:
-        y = self.raw.y
-        return y if y.ndim == 1 else y[:, 0]
-
-    def _test_rows(self) -> np.ndarray:
-        c = self.config
-        if not c["test_split"]:
-            return np.arange(0)
-        return split(len(self.raw.X), c["test_split"], c["seed"])[1]
-
-    # ------------------------------------------------------------------ inspecting one weight
-    def chain(self, layer: int, to: int, source: int | None = None) -> dict[str, Any]:
-        """The chain of derivatives of ``weights[layer][source, to]`` (or the bias of neuron
-        ``to`` when ``source`` is None) on the batch of the step on show, its check by finite
-        differences, the engine's gradient, and the optimizer's update of it."""
-        for name, index in (("layer", layer), ("to", to), ("from", source)):
-            if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
-                raise ValueError(f"{name}: a whole number, got {index!r}")
-        if self.last is None and self.position:  # arrived by replay: retake the step watched
-            self.goto(self.shown_position, self.sample)
-        last = self.last
-        if last is None:
-            parameters, inputs, targets = (self.net.flat_parameters(), self.data.X_train,
-                                           self.data.Y_train)
-            batch_note = ("no step taken yet: the gradient of a full-batch step from these "
-                          "weights")
-            record = None
-        else:
-            record = last["record"]
-            parameters, inputs, targets = last["before"], record.inputs, record.targets
-            batch_note = (f"update {self.position} (epoch {record.epoch + 1}, batch "
-                          f"{record.batch + 1}): {len(record.rows)} "
-                          f"{'row' if len(record.rows) == 1 else 'rows'}")
-            if self.sample:
-                batch_note += f", shown row by row (row {self.sample} of {len(record.rows)})"
-        net = self._probe_at(parameters)
-        weight = None if source is None else (source, to)
-        bias = to if source is None else None
-        explanation = explain(net, inputs, targets, layer, weight, bias=bias)
-        explained = explanation.gradient
-        numeric = numerical_derivative(net, inputs, targets, layer, weight, bias)
-        value = float(net.weights[layer][source, to] if source is not None
-                      else net.biases[layer][to])
-        slip = self._published_slip(explanation, net)
-        out: dict[str, Any] = {
-            "parameter": explanation.parameter, "value": value, "batch": batch_note,
-            "explanation": _first_rows(explanation, SHOWN_SAMPLES),
-            "n_samples": int(inputs.shape[0]), "gradient": explained,
-            "numerical": numeric,
-            "numerical_relative_difference": _relative(explained, numeric),
-        }
-        if slip is not None:
-            out["published_slip"] = slip
-        out["incoming"] = {"weights": net.weights[layer][:, to].tolist(),
-                           "bias": None if net.biases[layer] is None
-                           else float(net.biases[layer][to])}
-        out["shown_row"] = self.sample - 1 if self.sample else 0
-        l2 = self.config["l2"] if source is not None else 0.0
-        out["l2"] = {"l2": self.config["l2"], "term": l2 * value}
-        if record is not None:
-            used = float(record.weight_grads[layer][source, to] if source is not None
-                         else record.bias_grads[layer][to])
-            out["engine_gradient"] = used
-            out["engine_relative_difference"] = _relative(explained + l2 * value, used)
-            out["update"] = self._update_terms(layer, source, to, value, used,
-                                               record.learning_rate)
-        return out
-
-    @staticmethod
-    def _published_slip(explanation, net: Network) -> dict[str, Any] | None:
-        """For a sigmoid output whose loss does not combine with it (the tutorial's squared
-        error): what the published Part 1 code would compute instead, with the sigmoid's
-        derivative taken at the predicted value (``tutorial.activation_sop_deriv(predicted)``)
-        rather than at the sop."""
-        last = net.n_layers - 1
-        function = net.activation_functions[last]
-        if explanation.layer != last or function.name != "sigmoid" or \
-                net.loss_function.combines_with(function):
-            return None
-        predicted = explanation.outputs[last][:, explanation.to_neuron]
-        g1 = explanation.delta.factors[0].value
-        g2 = tutorial.activation_sop_deriv(predicted)
-        gradient = float(np.sum(g1 * g2 * explanation.sop_weight_deriv.value))
-        return {"g2": g2[:SHOWN_SAMPLES].tolist(), "gradient": gradient,
-                "ratio": gradient / explanation.gradient if explanation.gradient else None}
-
-    def _update_terms(self, layer, source, to, value, grad, learning_rate) -> dict[str, Any]:
-        optimizer = self.trainer.optimizer
-        index = self._flat_index(layer, source, to)
-        state = {name: float(buffers[0][index])
-                 for name, buffers in self.last["optimizer"].items()}
-        terms = optimizer.terms(value, grad, learning_rate, state, self.last["steps"])
-        after = float(self.net.flat_parameters()[index])
-        return {"optimizer": optimizer.name, "hyperparameters": optimizer.hyperparameters(),
-                "learning_rate": learning_rate, "gradient": grad,
-                "terms": [{"name": n, "formula": f, "value": v} for n, f, v in terms],
-                "after": after}
-
-    def _flat_index(self, layer: int, source: int | None, to: int) -> int:
-        offset = 0
-        for at, (n_in, n_out) in enumerate(zip(self.net.sizes, self.net.sizes[1:])):
-            if at == layer:
-                if source is None:
-                    return offset + n_in * n_out + to
-                return offset + source * n_out + to
-            offset += n_in * n_out + (n_out if self.net.bias[at] else 0)
-        raise ValueError(f"layer {layer} is outside the network")
-
-    # ------------------------------------------------------------------ taking it away
-    def model_bytes(self) -> bytes:
-        """The network on show as a model file (``chainrule.load`` and ``chainrule predict``
-        take it)."""
-        net = self.net.copy()
-        net.flat_parameters()[...] = self._shown_parameters()
-        net.metadata = dict(self.net.metadata)
-        net.metadata["training"] = {**self.trainer.history.params,
-                                    "epochs_done": self.trainer.history.epochs,
-                                    "updates": self.position,
-                                    "stopped_reason": self.stopped or "playground"}
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "model.npz")
-            persistence.save(net, path)
-            with open(path, "rb") as handle:
-                return handle.read()
-
-    def data_info(self) -> dict[str, Any]:
-        """What the page says of the data: its name, task, target and class labels (as the
-        table has them), and for an uploaded file its columns and what the preparation did
-        with each (:meth:`~chainrule.features.Preparation.summary`)."""
-        prep = self.data.preparation
-        labels = list(self.data.metadata.get("classes") or [])
-        info: dict[str, Any] = {
-            "name": self.raw.name, "task": self.data.task,
-            "target": prep.target_name if prep is not None else self.raw.target_name,
-            "labels": labels, "classes": len(labels),
-            "features": list(self.data.metadata.get("feature_names") or []),
-            "rows": len(self.raw.X), "file": None, "columns": None, "summary": None}
-        if self.upload is not None:
-            info.update(file=self.upload["name"], columns=self.upload["columns"],
-                        summary=prep.summary())
-        return info
-
-    def data_file(self) -> str:
-        """The name of the data file the command and the code read: the uploaded file as it was
-        uploaded, or ``<data>.csv`` as :meth:`data_csv` writes it."""
-        return self.upload["name"] if self.upload is not None else f"{self.raw.name}.csv"
-
-    def data_bytes(self) -> bytes:
-        """The data file's bytes: the uploaded file itself (so that ``chainrule train`` and
-        ``chainrule predict`` read the table as it came), or :meth:`data_csv`."""
-        if self.upload is None:
-            return self.data_csv().encode("utf-8")
-        try:
-            with open(self.upload["path"], "rb") as handle:
-                return handle.read()
-        except OSError:
-            raise ConfigError(f"{self.upload['name']}: the file is no longer on this server "
-                              "(more files were uploaded since): upload it again") from None
-
-    def data_csv(self) -> str:
-        """The data as a CSV file that ``chainrule train`` reads to the same numbers: for an
-        uploaded CSV file, the file itself."""
-        if self.upload is not None:
-            try:
-                return self.data_bytes().decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError(f"{self.upload['name']} is not a CSV file; its bytes are "
-                                 "data_bytes()") from None
-        raw = self.raw
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([*raw.feature_names, raw.target_name])
-        y = raw.y.reshape(len(raw.y), -1)
-        for features, target in zip(raw.X.tolist(), y.tolist()):
-            writer.writerow([repr(v) for v in features] +
-                            [str(int(t)) if raw.task == "classification" else repr(t)
-                             for t in target])
-        return out.getvalue()
-
-    def curves_csv(self) -> str:
-        out = io.StringIO()
-        keys = [k for k in self.curves if self.curves[k]]
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["epoch", *keys])
-        for epoch in range(len(self.curves.get("loss", []))):
-            writer.writerow([epoch + 1, *(repr(self.curves[k][epoch])
-                                          if epoch < len(self.curves[k]) else "" for k in keys)])
-        return out.getvalue()
-
-    def commands(self) -> dict[str, Any]:
-        """The ``chainrule`` command and the Python code that give this run's numbers."""
-        from .commands import equivalents
-        return equivalents(self)
-
-
-def _relative(a: float, b: float) -> float:
-    scale = max(abs(a), abs(b))
-    return 0.0 if scale == 0 else abs(a - b) / scale
-
-
-def _first_rows(explanation, rows: int) -> dict[str, Any]:
-    """The explanation as the page shows it: per-row values cut to the batch's first ``rows``
-    rows (its sums, computed before, cover every row), and each path of a hidden neuron's sum
-    as its weight and the delta it leads to (the page shows no per-path products)."""
-    data = _cut(explanation, rows) if explanation.inputs.shape[0] > rows \
-        else explanation.to_dict()
-    data.pop("dError_dSop")  # the same as the entry of "backward" it names
-    for delta in data["backward"]:
-        delta["paths"] = [{k: path[k] for k in ("to_neuron", "weight", "next")}
-                          for path in delta["paths"]]
-    return data
-
-
-def _cut(explanation, rows: int) -> dict[str, Any]:
-    per_row = explanation.per_sample_gradient[:rows]
-    explanation.inputs, explanation.targets = (explanation.inputs[:rows],
-                                               explanation.targets[:rows])
-    explanation.sops = [values[:rows] for values in explanation.sops]
-    explanation.outputs = [values[:rows] for values in explanation.outputs]
-    for delta in explanation.derivation:
-        delta.value = delta.value[:rows]
-        if delta.output_grad is not None:
-            delta.output_grad = delta.output_grad[:rows]
-        for factor in delta.factors:
-            factor.value = factor.value[:rows]
-        for path in delta.paths:
-            path["product"] = path["product"][:rows]
-    explanation.sop_weight_deriv.value = explanation.sop_weight_deriv.value[:rows]
-    return explanation.to_dict() | {"per_sample_gradient": per_row.tolist()}
