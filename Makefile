@@ -31,12 +31,12 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The fuzz targets for the CSV readers, the model loader and the playground's message
-# handlers, and every property test, at
-# length (thousands of examples each; several minutes).
+# The fuzz targets for the CSV readers (NumPy's, and the typed one with the preparation), the
+# Parquet reader, the model loader and the playground's message handlers, and every property
+# test, at length (thousands of examples each; several minutes).
 fuzz: $(VENV)/.installed-dev
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py tests/test_fuzz_server.py \
-		tests/test_reference.py
+		tests/test_reference.py tests/test_faults_api.py::test_what_save_writes_load_reads
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

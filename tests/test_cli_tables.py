@@ -263,3 +263,25 @@ def test_the_python_example_of_docs_tables_runs(capsys):
     exec(compile(blocks[0], "docs/tables.md", "exec"), {"__name__": "tables"})
     out = capsys.readouterr().out
     assert "color=(missing)" in out and "categorical" in out
+
+
+def test_a_boolean_target_is_evaluated_whatever_its_spelling(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200)})
+    frame["ok"] = frame["a"] > 0  # pandas writes True/False
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", tmp_path / "t.csv", "--out", model, "--no-progress",
+               "--epochs", "30", "--lr", "0.01")[0] == 0
+    assert chainrule.load(str(model)).metadata["classes"] == ["False", "True"]
+    (tmp_path / "later.csv").write_text("a,ok\n2.0,true\n-2.0,FALSE\n1.5,yes\n")
+    code, out, err = run(capsys, "evaluate", model, tmp_path / "later.csv")
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == 1.0
+
+
+def test_prepare_names_what_is_wrong_with_a_table():
+    from chainrule.preparation import DataError, prepare
+
+    with pytest.raises(DataError, match="the table has no columns"):
+        prepare({})

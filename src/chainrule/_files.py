@@ -2,10 +2,13 @@
 
 Every file chainrule writes goes through :func:`atomic_write`: a temporary file beside the target,
 flushed and fsynced, renamed over the target (which keeps its permissions), the folder fsynced.
+The outputs of one run are written :func:`together`: each to its temporary first, then all
+renamed, so that a run that cannot write its last output (a full disk) replaces none.
 Only regular files are ever replaced: never a folder, a device, a pipe or a symbolic link. A
 temporary file left by a process that was killed (``.<name>.<pid>-<random>.part``) is removed by
 the next write to the same target. :func:`check_output` says before a long run whether its
-outputs can be written at all, and :func:`claim` keeps two runs from writing one file.
+outputs can be written at all, and :func:`claim` keeps two runs from writing one file. An OS
+error (no space, no permission, a read-only disk) is an :class:`OutputError` naming the file.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["OutputError", "atomic_write", "check_output", "claim"]
+from . import _signals
+
+__all__ = ["OutputError", "atomic_write", "check_output", "claim", "together"]
 
 
 class OutputError(ValueError):
@@ -104,81 +111,204 @@ def _running(pid: int) -> bool:
     return True
 
 
+class _Writer(io.BufferedWriter):
+    """The temporary file's handle: an OS error while writing (a full disk) names the file the
+    temporary stands for, not the temporary."""
+
+    target = ""
+
+    def write(self, data):
+        try:
+            return super().write(data)
+        except OSError as exc:
+            raise _cannot_write(self.target, exc) from None
+
+    def flush(self):
+        try:
+            return super().flush()
+        except OSError as exc:
+            raise _cannot_write(self.target, exc) from None
+
+
+def _cannot_write(path: str, exc: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot be written ({exc.strerror or exc})")
+
+
+class _Staged:
+    """A file written to its temporary, waiting to be renamed over its target."""
+
+    def __init__(self, path: str, temporary: str) -> None:
+        self.path, self.temporary = path, temporary
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
+_staging: ContextVar[list[_Staged] | None] = ContextVar("chainrule_staging", default=None)
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Write a run's outputs together: every :func:`atomic_write` inside the block writes (and
+    fsyncs) its temporary file only; when the block ends without an error, all of them are
+    renamed over their targets, one after the other with nothing left to fail but the renames.
+    When anything fails — a full disk while writing the second file — no target is touched and
+    no temporary stays."""
+    staged: list[_Staged] = []
+    token = _staging.set(staged)
+    try:
+        yield
+    except BaseException:
+        _staging.reset(token)
+        with _signals.critical():
+            for entry in staged:
+                entry.discard()
+        raise
+    _staging.reset(token)
+    _commit(staged)
+
+
+def _commit(staged: list[_Staged]) -> None:
+    """Rename each staged file over its target (targets checked first), then make the renames
+    durable; whatever was not renamed is removed."""
+    with _signals.critical():
+        try:
+            for entry in staged:
+                _refuse_non_regular(entry.path)  # nothing else took the name meanwhile
+            for entry in staged:
+                try:
+                    os.replace(entry.temporary, entry.path)
+                except OSError as exc:
+                    raise _cannot_write(entry.path, exc) from None
+        finally:
+            for entry in staged:
+                entry.discard()
+    for folder in dict.fromkeys(os.path.dirname(entry.path) for entry in staged):
+        _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the renames in ``folder`` durable."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - some systems cannot open folders
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(descriptor)
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Any]:
     """Open a temporary file beside ``path`` for binary writing; on success rename it over
     ``path`` (after flush and fsync; a replaced file keeps its permissions), on failure remove
-    it and leave ``path`` untouched. Refuses anything but a regular file or a new name."""
+    it and leave ``path`` untouched. Inside :func:`together`, the rename waits for the block's
+    end. Refuses anything but a regular file or a new name; an OS error (no space, no
+    permission, a read-only disk) is an :class:`OutputError` naming ``path``."""
     path = os.path.abspath(os.fspath(path))
     _refuse_non_regular(path)
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     _remove_stale_temporaries(path)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    descriptor, temporary = tempfile.mkstemp(
-        dir=folder, prefix=f"{_temporary_prefix(path)}{os.getpid()}-", suffix=".part")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    staged = _staging.get()
+    entry: _Staged | None = None
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with _signals.critical():  # the temporary exists only once something will remove it
+            try:
+                descriptor, temporary = tempfile.mkstemp(
+                    dir=folder, prefix=f"{_temporary_prefix(path)}{os.getpid()}-",
+                    suffix=".part")
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
+            entry = _Staged(path, temporary)
+            handle = _Writer(io.FileIO(descriptor, "wb"))
+        handle.target = path
+        with handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            try:
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise _cannot_write(path, exc) from None
         os.chmod(temporary, mode)  # mkstemp's 0600 is for the temporary only
-        _refuse_non_regular(path)  # nothing else took the name meanwhile
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if staged is not None:
+            with _signals.critical():  # from here on, together() removes it
+                staged.append(entry)
+                entry = None
+        else:
+            _commit([entry])
+    except BaseException as exc:
+        if entry is not None:
+            with _signals.critical():
+                entry.discard()
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise _cannot_write(path, exc) from None
         raise
-    try:  # make the rename itself durable
-        folder_descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - some systems cannot open folders
-        return
-    try:
-        os.fsync(folder_descriptor)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(folder_descriptor)
 
 
 @contextmanager
 def claim(paths: Iterable[str]) -> Iterator[None]:
     """Hold a lock for each output path while a run works towards writing it, so that a second
     run aiming at the same file stops at once (:class:`OutputError`) instead of both claiming to
-    have written it. The locks go with the process, however it ends."""
-    held, created = [], []
+    have written it. The locks go with the process, however it ends; their files (and the
+    folders made for them) are removed however the block ends, a stop request included."""
+    held: list[tuple[int, str]] = []
+    created: list[str] = []
     try:
         for path in dict.fromkeys(os.path.abspath(p) for p in paths):
-            folder = os.path.dirname(path)
-            missing = []
-            while not os.path.lexists(folder):
-                missing.append(folder)
-                folder = os.path.dirname(folder)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            created.extend(missing)  # deepest first
-            lock = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
-            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(descriptor)
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise OutputError(f"{path}: another chainrule run is writing it; wait for "
-                                      "it or choose another output") from None
-                raise
-            held.append((descriptor, lock))
+            with _signals.critical():
+                _lock(path, held, created)
         yield
     finally:
-        for descriptor, lock in reversed(held):
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-            os.close(descriptor)
-        for folder in created:  # folders made for a run that wrote nothing there go again
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+        with _signals.critical():
+            for descriptor, lock in reversed(held):
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                os.close(descriptor)
+            for folder in created:  # folders made for a run that wrote nothing there go again
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+
+
+def _lock(path: str, held: list[tuple[int, str]], created: list[str]) -> None:
+    folder = os.path.dirname(path)
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    finally:
+        created.extend(m for m in missing if os.path.isdir(m))  # deepest first
+    lock = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
+    try:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(descriptor)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise OutputError(f"{path}: another chainrule run is writing it; wait for "
+                              "it or choose another output") from None
+        raise _cannot_write(path, exc) from None
+    held.append((descriptor, lock))
 
 
 def _umask() -> int:

@@ -1,16 +1,15 @@
 """The ``chainrule`` command: train, predict, evaluate, tutorial, explain, gradcheck, info.
 
 Bad input never ends in a traceback: every problem is one line on stderr and exit code 2, and
-no output file is left behind (files are written atomically, at the end).
+no output file is left behind (files are written atomically, at the end, all of a run's
+together). Ctrl-C, SIGTERM and SIGHUP end a command cleanly, with exit code 130, 143 or 129;
+``train`` keeps the model of its last update (see :mod:`chainrule._signals`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
-import itertools
 import json
 import math
 import os
@@ -23,20 +22,18 @@ import numpy as np
 
 # What the parser needs (names of choices) is imported here; the rest where it is used, so
 # that `chainrule --version` and `chainrule train --help` answer at once.
-from . import __version__
+from . import __version__, _signals
+from ._predict import cmd_evaluate, cmd_predict
 from ._validation import positive_int
 from .activations import ACTIVATIONS
-from .callbacks import Callback
 from .datasets import DATASETS
-from .features import MAX_AUTO_CLASSES, DataError
+from .features import MAX_AUTO_CLASSES
 from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .features import Preparation
-    from .metrics import Metrics
     from .network import Network
     from .preparation import TrainingData
 
@@ -47,6 +44,8 @@ DEFAULT_EPOCHS = 200
 DEFAULT_L2 = 0.0001  # GDClassifier's and GDRegressor's, and scikit-learn's MLP's alpha
 DEFAULT_INIT = "xavier"  # measured on real tables: benchmarks/init_choice.py
 EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
+#: 128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
+EXIT_CODES = _signals.EXIT_CODES
 
 
 class UsageError(ValueError):
@@ -150,28 +149,10 @@ def _option(name: str, parse: type = float, rule=None):
     return convert
 
 
-# ---------------------------------------------------------------------------- data
-def _class_report(metrics: dict[str, Any]) -> str:
-    """The per-class view (precision, recall, F1, support) and the confusion matrix, as text."""
-    per_class = metrics["per_class"]
-    width = max(8, *(len(label) for label in per_class))
-    lines = [f"{'class':>{width}}  precision  recall     f1  support"]
-    for label, row in per_class.items():
-        lines.append(f"{label:>{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
-                     f"{row['f1']:5.3f}  {row['support']:7d}")
-    if len(per_class) <= 20:
-        lines.append("confusion matrix (rows: true class, columns: predicted class):")
-        labels = list(per_class)
-        cell = max(4, *(len(label) for label in labels),
-                   len(str(max(max(r) for r in metrics["confusion_matrix"]))))
-        lines.append(" " * (width + 2) + " ".join(f"{label:>{cell}}" for label in labels))
-        for label, row in zip(labels, metrics["confusion_matrix"]):
-            lines.append(f"{label:>{width}}  " + " ".join(f"{v:>{cell}d}" for v in row))
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------- commands
 def cmd_train(args) -> int:
+    from ._training_run import train
+
     if args.data and args.dataset:
         raise UsageError("give a CSV file or --dataset, not both")
     task = args.task or ("regression" if args.loss in ("mse", "squared_error") else None)
@@ -186,12 +167,12 @@ def cmd_train(args) -> int:
     if args.data and (args.dask or args.dask_workers):
         # Out of core: the workers read the file(s); no process holds the whole data set.
         with _dask_client(args) as client:
-            return _train(args, _cluster_data(args, task, client), client)
+            return train(args, _cluster_data(args, task, client), client)
     data = _local_data(args, task)
     if args.dask or args.dask_workers:
         with _dask_client(args) as client:
-            return _train(args, data, client)
-    return _train(args, data, None)
+            return train(args, data, client)
+    return train(args, data, None)
 
 
 def _roles(args) -> dict[str, Any]:
@@ -260,326 +241,12 @@ def _dask_client(args):
             cluster.close()
 
 
-def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any]:
-    from .metrics import Metrics, score
-
-    if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
-        parts = data.held_out.held_out_sums(net, _block_metrics, client)
-        total = Metrics(net)
-        for part in parts:
-            total.merge(part)
-        return total.result()
-    X, Y = data.held_out
-    return score(net, X, Y)
-
-
-def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
-    from .metrics import Metrics
-
-    if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
-        Y = Y[:, 1:]
-    metrics = Metrics(net)
-    metrics.add(X, Y)
-    return metrics
-
-
-def _train(args, data: TrainingData, client) -> int:
-    """Build the network, train it (here, or on the cluster), check it, write it."""
-    from ._files import check_output, claim
-    from .exceptions import DivergenceWarning
-    from .network import Network
-
-    output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
-        data.loss, "identity")
-    if args.output_activation:
-        output = args.output_activation
-    n_inputs, n_outputs = data.X_train.shape[1], data.Y_train.shape[1]
-    net = Network([n_inputs, *args.hidden, n_outputs], activation=args.activation,
-                  output_activation=output, loss=data.loss, init=args.init, seed=args.seed,
-                  dtype=args.dtype)
-    net.metadata = dict(data.metadata)
-    run_dir = args.out_dir or os.path.join("runs", data.name)
-    model_path = check_output(args.out if args.out is not None
-                              else os.path.join(run_dir, "model.npz"), "model", [args.data])
-    curve_path = os.path.splitext(model_path)[0] + ".loss.png"
-    outputs = [model_path, check_output(curve_path, "loss curve", [args.data])]
-    checkpoint_path = None
-    if args.checkpoint_every or args.resume:
-        checkpoint_path = check_output(args.checkpoint or os.path.join(run_dir, "checkpoint.npz"),
-                                       "checkpoint", [args.data])
-        outputs.append(checkpoint_path)
-    if len(set(outputs)) < len(outputs):
-        raise UsageError(f"the model, its loss curve and the checkpoint need three different "
-                         f"paths; got {', '.join(outputs)}")
-    if args.data and data.preparation is not None:
-        print(f"{args.data}: the columns, as prepared for training")
-        print(data.preparation.summary_text())
-        print()
-    counter = _EpochCounter()
-    fit_args: dict[str, Any] = {"callbacks": [counter]}
-    if data.validation is not None:
-        fit_args["validation_data"] = data.validation
-    if args.early_stopping:
-        fit_args["early_stopping"] = args.early_stopping
-    if args.checkpoint_every:
-        fit_args.update(checkpoint=checkpoint_path, checkpoint_every=args.checkpoint_every)
-    if args.resume:
-        if not os.path.exists(checkpoint_path):
-            raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
-        fit_args["resume_from"] = checkpoint_path
-    n_train = data.X_train.shape[0]
-    batch_size = args.batch_size if args.batch_size < n_train else None
-    options = dict(epochs=args.epochs, learning_rate=args.lr, optimizer=args.optimizer,
-                   batch_size=batch_size, schedule=args.schedule, l2=args.l2,
-                   progress=args.progress, **fit_args)
-    with claim(outputs):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DivergenceWarning)
-            if client is None:
-                history = net.fit(data.X_train, data.Y_train, **options)
-            else:
-                history = _fit_on_dask(net, data, client, options, args.dask_batching)
-        for warning in caught:
-            if not issubclass(warning.category, DivergenceWarning):
-                print(f"chainrule: warning: {warning.message}", file=sys.stderr)
-        metrics = _held_out_metrics(net, data, client)
-        if history.diverged or not all(np.isfinite(v) for k, v in metrics.items()
-                                       if k in ("loss", "mse", "accuracy")):
-            reason = history.stopped_reason if history.diverged else (
-                f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
-            reason = reason.replace(" Try a smaller learning rate.", "")
-            raise UsageError(f"{reason.rstrip('.')}; no model written (try a smaller --lr)")
-        net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
-                                    "stopped_reason": history.stopped_reason}
-        net.save(model_path)
-        try:
-            history.plot(curve_path)
-        except ImportError:
-            curve_path = None
-    if args.resume and counter.epochs == 0:
-        print(f"the checkpoint {checkpoint_path} had already finished at epoch "
-              f"{history.epochs} (--epochs {args.epochs}): nothing trained; these are its "
-              "results (raise --epochs to train on)")
-    print(f"trained {net!r} on {data.name} ({n_train} training samples)")
-    final = f"; final training loss {history['loss'][-1]:.6g}" if history.epochs else ""
-    print(f"stopped: {history.stopped_reason}{final}")
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"held-out ({data.n_held} samples): {shown}")
-    if "per_class" in metrics:
-        print(_class_report(metrics))
-    print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
-    if history.stopped_reason.startswith("interrupted"):
-        return EXIT_INTERRUPTED
-    return 0
-
-
-def _fit_on_dask(net: Network, data: TrainingData, client, options: dict, batching: str):
-    """The same training with the Dask cluster as the source of every step's gradient."""
-    import dask.array as da
-
-    from . import distributed
-
-    X, Y = data.X_train, data.Y_train
-    if isinstance(X, np.ndarray):  # a built-in dataset: sent to the workers in row-blocks
-        n_workers = max(1, len(client.scheduler_info()["workers"]))
-        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
-        X = da.from_array(X, chunks=(rows, X.shape[1]))
-        Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
-    return distributed.fit(net, X, Y, client=client, batching=batching, **options)
-
-
-class _EpochCounter(Callback):
-    """Counts the epochs this invocation trains (a resumed run may have none left)."""
-
-    epochs = 0
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        self.epochs += 1
-
-
-def _model_blocks(args, need_target: bool):
-    """The model and its preparation, then ``(X, Y, labels)`` for each block of the table
-    (``Y`` None unless asked for): a file of any size goes through in bounded memory. Columns
-    are matched by name, in any order; columns the model does not use are never parsed."""
-    from .features import Preparation
-    from .network import load
-    from .tables import iter_batches, row_label
-
-    net = load(args.model)
-    prep = Preparation.from_metadata(net.metadata, net.n_inputs)
-    if not net.metadata.get("feature_names"):  # a model without column names: by position
-        header = next(iter_batches(args.data, []))
-        if len(header) not in (net.n_inputs, net.n_inputs + 1):
-            raise UsageError(f"{args.data}: has {len(header)} columns, the model {args.model} "
-                             f"takes {net.n_inputs} inputs")
-        for spec, name in zip(prep.columns, header):
-            spec["name"] = name
-        prep.target_name = prep.target_name or (header[-1] if len(header) > net.n_inputs
-                                                else None)
-    wanted = list(prep.used_columns)
-    if need_target:
-        if prep.target_name is None:
-            raise UsageError(f"{args.data}: the model {args.model} names no target column")
-        wanted.append(prep.target_name)
-    blocks = iter_batches(args.data, wanted, _column_types(prep, wanted))
-    try:
-        next(blocks)  # the header: every wanted column is there (or a one-line error)
-    except ValueError as exc:
-        raise UsageError(str(exc).replace("lacks the column(s)",
-                                         "lacks the model's feature column(s)")
-                         ) from None
-    yield net, prep
-    rows = 0
-    for table in blocks:
-        prep.row_label = row_label(args.data, rows)
-        rows += table.num_rows
-        try:
-            X = prep.transform(table)
-            Y = None
-            if need_target:
-                Y, present = _targets_for_model(net, prep, table)
-                if not present.all():
-                    X, Y = X[present], Y[present]
-                    prep.unseen["(rows without a target, not scored)"] = int((~present).sum())
-        except DataError as exc:
-            raise UsageError(f"{args.data}: {exc}") from None
-        yield X, Y
-    if rows == 0:
-        raise UsageError(f"{args.data}: only a header, no data rows")
-
-
-def _column_types(prep: Preparation, columns: list[str]) -> dict[str, Any]:
-    """The pyarrow type each column is read as: numbers as float64, dates as timestamps, the
-    rest as text; the preparation reads them as it did in training."""
-    import pyarrow as pa
-
-    kinds = {spec["name"]: spec for spec in prep.columns}
-    types = {}
-    for name in columns:
-        spec = kinds.get(name, {})
-        if name == prep.target_name:
-            types[name] = pa.string() if prep.target_kind in ("text", "boolean") \
-                else pa.float64()
-        elif spec.get("role") == "date":
-            types[name] = pa.timestamp("ns")
-        elif spec.get("role") == "numeric" or spec.get("kind") in ("number", "integer"):
-            types[name] = pa.float64()
-        else:
-            types[name] = pa.string()
-    return types
-
-
-def _targets_for_model(net: Network, prep: Preparation, table
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """The block's targets as the network takes them, and which rows have one (a label the
-    model does not know is refused)."""
-    from .metrics import target_units
-
-    values = prep.table_targets(table)
-    if prep.task != "classification":
-        present = ~np.isnan(values).any(axis=1)
-        return target_units(net, np.where(present[:, None], values, 0.0), to_network=True), \
-            present
-    present = table.column(prep.target_name).is_valid().to_numpy(zero_copy_only=False)
-    unknown = np.flatnonzero((values < 0) & present)
-    if unknown.size:
-        cell = table.column(prep.target_name)[int(unknown[0])].as_py()
-        if isinstance(cell, float) and cell.is_integer():
-            cell = int(cell)
-        raise DataError(f"column {prep.target_name!r}: label {cell!r} is not one of the "
-                        f"model's classes {prep.classes}")
-    values = np.maximum(values, 0)
-    if net.n_outputs == 1:
-        return values.reshape(-1, 1).astype(float), present
-    return np.eye(net.n_outputs)[values], present
-
-
-def _warn_unseen(prep: Preparation, counts: dict[str, int]) -> None:
-    if counts:
-        shown = ", ".join(f"{name!r} ({count:,})" for name, count in counts.items())
-        print(f"chainrule: warning: cells of categories never seen in training, encoded as "
-              f"all zeros: {shown}", file=sys.stderr)
-
-
-def cmd_predict(args) -> int:
-    from ._files import atomic_write, check_output, claim
-    from .metrics import class_indices, target_units
-
-    path = None if args.out is None else check_output(args.out, "predictions",
-                                                      [args.model, args.data])
-    blocks = _model_blocks(args, need_target=False)
-    net, prep = next(blocks)
-    classes = prep.classes
-    classification = prep.task == "classification"
-    if classification:
-        columns = ["predicted", f"probability_{classes[1]}"] if net.n_outputs == 1 else \
-            ["predicted"] + [f"probability_{c}" for c in classes]
-    else:
-        name = prep.target_name or "predicted"
-        columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
-    unseen: dict[str, int] = {}
-    first = next(blocks, None)  # prepared before anything is written
-
-    def write_all(stream) -> None:
-        """The predictions, block by block, in the standard CSV dialect (quoted as needed)."""
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(columns)
-        for X, _ in itertools.chain([first] if first is not None else [], blocks):
-            for name, count in prep.unseen.items():
-                unseen[name] = unseen.get(name, 0) + count
-            predicted = net.predict(X)
-            if classification:
-                index = class_indices(net, predicted)
-                labels = prep.labels(index) if classes else index.tolist()
-                values = predicted if net.n_outputs > 1 else predicted[:, :1]
-            else:
-                labels, values = None, target_units(net, predicted, to_network=False)
-            text = [[f"{v:.10g}" for v in row] for row in values.tolist()]
-            writer.writerows(text if labels is None else
-                             ([str(label), *row] for label, row in zip(labels, text)))
-
-    if path is None:
-        write_all(sys.stdout)
-    else:
-        with claim([path]), atomic_write(path) as handle:
-            stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            write_all(stream)
-            stream.flush()
-            stream.detach()  # the atomic writer closes the file itself
-    _warn_unseen(prep, unseen)
-    return 0
-
-
-def cmd_evaluate(args) -> int:
-    from .metrics import Metrics
-
-    blocks = _model_blocks(args, need_target=True)
-    net, prep = next(blocks)
-    metrics = Metrics(net)
-    unseen: dict[str, int] = {}
-    for X, Y in blocks:
-        for name, count in prep.unseen.items():
-            unseen[name] = unseen.get(name, 0) + count
-        if len(X):
-            metrics.add(X, Y)
-    skipped = unseen.pop("(rows without a target, not scored)", 0)
-    if skipped:
-        print(f"chainrule: note: {skipped:,} row(s) without a target in {args.data} were not "
-              "scored", file=sys.stderr)
-    if not metrics.rows:
-        raise UsageError(f"{args.data}: no row has a target ({prep.target_name!r})")
-    _warn_unseen(prep, unseen)
-    # JSON has no NaN: an undefined metric (R² of a constant target) is null.
-    print(json.dumps(_json_safe(metrics.result())))
-    return 0
-
-
 _ACTIVATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
 def cmd_tutorial(args) -> int:
     from . import tutorial
-    from ._files import check_output, claim
+    from ._files import check_output, claim, together
 
     plot_path = None if args.plot is None else check_output(args.plot, "plot")
     x = args.inputs
@@ -629,7 +296,7 @@ def cmd_tutorial(args) -> int:
     if plot_path is not None:
         from .plotting import plot_tutorial
 
-        with claim([plot_path]):
+        with claim([plot_path]), together():
             plot_tutorial(runs, args.target, plot_path, settings=report)
         report["plot"] = plot_path
     if args.json:
@@ -736,6 +403,9 @@ def cmd_explain(args) -> int:
     # A model trained by the command line sees standardised data: explain what it sees.
     scaled = bool(net.metadata.get("scaling") or net.metadata.get("target_scaling"))
     X, Y = scale_inputs(net, X), target_units(net, Y, to_network=True)
+    if scaled and not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise UsageError(f"the sample, scaled as the model {args.model} was trained, is not "
+                         "finite: its values lie too far outside the training data's")
     if args.bias is not None:
         explanation = net.explain(X, Y, args.layer, bias=args.bias)
     else:
@@ -1015,37 +685,99 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Run one command; return its exit code. Bad input is one line on stderr and exit code 2.
+    A stop request (Ctrl-C, SIGTERM, SIGHUP) ends a command cleanly (no lock or temporary file
+    left) with exit code 128 + the signal's number (130, 143, 129); ``train`` keeps the model
+    of the last update. NumPy's floating-point warnings never reach stderr: every result that
+    could be non-finite is checked where it is made, and refused with a message of its own."""
+    with _signals.installed(program=argv is None), np.errstate(all="ignore"), \
+            warnings.catch_warnings(), _named_stdout():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        code = _run(argv)
+        swallowed = _signals.unhandled()  # a stop request some library code caught
+        return _interrupted(swallowed) if swallowed is not None else code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        return args.run(args)
+        code = args.run(args)
+        _flush_stdout()
+        return code
     except (UsageError, ValueError) as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # the reader went away (| head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 0
     except OSError as exc:  # a file that cannot be read or written: one line, never a traceback
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
     except MemoryError:
         return _fail("not enough memory for this request; try a smaller network, batch or data")
-    except KeyboardInterrupt:
-        print("chainrule: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a _signals.Stopped
+        _signals.unhandled()
+        return _interrupted(getattr(exc, "signum", None))
 
 
-def _json_safe(value: Any) -> Any:
-    """Floats rounded to 6 digits, NaN as null, all the way down."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 6) if np.isfinite(value) else None
-    return value
+def _interrupted(signum: int | None) -> int:
+    print(f"chainrule: interrupted ({_signals.describe(signum)})", file=sys.stderr)
+    return EXIT_CODES.get(signum, EXIT_INTERRUPTED) if signum else EXIT_INTERRUPTED
+
+
+def _flush_stdout() -> None:
+    """What the command printed, written now, so that a full disk behind stdout is one line
+    (and not Python's complaint at exit)."""
+    sys.stdout.flush()
+
+
+class _StandardOutput:
+    """``sys.stdout`` for the span of a command: an OS error while writing to it (a full disk
+    behind a redirection) is one line naming standard output, and the process's own flush at
+    exit has nothing left to complain about."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def _guarded(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _quiet_stdout()
+            raise ValueError(f"standard output: cannot be written ({exc.strerror or exc})") \
+                from None
+
+    def write(self, text):
+        return self._guarded(self._stream.write, text)
+
+    def writelines(self, lines):
+        return self._guarded(self._stream.writelines, lines)
+
+    def flush(self):
+        return self._guarded(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _named_stdout():
+    previous = sys.stdout
+    sys.stdout = _StandardOutput(previous)
+    try:
+        yield
+    finally:
+        sys.stdout = previous
+
+
+def _quiet_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _fail(message: str) -> int:

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from .columns import (
+    FALSE_WORDS,
+    TRUE_WORDS,
     Column,
     ColumnStats,
     as_kind,
@@ -52,7 +54,6 @@ __all__ = ["LARGEST_LABEL", "MAX_AUTO_CLASSES", "DataError", "Preparation"]
 #: classes when no task is given, and the largest class label that converts to an integer exactly.
 MAX_AUTO_CLASSES = 50
 LARGEST_LABEL = 2**53
-_STATS_ROWS = 65_536  # rows whose deviations are squared at a time while fitting the scaling
 
 
 class DataError(ValueError):
@@ -140,7 +141,8 @@ class Preparation:
         """The features of every row, and the scaling fitted on ``rows`` applied to them."""
         X = self.encode(table, consume)
         if self.standardize:
-            self.scaling = _fit_scaling(X, rows, self.feature_names)
+            every = len(rows) == len(X) and bool(np.all(np.diff(rows) > 0))  # all, in order
+            self.scaling = _fit_scaling(X, None if every else rows, self.feature_names)
             X -= np.asarray(self.scaling["mean"])
             X /= np.asarray(self.scaling["scale"])
         return X
@@ -207,7 +209,8 @@ class Preparation:
         if missing:
             raise DataError(f"no column {missing[0]!r}, which the model uses"
                             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        X = np.empty((n, len(self.feature_names)))
+        # Column by column, so a column of the matrix is contiguous (as pandas keeps its own).
+        X = np.empty((n, len(self.feature_names)), order="F")
         at, self.unseen = 0, {}
         for spec in self.columns:
             if spec["role"] in ("dropped", "target"):
@@ -224,7 +227,8 @@ class Preparation:
                        at: int) -> int:
         name = spec["name"]
         missing = column.missing
-        if missing.any() and self.on_missing == "refuse":
+        any_missing = bool(missing.any())
+        if any_missing and self.on_missing == "refuse":
             raise DataError(f"{self.row_label(int(np.flatnonzero(missing)[0]))}, column "
                             f"{name!r}: the cell is empty (--on-missing fill fills it)")
         if spec["role"] == "categorical":
@@ -243,13 +247,15 @@ class Preparation:
                 self.unseen[name] = unseen
             return at + width
         values = _numeric_values(spec, column)
-        bad = np.isnan(values) & ~missing
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{self.row_label(row)}, column {name!r}: {column.values[row]!r} "
-                            f"is not {'a boolean' if spec['role'] == 'boolean' else 'a number'}")
+        if column.values.dtype == object:  # text where numbers were trained: each must read
+            bad = np.isnan(values) & ~missing
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{self.row_label(row)}, column {name!r}: "
+                                f"{column.values[row]!r} is not "
+                                f"{'a boolean' if spec['role'] == 'boolean' else 'a number'}")
         X[:, at] = values
-        if missing.any():
+        if any_missing:
             X[missing, at] = spec["fill"]
         if spec["indicator"]:
             X[:, at + 1] = missing
@@ -275,6 +281,9 @@ class Preparation:
             return values.reshape(len(values), -1)
         keys = category_keys(column)
         labels = {str(label): i for i, label in enumerate(self.classes)}
+        if self.classes == ["False", "True"]:  # a boolean target: any spelling of one
+            labels |= {word: int(word in TRUE_WORDS) for word in TRUE_WORDS | FALSE_WORDS}
+            keys = [k if k is None or k in labels else k.strip().lower() for k in keys]
         return np.fromiter((labels.get(k, -1) if k is not None else -1 for k in keys),
                            np.int64, len(keys))
 
@@ -440,7 +449,9 @@ class Preparation:
                                 f"{', '.join(names)})")
 
     def _choose_target(self, names: list[str]) -> str:
-        target = self.target if self.target is not None else names[-1] if names else None
+        if not names:
+            raise DataError("the table has no columns")
+        target = self.target if self.target is not None else names[-1]
         if target not in names:
             raise DataError(f"no target column {target!r} (columns: {', '.join(names)})")
         if target in self.numeric + self.categorical + self.drop:
@@ -563,20 +574,19 @@ def _target_array(y: Any, n: int) -> Column:
 
 def _fit_scaling(X: np.ndarray, rows: np.ndarray | None, names: list[str]
                  ) -> dict[str, list[float]]:
-    """The mean and standard deviation of each column of ``X[rows]``, in blocks of rows."""
-    rows = np.arange(len(X)) if rows is None else np.asarray(rows)
-    if rows.size == 0:
+    """The mean and standard deviation of each column of ``X[rows]`` (two passes: the mean,
+    then the squared deviations from it), a column at a time."""
+    n = len(X) if rows is None else len(rows)
+    if n == 0:
         raise DataError("no rows to fit the preparation on")
+    mean, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.zeros(X.shape[1])
-        for start in range(0, len(rows), _STATS_ROWS):
-            total += X[rows[start:start + _STATS_ROWS]].sum(axis=0)
-        mean = total / len(rows)
-        squares = np.zeros(X.shape[1])
-        for start in range(0, len(rows), _STATS_ROWS):
-            deviation = X[rows[start:start + _STATS_ROWS]] - mean
-            squares += np.einsum("ij,ij->j", deviation, deviation)
-    return _finish_scaling(mean, squares, len(rows), names,
+        for j in range(X.shape[1]):
+            column = X[:, j] if rows is None else X[rows, j]
+            mean[j] = column.mean()
+            deviation = column - mean[j]
+            squares[j] = deviation @ deviation
+    return _finish_scaling(mean, squares, n, names,
                            lambda i: np.max(np.abs(X[:, i])))
 
 

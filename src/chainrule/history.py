@@ -64,7 +64,8 @@ class History:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
         history = cls()
-        history.history = {k: list(v) for k, v in data.get("history", {}).items()}
+        history.history.update({k: [float(x) for x in v]
+                                for k, v in data.get("history", {}).items()})
         history.stopped_reason = str(data.get("stopped_reason", ""))
         history.updates = int(data.get("updates", 0))
         history.params = dict(data.get("params", {}))

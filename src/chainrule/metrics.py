@@ -67,9 +67,12 @@ class Metrics:
             self.sum, self.sum_squares, self.residual = zeros, zeros.copy(), zeros.copy()
 
     def add(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Add a block of rows (checked: an empty block is refused, as every call that takes
+        data refuses one; the arrays are not changed)."""
         net = self.net
-        predicted = net.predict(X)
-        self.loss += net.loss(X, Y) * len(X)
+        X, Y = net.check_data(X, Y)
+        loss, predicted = Engine.evaluate(net, X, Y)  # one pass: the loss and the outputs
+        self.loss += loss * len(X)
         self.rows += len(X)
         if self.classification:
             self.correct += accuracy(net, predicted, Y) * len(X)

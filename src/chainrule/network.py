@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from . import persistence
 from .engine import Engine
 from .explain import Explanation, explain
@@ -47,6 +49,21 @@ class Network(Engine):
         """A :class:`~chainrule.training.Trainer` for stepping through training by hand
         (``trainer.step()``, ``trainer.run_epoch()``); the keywords are :meth:`fit`'s."""
         return Trainer(self, X, Y, **options)
+
+    def evaluate(self, X: Any, Y: Any = None) -> tuple[float, np.ndarray]:
+        """``(loss, predicted)`` on ``(X, Y)`` (``Y`` None: the predictions only, the loss 0),
+        the data checked first as :meth:`predict` and :meth:`loss` check it."""
+        if Y is None:
+            return Engine.evaluate(self, self.check_inputs(X), None)
+        return Engine.evaluate(self, *self.check_data(X, Y))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted outputs, shaped ``(n_samples, n_outputs)``."""
+        return Engine.evaluate(self, self.check_inputs(X), None)[1]
+
+    def loss(self, X: Any, Y: Any) -> float:
+        """The error on ``(X, Y)``: summed over outputs, averaged over samples (see losses)."""
+        return Engine.evaluate(self, *self.check_data(X, Y))[0]
 
     def explain(self, X: Any, Y: Any, layer: int, weight: Any = None,
                 **kwargs: Any) -> Explanation:

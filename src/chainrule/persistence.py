@@ -130,8 +130,23 @@ def _write(path: str, header: dict[str, Any], arrays: dict[str, np.ndarray],
     if len(arrays) > len(model_arrays):
         header["checkpoint_checksum"] = _digest(arrays, header)
     text = json.dumps(header, allow_nan=False)
+    _refuse_unloadable(path, text)
     with atomic_write(path) as handle:
         np.savez(handle, **{HEADER: np.array(text)}, **arrays)
+
+
+def _refuse_unloadable(path: str, text: str) -> None:
+    """A header :func:`load` would refuse is never written: the text goes through the very
+    checks loading makes (its size, its depth, every field's schema)."""
+    try:
+        if len(text) > MAX_HEADER_CHARS:
+            raise _fail(path, f"the header would be {len(text):,} characters, more than the "
+                              f"{MAX_HEADER_CHARS:,} a model file may hold (a metadata field "
+                              "too large?)")
+        _check_header(path, _parse_json(path, text))
+    except ModelFileError as exc:
+        message = str(exc).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: not saved: {message}") from None
 
 
 def _check_finite(net: Engine, path: str) -> None:
@@ -144,13 +159,17 @@ def _check_finite(net: Engine, path: str) -> None:
 
 
 def save(net: Engine, path: str, metadata: dict[str, Any] | None = None) -> None:
-    """Write ``net`` to ``path`` (``.npz``), atomically. ``metadata`` must be JSON-able."""
+    """Write ``net`` to ``path`` (``.npz``), atomically. ``metadata`` must be JSON-able; what
+    :func:`load` would refuse (a metadata field out of its schema, a header too large or too
+    deeply nested, a non-finite weight) is a ``ValueError`` and nothing is written."""
     _check_finite(net, path)
+    header = _header(net)
+    if metadata is not None:
+        header["metadata"] = dict(metadata)
+    arrays = _network_arrays(net)
+    _write(path, header, arrays, arrays)  # refuses what loading would refuse
     if metadata is not None:
         net.metadata = dict(metadata)
-    _check_metadata(path, net.metadata, net.spec(), error=ValueError)
-    arrays = _network_arrays(net)
-    _write(path, _header(net), arrays, arrays)
 
 
 def save_checkpoint(trainer: Any, path: str) -> None:
@@ -215,6 +234,8 @@ class _Archive:
                 else _fail(path, "not a regular file")
         try:
             self.zip = zipfile.ZipFile(path)
+        except (PermissionError, BlockingIOError) as exc:  # the file, not its content
+            raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise _fail(path, f"truncated or corrupted model file ({exc})") from None
         infos = self.zip.infolist()
@@ -276,16 +297,7 @@ class _Archive:
         shape, dtype = self.array_header(HEADER)
         if dtype.kind != "U" or shape != () or dtype.itemsize // 4 > MAX_HEADER_CHARS:
             raise _fail(self.path, f"the header {HEADER} is malformed")
-        header = _parse_json(self.path, str(self.read(HEADER)))
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise _fail(self.path, "not a chainrule model file (format field)")
-        version = header.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise _fail(self.path, f"bad format_version {version!r}")
-        if version > FORMAT_VERSION:
-            raise _fail(self.path, f"format_version {version} is newer than this chainrule "
-                                   f"reads ({FORMAT_VERSION}); upgrade chainrule")
-        return header
+        return _parse_json(self.path, str(self.read(HEADER)))
 
 
 def _is_int(value: Any, minimum: int = 0) -> bool:
@@ -422,6 +434,14 @@ def _check_members(archive: _Archive, spec: dict[str, Any], training: Any) -> di
     missing = sorted(set(expected) - set(archive.members))
     if missing:
         raise _fail(path, f"arrays do not match the architecture (missing {missing})")
+    if training is not None:  # every run records these three, one value per epoch done
+        records = set(training["history"]["history"]) if "history" in training["history"] \
+            else {name[len("history."):] for name in extra if name.startswith("history.")}
+        lacking = [key for key in ("loss", "learning_rate", "time") if key not in records]
+        if lacking:
+            raise _fail(path, f"the checkpoint's history lacks its {', '.join(lacking)} "
+                              f"record(s) (one value for each of its {training['epoch']} "
+                              "epochs)")
     for name, (shape, wanted) in expected.items():
         found_shape, found = archive.array_header(name)
         if found_shape != shape or found != wanted:
@@ -454,7 +474,8 @@ def _check_training(path: str, training: Any) -> dict[str, Any]:
     if first is not None and not (_is_number(first) and first >= 0):
         refuse("first_loss", "must be a finite number >= 0 or null")
     optimizer = training.get("optimizer")
-    if not isinstance(optimizer, dict) or optimizer.get("name") not in OPTIMIZERS \
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("name"), str) \
+            or optimizer["name"] not in OPTIMIZERS \
             or not isinstance(optimizer.get("hyperparameters"), dict) \
             or not all(_is_number(v) for v in optimizer["hyperparameters"].values()) \
             or not _is_int(optimizer.get("steps")):
@@ -473,7 +494,38 @@ def _check_training(path: str, training: Any) -> dict[str, Any]:
             or not _is_int(history.get("updates", 0)) \
             or not isinstance(history.get("params", {}), dict):
         refuse("history", "must hold stopped_reason, updates and params")
+    records = history.get("history")  # format version 1: the records in the JSON
+    if records is not None and (not isinstance(records, dict) or not all(
+            isinstance(key, str) and isinstance(values, list)
+            and len(values) == training["epoch"] and all(_is_number(v) for v in values)
+            for key, values in records.items())):
+        refuse("history.history", f"must hold lists of {training['epoch']} finite numbers")
     return {**training, "rng_state": state}
+
+
+def _check_header(path: str, header: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Every field of a header against its schema: the architecture (as :meth:`Engine.spec`
+    gives it) and the checked checkpoint state (``None`` for a model file)."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise _fail(path, "not a chainrule model file (format field)")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _fail(path, f"bad format_version {str(version)[:40]!r}")
+    if version > FORMAT_VERSION:
+        raise _fail(path, f"format_version {version} is newer than this chainrule reads "
+                          f"({FORMAT_VERSION}); upgrade chainrule")
+    spec = _checked_spec(path, header)
+    training = header.get("checkpoint")
+    if training is not None:
+        training = _check_training(path, training)
+    unknown = set(header) - {"format", "format_version", "chainrule_version", "architecture",
+                             "dtype", "metadata", "checksum", "checkpoint",
+                             "checkpoint_checksum"}
+    if unknown:
+        raise _fail(path, f"the header has fields the format does not define: "
+                          f"{sorted(unknown)[:5]}")
+    _check_metadata(path, header.get("metadata", {}), spec)
+    return spec, training
 
 
 def _verify(path: str, header: dict[str, Any], arrays: dict[str, np.ndarray], key: str,
@@ -488,17 +540,7 @@ def _read_all(path: str, network_class: type[Engine]):
     archive = _Archive(path)
     try:
         header = archive.header()
-        spec = _checked_spec(path, header)
-        training = header.get("checkpoint")
-        if training is not None:
-            training = _check_training(path, training)
-        unknown = set(header) - {"format", "format_version", "chainrule_version", "architecture",
-                                 "dtype", "metadata", "checksum", "checkpoint",
-                                 "checkpoint_checksum"}
-        if unknown:
-            raise _fail(path, f"the header has fields the format does not define: "
-                              f"{sorted(unknown)[:5]}")
-        _check_metadata(path, header.get("metadata", {}), spec)
+        spec, training = _check_header(path, header)
         declared = _check_members(archive, spec, training)
         arrays = {name: archive.read(name) for name in declared}
     finally:
@@ -552,7 +594,8 @@ def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
                               for key in arrays if key.startswith("history.")}
     return {
         "epoch": training["epoch"], "batch": training.get("batch", 0),
-        "epoch_error": training.get("epoch_error", 0.0), "first_loss": training["first_loss"],
+        "epoch_error": training.get("epoch_error", 0.0),
+        "first_loss": training.get("first_loss"),
         "parameters": saved.flat_parameters(), "optimizer": optimizer,
         "rng_state": training["rng_state"], "order": arrays.get("trainer.order"),
         "history": history, "data": training.get("data"),

@@ -165,8 +165,11 @@ def prepare(data: Any, loss: str | None = None, test_split: float = 0.25,
         labels = prep.target_units(labels, to_network=True)
     Y = encode_targets(labels, prep.task, loss, n_classes)
     metadata = {**prep.metadata(), "dataset": name or (_stem(where) if where else "table")}
-    return _parts(metadata["dataset"], prep.task, loss, metadata, X, Y, train, held,
-                  validation_split, seed, prep)
+    try:
+        return _parts(metadata["dataset"], prep.task, loss, metadata, X, Y, train, held,
+                      validation_split, seed, prep)
+    except DataError as exc:  # too few rows for the validation share
+        raise DataError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def _split(rows: np.ndarray, test_split: float, seed: int | None

@@ -130,6 +130,12 @@ class GradientSource:
         """The predictions on the training data (for ``record_predictions``)."""
         raise NotImplementedError
 
+    def loss(self) -> float | None:
+        """The loss on the training data with the current weights (L2 not included), which
+        the loop checks after the run's last update; ``None`` where the data is not at hand
+        (only the weights are checked then)."""
+        return None
+
     def last_prediction(self) -> float:
         """The prediction of the last step's first sample and output (one-sample training
         records it every epoch: the tutorial's curve)."""
@@ -190,8 +196,11 @@ class LocalData(GradientSource):
         return digest.hexdigest()
 
     def largest_gap(self):
-        predicted = self.net.evaluate(self.X, None)[1]
+        predicted = Engine.evaluate(self.net, self.X, None)[1]
         return float(np.max(np.abs(predicted - self.Y)))
 
     def predictions(self):
-        return self.net.evaluate(self.X, None)[1]
+        return Engine.evaluate(self.net, self.X, None)[1]
+
+    def loss(self):
+        return float(Engine.evaluate(self.net, self.X, self.Y)[0])

@@ -18,11 +18,15 @@ pyarrow comes with the ``cli`` extra; the core library (``import chainrule``) ne
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["NULL_VALUES", "UNNAMED", "is_parquet", "iter_batches", "read_header", "read_table",
@@ -34,6 +38,7 @@ NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-n
 #: The name given to a column whose header cell is empty (``Unnamed: 0`` for the first).
 UNNAMED = "Unnamed: {}"
 BLOCK_BYTES = 1 << 24  # pyarrow's unit of parallel parsing, and a streamed block's size
+_BOM = b"\xef\xbb\xbf"
 
 
 def _pyarrow():
@@ -69,26 +74,26 @@ def read_header(path: str) -> tuple[list[str], int]:
     """The CSV's column names (checked, empty ones named :data:`UNNAMED`) and the number of
     lines before the first data row."""
     _check_path(path)
-    limit = csv.field_size_limit()
     try:
         # Bytes, decoded a line at a time: a bad byte further down is not the header's.
         with open(path, "rb") as handle:
             lines = 0
-            for raw in handle:
+            while True:
+                raw = _header_line(path, handle, lines + 1)
+                if not raw:
+                    raise ValueError(f"{path}: the file is empty")
                 lines += 1
-                if raw.strip():
+                if (raw[3:] if lines == 1 and raw.startswith(_BOM) else raw).strip():
                     break
-            else:
-                raise ValueError(f"{path}: the file is empty")
             # The header may span lines (a quoted name with a line break in it).
-            while raw.count(b'"') % 2 and len(raw) < limit:
-                more = handle.readline()
+            while raw.count(b'"') % 2:
+                more = _header_line(path, handle, lines + 1, len(raw))
                 if not more:
                     break
                 raw += more
                 lines += 1
         text = raw.decode("utf-8-sig" if lines == 1 else "utf-8")
-        cells = next(csv.reader([text]))
+        cells = next(csv.reader([text]), [])
     except UnicodeDecodeError:
         raise ValueError(f"{path}: row {lines}: the header is not UTF-8 text") from None
     except csv.Error as exc:
@@ -96,8 +101,21 @@ def read_header(path: str) -> tuple[list[str], int]:
     return _check_header(path, cells), lines
 
 
+def _header_line(path: str, handle: Any, row: int, before: int = 0) -> bytes:
+    """The next line of the header, refused once the header grows past a block of the reader
+    (a file without line breaks, a quote never closed)."""
+    room = BLOCK_BYTES - before
+    raw = handle.readline(room + 1)
+    if len(raw) > room:
+        raise ValueError(f"{path}: row {row}: the header is longer than {BLOCK_BYTES:,} bytes "
+                         "(a line without end, or a quote never closed?)")
+    return raw
+
+
 def _check_header(path: str, cells: Sequence[str]) -> list[str]:
     header = [name.strip() for name in cells]
+    if not header:
+        raise ValueError(f"{path}: the header has no column names")
     if header and all(_is_number(cell) for cell in header if cell):
         raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
     seen: dict[str, int] = {}
@@ -139,16 +157,19 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
     if is_parquet(path):
         dataset = _parquet_dataset(pa, path)
         _check_wanted(path, [field.name for field in dataset.schema], columns)
-        table = dataset.to_table(columns=columns if columns is not None
-                                 else _parquet_columns(dataset))
+        try:
+            table = dataset.to_table(columns=columns if columns is not None
+                                     else _parquet_columns(dataset))
+        except (OSError, pa.ArrowException) as exc:  # a damaged page, a truncated file
+            raise _unreadable_parquet(path, exc) from None
         if table.num_rows == 0:
             raise ValueError(f"{path}: only a header, no data rows")
         _check_cells(path, table, None)
         return table
     header, skip = read_header(path)
     _check_wanted(path, header, columns)
-    table = None
-    for newlines in (False, True):  # line breaks inside quoted cells: the slower, exact mode
+    table = _read_ranges(pa, path, header, skip, columns)
+    for newlines in (False, True) if table is None else ():  # the whole file at once
         try:
             table = pa.csv.read_csv(path, *_csv_options(pa, header, skip, columns, None,
                                                          newlines))
@@ -157,7 +178,7 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
             if newlines:
                 raise _located(path, header, skip, columns, None) from None
         except (OSError, pa.ArrowException) as exc:  # pragma: no cover - the disk's errors
-            raise ValueError(f"{path}: cannot be read ({exc})") from None
+            raise ValueError(f"{path}: cannot be read ({_one_line(exc)})") from None
     if table.num_rows == 0:
         raise ValueError(f"{path}: only a header, no data rows")
     _check_cells(path, table, (header, skip))
@@ -175,27 +196,36 @@ def iter_batches(path: str, columns: Sequence[str], types: dict[str, Any] | None
         _check_wanted(path, [field.name for field in dataset.schema], columns)
         yield _parquet_columns(dataset)
         offset = 0
-        for batch in dataset.to_batches(columns=list(columns)):
+        batches = dataset.to_batches(columns=list(columns))
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as exc:  # a damaged page, a truncated file
+                raise _unreadable_parquet(path, exc) from None
+            if batch is None:
+                return
             table = pa.Table.from_batches([batch])
             _check_cells(path, table, None, offset)
             offset += table.num_rows
             yield table
-        return
     header, skip = read_header(path)
     _check_wanted(path, header, columns)
     yield header
+    offset = 0
     try:
         reader = pa.csv.open_csv(path, *_csv_options(pa, header, skip, columns, types, True))
-        offset = 0
-        for batch in reader:
+        while True:
+            batch = next(reader, None)
+            if batch is None:
+                return
             table = pa.Table.from_batches([batch])
             _check_cells(path, table, (header, skip), offset)
             offset += table.num_rows
             yield table
     except pa.ArrowInvalid:
         raise _located(path, header, skip, columns, types) from None
-    except StopIteration:  # pragma: no cover
-        return
+    except (OSError, pa.ArrowException) as exc:  # pragma: no cover - the disk's errors
+        raise ValueError(f"{path}: cannot be read ({_one_line(exc)})") from None
 
 
 def row_label(path: str, offset: int = 0):
@@ -226,7 +256,7 @@ def _parquet_dataset(pa, path: str):
             raise ValueError(f"{path}: no such file")
         dataset = pads.dataset(path, format="parquet")
     except (OSError, pa.ArrowException) as exc:
-        raise ValueError(f"{path}: cannot be read as Parquet ({exc})") from None
+        raise ValueError(f"{path}: cannot be read as Parquet ({_one_line(exc)})") from None
     _check_header(path, [field.name for field in dataset.schema])
     return dataset
 
@@ -234,9 +264,24 @@ def _parquet_dataset(pa, path: str):
 def _parquet_columns(dataset: Any) -> list[str]:
     """A Parquet file's columns without the index pandas stores beside them (as pandas' own
     ``read_parquet`` leaves it out of the columns)."""
-    metadata = dataset.schema.pandas_metadata or {}
-    index = {name for name in metadata.get("index_columns", []) if isinstance(name, str)}
+    try:
+        metadata = dataset.schema.pandas_metadata or {}
+    except ValueError:  # pandas' metadata, damaged: no index is left out
+        metadata = {}
+    names = metadata.get("index_columns", []) if isinstance(metadata, dict) else []
+    index = {name for name in names if isinstance(name, str)} if isinstance(names, list) \
+        else set()
     return [field.name for field in dataset.schema if field.name not in index]
+
+
+def _unreadable_parquet(path: str, exc: Exception) -> ValueError:
+    return ValueError(f"{path}: cannot be read as Parquet, the file is damaged "
+                      f"({_one_line(exc)})")
+
+
+def _one_line(exc: Exception) -> str:
+    """An exception's message on one line, at most 300 characters (pyarrow's span lines)."""
+    return " ".join(str(exc).split())[:300]
 
 
 def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None,
@@ -249,6 +294,8 @@ def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None
     for name in table.column_names:
         column = table.column(name)
         kind = column.type
+        if csv_header is None:  # Parquet: its pages are read as written, checked here
+            _check_parquet_column(pa, path, name, column, offset)
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
             row = _first_not_utf8(column)
             raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column {name!r}: "
@@ -260,6 +307,25 @@ def _check_cells(path: str, table: Any, csv_header: tuple[list[str], int] | None
                 value = column[row].as_py()
                 raise ValueError(f"{path}: {_where(path, csv_header, row, offset)}column "
                                  f"{name!r}: {value} is not finite")
+
+
+def _check_parquet_column(pa, path: str, name: str, column: Any, offset: int) -> None:
+    """A Parquet column as its file stored it, checked whole (offsets, lengths, UTF-8): a
+    damaged page is one error naming the file, and the row of a text cell that is not UTF-8."""
+    try:
+        column.validate(full=True)
+    except (pa.ArrowException, ValueError) as exc:
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            try:
+                row = _first_not_utf8(column.cast(pa.large_binary()))
+            except (pa.ArrowException, ValueError):
+                row = None
+            if row is not None:
+                raise ValueError(f"{path}: row {row + offset + 1} (of the data), column "
+                                 f"{name!r}: a cell is not UTF-8 text") from None
+        raise ValueError(f"{path}: cannot be read as Parquet, column {name!r} is damaged "
+                         f"({_one_line(exc)})") from None
 
 
 def _first_not_utf8(column: Any) -> int | None:
@@ -294,8 +360,8 @@ def _where(path: str, csv_header: tuple[list[str], int] | None, row: int | None,
 def _line_of_row(path: str, skip: int, row: int) -> int:
     """The line of the file on which data row ``row`` (from 0) starts: blank lines and line
     breaks inside quoted cells counted as the reader counts them."""
-    csv.field_size_limit(sys.maxsize)
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with _any_field_size(), open(path, newline="", encoding="utf-8-sig",
+                                 errors="replace") as handle:
         for _ in range(skip):
             handle.readline()
         reader = csv.reader(handle)
@@ -311,17 +377,32 @@ def _line_of_row(path: str, skip: int, row: int) -> int:
     return line
 
 
+#: The characters a byte that is not UTF-8 becomes when read with ``surrogateescape``.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+@contextmanager
+def _any_field_size() -> Iterator[None]:
+    """The csv module without its limit on a field's size, for the block of a search that
+    reads again what pyarrow read (the limit is the process's: it is put back)."""
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | None,
              types: dict[str, Any] | None) -> ValueError:
     """What pyarrow refused, found again cell by cell to name its line and column: a row with
     another number of cells than the header, or a cell that is not of its column's type."""
-    csv.field_size_limit(sys.maxsize)
     wanted = {header.index(name): name for name in (columns or header)}
     seen_rows = False
     numeric = {index for index, name in wanted.items() if types and name in types
                and str(types[name]) in ("double", "float", "int64")}
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        with _any_field_size(), open(path, newline="", encoding="utf-8-sig",
+                                     errors="surrogateescape") as handle:
             for _ in range(skip):
                 handle.readline()
             reader = csv.reader(handle)
@@ -334,6 +415,10 @@ def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | N
                 if len(record) != len(header):
                     return ValueError(f"{path}: row {start} has {len(record)} values but the "
                                       f"header has {len(header)}")
+                for index, name in wanted.items():
+                    if _NOT_UTF8.search(record[index]):
+                        return ValueError(f"{path}: row {start}, column {name!r}: a cell is "
+                                          "not UTF-8 text")
                 for index in numeric:
                     cell = record[index].strip()
                     if cell in NULL_VALUES:
@@ -350,10 +435,104 @@ def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | N
                     if not math.isfinite(value):
                         return ValueError(f"{path}: row {start}, column {wanted[index]!r}: "
                                           f"{cell} is not finite")
-    except UnicodeDecodeError:
-        return ValueError(f"{path}: not a UTF-8 text CSV file")
     except csv.Error as exc:
         return ValueError(f"{path}: not readable as CSV ({exc})")
     if not seen_rows:
         return ValueError(f"{path}: only a header, no data rows")
     return ValueError(f"{path}: not readable as CSV")
+
+
+# ---------------------------------------------------------------------------- ranges
+#: A CSV larger than this is read in one byte range per core, side by side.
+RANGE_BYTES = 1 << 25
+STREAM_BLOCK = 1 << 20  # what each range's reader parses at a time
+
+
+class _Range(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file, as a file."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with the range
+        self._file.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self._left)
+        if size <= 0:
+            return 0
+        got = self._file.readinto(memoryview(buffer)[:size])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _cuts(path: str, skip: int, parts: int) -> list[int]:
+    """Byte offsets that split the data rows into ``parts`` ranges at line starts."""
+    with open(path, "rb") as handle:
+        for _ in range(skip):
+            handle.readline()
+        start, size = handle.tell(), os.fstat(handle.fileno()).st_size
+        cuts = [start]
+        for k in range(1, parts):
+            handle.seek(max(cuts[-1], start + (size - start) * k // parts))
+            handle.readline()
+            cuts.append(min(handle.tell(), size))
+    return cuts + [size]
+
+
+def _read_ranges(pa, path: str, header: list[str], skip: int,
+                 columns: Sequence[str] | None) -> Any:
+    """The CSV read a block at a time (the memory of the data, not of the file and the data),
+    in one range per core when it is large; ``None`` when the whole file must be read at once:
+    a quoted line break, or a column whose type a later block changes."""
+    size = os.path.getsize(path)
+    parts = max(1, min(os.cpu_count() or 1, size // RANGE_BYTES))
+    cuts = _cuts(path, skip, parts)
+
+    def read(index: int) -> Any:
+        source = io.BufferedReader(_Range(path, cuts[index], cuts[index + 1]), STREAM_BLOCK)
+        read_options, parse, convert = _csv_options(pa, header, 0, columns, None, False,
+                                                    threads=False)
+        read_options.block_size = STREAM_BLOCK
+        with source:
+            reader = pa.csv.open_csv(source, read_options, parse, convert)
+            return pa.Table.from_batches(list(reader), reader.schema)
+
+    try:
+        if parts == 1:
+            pieces = [read(0)]
+        else:
+            with ThreadPoolExecutor(parts) as pool:
+                pieces = list(pool.map(read, range(parts)))
+    except (pa.ArrowInvalid, StopIteration):
+        return None
+    schemas = {piece.schema for piece in pieces}
+    if len(schemas) > 1:
+        try:
+            unified = pa.unify_schemas(list(schemas), promote_options="permissive")
+        except pa.ArrowInvalid:
+            return None
+        if any(not _widens(piece.schema, unified) for piece in pieces):
+            return None
+        pieces = [piece.cast(unified) for piece in pieces]
+    return pa.concat_tables(pieces)
+
+
+def _widens(schema: Any, unified: Any) -> bool:
+    """Whether ``schema`` casts to ``unified`` without changing a value's text: a column of
+    no cells, or whole numbers to floats."""
+    import pyarrow as pa
+
+    for field in schema:
+        target = unified.field(field.name).type
+        if field.type != target and not pa.types.is_null(field.type) and not (
+                pa.types.is_integer(field.type) and pa.types.is_floating(target)):
+            return False
+    return True

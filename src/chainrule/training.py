@@ -18,9 +18,7 @@ instead (see ``docs/architecture.md``).
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -29,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _signals
+from ._signals import describe
 from ._validation import (
     flag,
     non_negative_float,
@@ -221,19 +221,14 @@ def add_l2(net: Engine, l2: float, scratch: list[np.ndarray]) -> float:
 
 @contextmanager
 def _interrupt_guard(trainer: Trainer):
-    """Turn Ctrl-C into a request to stop after the current step, so no update is left half done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum, frame):
+    """Turn a stop request (Ctrl-C; under the command line SIGTERM and SIGHUP too) into a
+    request to stop after the current step, so no update is left half done or lost."""
+    def request_stop(signum: int) -> None:
+        trainer._stop_signal = signum
         trainer.interrupted = True
 
-    previous = signal.signal(signal.SIGINT, request_stop)
-    try:
+    with _signals.listening(request_stop):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 #: The settings a resumed run must share with the state it continues (``epochs`` may change).
@@ -338,6 +333,7 @@ class Trainer:
                                          and self.shuffle and plan is None else None)
         self.first_loss: float | None = None
         self.interrupted = False
+        self._stop_signal: int | None = None  # the signal that set ``interrupted``, if one
         self.stopped_reason: str | None = None
         self._loss_limit = sys.float_info.max  # set from the first loss
         self._diverged_message: str | None = None
@@ -524,9 +520,9 @@ class Trainer:
                         batch += 1
                         steps -= 1
                         if batch < n_batches and self.interrupted:
-                            self.stop("interrupted (Ctrl-C) during an epoch: kept the weights "
-                                      "of the last update; the unfinished epoch is not in the "
-                                      "history")
+                            self.stop(f"interrupted ({describe(self._stop_signal)}) during "
+                                      "an epoch: kept the weights of the last update; the "
+                                      "unfinished epoch is not in the history")
                     if batch < n_batches:  # stopped, or the steps asked for are done
                         break
                     # The epoch ends: its records, then (when someone watches) the callbacks.
@@ -545,7 +541,8 @@ class Trainer:
                         self._record_epoch(source, epoch, epoch_error / n_samples)
                         epoch, batch = self.epoch, self.batch
                     if self.interrupted:
-                        self.stop("interrupted (Ctrl-C): kept the weights of the last update")
+                        self.stop(f"interrupted ({describe(self._stop_signal)}): kept the "
+                                  "weights of the last update")
                     if epoch_end or not steps:
                         break
         finally:
@@ -565,7 +562,7 @@ class Trainer:
             logs["accuracy"] = self._accuracy.epoch_value(self.order, self.Y.size)
         if self.validation is not None:
             X_val, Y_val = self.validation
-            logs["val_loss"], predicted = net.evaluate(X_val, Y_val)
+            logs["val_loss"], predicted = Engine.evaluate(net, X_val, Y_val)
             if self.classification:
                 logs["val_accuracy"] = accuracy(net, predicted, Y_val)
         logs["time"] = time.perf_counter() - self._start_time
@@ -669,21 +666,38 @@ class Trainer:
 
     def _check_last_update(self) -> None:
         """Divergence shows in the loss a step computes before its update, so the run's last
-        update is checked here, on the weights it left: non-finite ones go back to the copy
+        update is checked here, on the weights it left, as a next step would check them:
+        weights that are not finite, or a loss on the training data (L2 included) that is NaN,
+        infinite or exploding (finite weights can still overflow a layer), go back to the copy
         taken at the start of that epoch."""
-        flat = self.net.flat_parameters()
-        with np.errstate(over="ignore", invalid="ignore"):
-            if math.isfinite(float(self.net.xp.add.reduce(flat))) or \
-                    self.net.xp.isfinite(flat).all():
-                return
+        if self.first_loss is None:  # no update was made
+            return
+        net, xp = self.net, self.net.xp
+        flat = net.flat_parameters()
+        loss: float | None = math.nan
+        with np.errstate(all="ignore"):
+            finite = math.isfinite(float(xp.add.reduce(flat))) or bool(xp.isfinite(flat).all())
+            if finite:
+                loss = self.source.loss()
+                if loss is not None and self.l2:
+                    loss += 0.5 * self.l2 * sum(float(xp.vdot(w, w)) for w in net.weights)
+        if finite and (loss is None or loss <= self._loss_limit):
+            return
         last = self.epoch - 1 if self.batch == 0 else self.epoch  # the last update's epoch
         restored = self.source.restore(last)
         kept = "the initial weights" if restored is None \
             else f"the weights from the start of epoch {restored + 1}"
+        if not finite:
+            what = "the weights became non-finite"
+        elif math.isnan(loss):
+            what = "the loss became NaN"
+        else:
+            what = "the loss became infinite" if math.isinf(loss) \
+                else f"the loss exploded to {loss:.3g}"
         self.stopped_reason = None  # divergence is the reason, whatever else ended the run
         self._report_divergence(
-            f"training diverged in its last update (epoch {last + 1}): the weights became "
-            f"non-finite with learning_rate={self._learning_rate:g}; stopped and kept {kept}. "
+            f"training diverged in its last update (epoch {last + 1}): {what} with "
+            f"learning_rate={self._learning_rate:g}; stopped and kept {kept}. "
             "Try a smaller learning rate.")
 
     # ------------------------------------------------------------------ state
@@ -736,6 +750,15 @@ class Trainer:
         if parameters.shape != self.net.flat_parameters().shape:
             raise ValueError(f"the state has {parameters.size} parameters, this network "
                              f"{self.net.n_parameters}")
+        epoch, batch = state["epoch"], state.get("batch", 0)
+        if not 0 <= batch < self.n_batches:
+            raise ValueError(f"the state stands at batch {batch} of an epoch, which this run "
+                             f"splits into {self.n_batches} batch(es)")
+        records = state["history"].get("history", {})
+        if any(len(records.get(key, ())) != epoch for key in ("loss", "learning_rate", "time")) \
+                or any(len(values) > epoch for values in records.values()):
+            raise ValueError(f"the state's history does not record the {epoch} epoch(s) it has "
+                             f"done (loss, learning_rate and time, one value per epoch)")
         order = state.get("order")
         if (order is None) != (self.order is None):
             raise ValueError("the state's batching (shuffled mini-batches or not) is not this "
@@ -759,7 +782,7 @@ class Trainer:
         if order is not None:
             self.order = order.astype(np.intp)
         self.net.rng.bit_generator.state = state["rng_state"]
-        self.epoch, self.batch = int(state["epoch"]), int(state.get("batch", 0))
+        self.epoch, self.batch = int(epoch), int(batch)
         self._epoch_error = float(state.get("epoch_error", 0.0))
         # Mid-epoch, the loop goes on with the epoch's learning rate, which it takes from the
         # schedule only when an epoch begins.

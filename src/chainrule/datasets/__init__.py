@@ -12,6 +12,7 @@ import gzip
 import itertools
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
@@ -156,7 +157,14 @@ def iter_csv(path: str, block_rows: int = ROWS_PER_SLICE):
                 break
         else:
             raise ValueError(f"{path}: the file is empty")
-        header = _check_header(path, next(csv.reader([text])))
+        if _NOT_UTF8.search(text):
+            raise ValueError(f"{path}: row {line}: the header is not UTF-8 text")
+        try:
+            cells = next(csv.reader([text]))
+        except csv.Error as exc:  # a name over the csv module's field limit, a NUL byte, ...
+            raise ValueError(f"{path}: row {line}: the header is not readable as CSV ({exc})") \
+                from None
+        header = _check_header(path, cells)
         yield header
         while True:
             lines = list(itertools.islice(handle, block_rows))
@@ -178,8 +186,6 @@ def iter_csv(path: str, block_rows: int = ROWS_PER_SLICE):
                 # says what and where.
                 block = _parse_rows(path, header, lines, first)
             yield first, block
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text CSV file") from None
     finally:
         handle.close()
 
@@ -208,14 +214,16 @@ def iter_table(path: str, block_rows: int = ROWS_PER_SLICE):
         yield from iter_csv(path, block_rows)
         return
     try:
+        import pyarrow as pa
         import pyarrow.dataset as pads
     except ImportError:  # pragma: no cover - depends on the environment
         raise ValueError(f"{path}: reading Parquet needs pyarrow: pip install "
                          "'chainrule[dask]'") from None
     try:
         dataset = pads.dataset(path, format="parquet")
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot be read as Parquet ({exc})") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        message = " ".join(str(exc).split())[:300]
+        raise ValueError(f"{path}: cannot be read as Parquet ({message})") from None
     header = _check_header(path, [column.name for column in dataset.schema])
     for column in dataset.schema:
         if not (column.type.num_fields == 0 and str(column.type).startswith(
@@ -223,7 +231,16 @@ def iter_table(path: str, block_rows: int = ROWS_PER_SLICE):
             raise ValueError(f"{path}: column {column.name!r} is not numeric ({column.type})")
     yield header
     row = 0
-    for batch in dataset.to_batches(batch_size=block_rows):
+    batches = dataset.to_batches(batch_size=block_rows)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (OSError, ValueError, pa.ArrowException) as exc:  # a damaged page, a cut file
+            message = " ".join(str(exc).split())[:300]
+            raise ValueError(f"{path}: cannot be read as Parquet, the file is damaged "
+                             f"({message})") from None
+        if batch is None:
+            return
         block = np.column_stack([batch.column(i).to_numpy(zero_copy_only=False)
                                  for i in range(batch.num_columns)]).astype(np.float64) \
             if batch.num_rows else np.empty((0, len(header)))
@@ -246,7 +263,9 @@ def _open_csv(path: str):
         raise ValueError(f"{path}: is a folder, not a CSV file")
     if not stat.S_ISREG(mode):  # a pipe or a device could block or never end
         raise ValueError(f"{path}: is not a regular file (a pipe, socket or device)")
-    return open(path, newline="", encoding="utf-8-sig")
+    # A byte that is not UTF-8 becomes a lone surrogate, found and named with its row and
+    # column where the row is parsed.
+    return open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
 
 
 def _count_lines(path: str) -> int:
@@ -288,6 +307,9 @@ def _parse_rows(path: str, header: list[str], lines: list[str], first: int) -> n
                                  f"{len(header)}")
             parsed = []
             for column, cell in enumerate(row):
+                if _NOT_UTF8.search(cell):
+                    raise ValueError(f"{path}: row {line}, column {header[column]!r}: a cell is "
+                                     "not UTF-8 text")
                 try:
                     value = float(cell) if len(cell) <= _LONGEST_NUMBER else None
                 except ValueError:
@@ -310,6 +332,8 @@ def _parse_rows(path: str, header: list[str], lines: list[str], first: int) -> n
 
 
 _LONGEST_NUMBER = 100  # characters; no float64 needs more
+#: The characters a byte that is not UTF-8 becomes when read with ``surrogateescape``.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _is_number(text: str) -> bool:

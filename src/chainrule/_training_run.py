@@ -1,0 +1,215 @@
+"""``chainrule train``'s run, once its data is ready: build the network, train it (here or on a
+Dask cluster), check it, and write the model and its loss curve together.
+
+From the first step to the last output written, a stop request (Ctrl-C, SIGTERM, SIGHUP) ends
+the training after its current step and is then only remembered: the held-out metrics are
+computed and the outputs written as after any other run, and the exit code says which signal
+came (130, 143, 129) in a line on stderr. The outputs are written each to its temporary file
+first and renamed only once all are written (:func:`chainrule._files.together`): a run that
+cannot write its loss curve replaces no model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _signals
+from .callbacks import Callback
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .metrics import Metrics
+    from .network import Network
+    from .preparation import TrainingData
+
+__all__ = ["class_report", "train"]
+
+EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 + SIGINT)
+
+
+def class_report(metrics: dict[str, Any]) -> str:
+    """The per-class view (precision, recall, F1, support) and the confusion matrix, as text."""
+    per_class = metrics["per_class"]
+    width = max(8, *(len(label) for label in per_class))
+    lines = [f"{'class':>{width}}  precision  recall     f1  support"]
+    for label, row in per_class.items():
+        lines.append(f"{label:>{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  "
+                     f"{row['f1']:5.3f}  {row['support']:7d}")
+    if len(per_class) <= 20:
+        lines.append("confusion matrix (rows: true class, columns: predicted class):")
+        labels = list(per_class)
+        cell = max(4, *(len(label) for label in labels),
+                   len(str(max(max(r) for r in metrics["confusion_matrix"]))))
+        lines.append(" " * (width + 2) + " ".join(f"{label:>{cell}}" for label in labels))
+        for label, row in zip(labels, metrics["confusion_matrix"]):
+            lines.append(f"{label:>{width}}  " + " ".join(f"{v:>{cell}d}" for v in row))
+    return "\n".join(lines)
+
+
+def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any]:
+    from .metrics import Metrics, score
+
+    if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
+        parts = data.held_out.held_out_sums(net, _block_metrics, client)
+        total = Metrics(net)
+        for part in parts:
+            total.merge(part)
+        return total.result()
+    X, Y = data.held_out
+    return score(net, X, Y)
+
+
+def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
+    from .metrics import Metrics
+
+    if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
+        Y = Y[:, 1:]
+    metrics = Metrics(net)
+    metrics.add(X, Y)
+    return metrics
+
+
+def _outputs(args, data: TrainingData) -> tuple[str, str, str | None]:
+    """The model's, the loss curve's and the checkpoint's paths, checked before any work."""
+    from ._files import check_output
+
+    run_dir = args.out_dir or os.path.join("runs", data.name)
+    model_path = check_output(args.out if args.out is not None
+                              else os.path.join(run_dir, "model.npz"), "model", [args.data])
+    curve_path = check_output(os.path.splitext(model_path)[0] + ".loss.png", "loss curve",
+                              [args.data])
+    checkpoint_path = None
+    if args.checkpoint_every or args.resume:
+        checkpoint_path = check_output(args.checkpoint or os.path.join(run_dir, "checkpoint.npz"),
+                                       "checkpoint", [args.data])
+    outputs = [p for p in (model_path, curve_path, checkpoint_path) if p is not None]
+    if len(set(outputs)) < len(outputs):
+        raise ValueError(f"the model, its loss curve and the checkpoint need three different "
+                         f"paths; got {', '.join(outputs)}")
+    return model_path, curve_path, checkpoint_path
+
+
+def _network(args, data: TrainingData) -> Network:
+    from .network import Network
+
+    output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
+        data.loss, "identity")
+    if args.output_activation:
+        output = args.output_activation
+    n_inputs, n_outputs = data.X_train.shape[1], data.Y_train.shape[1]
+    net = Network([n_inputs, *args.hidden, n_outputs], activation=args.activation,
+                  output_activation=output, loss=data.loss, init=args.init, seed=args.seed,
+                  dtype=args.dtype)
+    net.metadata = dict(data.metadata)
+    return net
+
+
+def train(args, data: TrainingData, client) -> int:
+    """Build the network, train it (here, or on the cluster), check it, write it."""
+    from ._files import claim, together
+    from .exceptions import DivergenceWarning
+
+    net = _network(args, data)
+    model_path, curve_path, checkpoint_path = _outputs(args, data)
+    if args.data and data.preparation is not None:
+        print(f"{args.data}: the columns, as prepared for training")
+        print(data.preparation.summary_text())
+        print()
+    counter = _EpochCounter()
+    fit_args: dict[str, Any] = {"callbacks": [counter]}
+    if data.validation is not None:
+        fit_args["validation_data"] = data.validation
+    if args.early_stopping:
+        fit_args["early_stopping"] = args.early_stopping
+    if args.checkpoint_every:
+        fit_args.update(checkpoint=checkpoint_path, checkpoint_every=args.checkpoint_every)
+    if args.resume:
+        if not os.path.exists(checkpoint_path):
+            raise ValueError(f"--resume: no checkpoint at {checkpoint_path}")
+        fit_args["resume_from"] = checkpoint_path
+    n_train = data.X_train.shape[0]
+    batch_size = args.batch_size if args.batch_size < n_train else None
+    options = dict(epochs=args.epochs, learning_rate=args.lr, optimizer=args.optimizer,
+                   batch_size=batch_size, schedule=args.schedule, l2=args.l2,
+                   progress=args.progress, **fit_args)
+    heard = _signals.Heard()
+    outputs = [p for p in (model_path, curve_path, checkpoint_path) if p is not None]
+    with claim(outputs), _signals.listening(heard):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DivergenceWarning)
+            if client is None:
+                history = net.fit(data.X_train, data.Y_train, **options)
+            else:
+                history = _fit_on_dask(net, data, client, options, args.dask_batching)
+        for warning in caught:
+            if not issubclass(warning.category, (DivergenceWarning, RuntimeWarning)):
+                print(f"chainrule: warning: {warning.message}", file=sys.stderr)
+        metrics = _held_out_metrics(net, data, client)
+        if history.diverged or not all(np.isfinite(v) for k, v in metrics.items()
+                                       if k in ("loss", "mse", "accuracy")):
+            reason = history.stopped_reason if history.diverged else (
+                f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
+            reason = reason.replace(" Try a smaller learning rate.", "")
+            raise ValueError(f"{reason.rstrip('.')}; no model written (try a smaller --lr)")
+        net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
+                                    "stopped_reason": history.stopped_reason}
+        with together():  # the model and its curve, or neither
+            net.save(model_path)
+            try:
+                history.plot(curve_path)
+            except ImportError:
+                curve_path = None
+    _report(args, data, net, history, metrics, counter, model_path, curve_path,
+            checkpoint_path)
+    if heard.signum is not None:
+        print(f"chainrule: interrupted ({_signals.describe(heard.signum)}): the model of the "
+              f"last update is written to {model_path}", file=sys.stderr)
+        return _signals.EXIT_CODES.get(heard.signum, EXIT_INTERRUPTED)
+    if history.stopped_reason.startswith("interrupted"):
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _report(args, data: TrainingData, net: Network, history, metrics: dict[str, Any],
+            counter: _EpochCounter, model_path: str, curve_path: str | None,
+            checkpoint_path: str | None) -> None:
+    if args.resume and counter.epochs == 0:
+        print(f"the checkpoint {checkpoint_path} had already finished at epoch "
+              f"{history.epochs} (--epochs {args.epochs}): nothing trained; these are its "
+              "results (raise --epochs to train on)")
+    print(f"trained {net!r} on {data.name} ({data.X_train.shape[0]} training samples)")
+    final = f"; final training loss {history['loss'][-1]:.6g}" if history.epochs else ""
+    print(f"stopped: {history.stopped_reason}{final}")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+    print(f"held-out ({data.n_held} samples): {shown}")
+    if "per_class" in metrics:
+        print(class_report(metrics))
+    print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
+
+
+def _fit_on_dask(net: Network, data: TrainingData, client, options: dict, batching: str):
+    """The same training with the Dask cluster as the source of every step's gradient."""
+    import dask.array as da
+
+    from . import distributed
+
+    X, Y = data.X_train, data.Y_train
+    if isinstance(X, np.ndarray):  # a built-in dataset: sent to the workers in row-blocks
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
+        X = da.from_array(X, chunks=(rows, X.shape[1]))
+        Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
+    return distributed.fit(net, X, Y, client=client, batching=batching, **options)
+
+
+class _EpochCounter(Callback):
+    """Counts the epochs this invocation trains (a resumed run may have none left)."""
+
+    epochs = 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.epochs += 1
