@@ -277,3 +277,17 @@ def test_explaining_a_saved_model_uses_the_data_as_the_model_sees_it(tmp_path, c
 
     x2 = (load_dataset("iris").X[60, 2] - scaling["mean"][2]) / scaling["scale"][2]
     assert f"the input x[2] = {x2:.10g}" in out
+
+
+def test_the_command_line_starts_without_the_engine_or_pyarrow():
+    """`chainrule --version` and `chainrule train --help` answer at once: the parser imports
+    the names of the choices, not the engine, the table reader or the plots."""
+    import subprocess
+    import sys
+
+    code = ("import sys, chainrule.cli as c; c.build_parser(); "
+            "print(' '.join(m for m in ('chainrule.engine', 'chainrule.training', "
+            "'pyarrow', 'matplotlib', 'chainrule._predict') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == ""

@@ -23,7 +23,6 @@ import numpy as np
 # What the parser needs (names of choices) is imported here; the rest where it is used, so
 # that `chainrule --version` and `chainrule train --help` answer at once.
 from . import __version__, _signals
-from ._predict import cmd_evaluate, cmd_predict
 from ._validation import positive_int
 from .activations import ACTIVATIONS
 from .datasets import DATASETS
@@ -70,6 +69,20 @@ class _Parser(argparse.ArgumentParser):
         command = self.prog.partition(" ")[2]
         raise UsageError(f"{command}: {message}" if command else message)
 
+
+
+def cmd_predict(args) -> int:
+    """``chainrule predict`` (in :mod:`chainrule._predict`, imported when used)."""
+    from ._predict import cmd_predict as predict
+
+    return predict(args)
+
+
+def cmd_evaluate(args) -> int:
+    """``chainrule evaluate`` (in :mod:`chainrule._predict`, imported when used)."""
+    from ._predict import cmd_evaluate as evaluate
+
+    return evaluate(args)
 
 def _numbers(parse: type, minimum: float | None, what: str, allow_none: bool = False):
     """An argparse type: comma-separated numbers (``parse``: int or float), at least one, none
