@@ -603,3 +603,45 @@ def test_blocks_typed_otherwise_are_read_as_the_whole_file_is(client, tmp_path, 
     assert {c["name"]: c["kind"] for c in data.preparation.columns} == {
         "code": "text", "late": "number", "ratio": "number", "answer": "text", "y": "number"}
     close(data.X_train.compute(), local.transform(table)[parts == 0])
+
+
+@pytest.mark.parametrize("case", ["order", "names", "header", "empty", "unreadable"])
+def test_a_bad_file_of_a_glob_is_one_line_before_training(tmp_path, capsys, monkeypatch, case):
+    import builtins
+
+    from chainrule.cli import main
+
+    source = table_files(tmp_path / "g", "csv", rows=60)
+    bad = tmp_path / "g" / "part-2.csv"
+    bad.write_text({"order": "b,a,c,label\n1,2,3,0\n", "names": "a,b,d,label\n1,2,3,0\n",
+                    "header": "a,b,c,label\n", "empty": ""}.get(case, "a,b,c,label\n1,2,3,0\n"))
+    if case == "unreadable":
+        bad.chmod(0)
+        if os.geteuid() == 0:  # root reads it anyway: refused as a reader without the right
+            real = builtins.open
+
+            def refusing(path, *args, **kwargs):
+                if isinstance(path, (str, os.PathLike)) and os.fspath(path) == str(bad):
+                    raise PermissionError(13, "Permission denied", str(bad))
+                return real(path, *args, **kwargs)
+            monkeypatch.setattr(builtins, "open", refusing)
+    code = main(["train", source, "--dask-workers", "2", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "part-2.csv" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_run_on_local_workers_prints_no_dask_log(tmp_path, capsys):
+    import re
+
+    from chainrule.cli import main
+
+    source = table_files(tmp_path / "q", "csv", rows=60)
+    code = main(["train", source, "--dask-workers", "2", "--epochs", "2", "--no-progress",
+                 "--out", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert not [line for line in err.splitlines()
+                if re.match(r"\d{4}-\d\d-\d\d|distributed\.", line)], err

@@ -108,10 +108,33 @@ def _network(args, data: TrainingData) -> Network:
     return net
 
 
+def quiet_dask(client, verbose: bool = False) -> None:
+    """Dask's own log lines (``distributed.worker``, ``distributed.shuffle`` warnings) kept off
+    stderr unless ``verbose``: this process's loggers, and a local cluster's workers' (their
+    stderr is ours), at ERROR."""
+    import logging
+
+    if verbose or client is None:
+        return
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if getattr(client, "cluster", None) is not None:
+        client.run(_quiet_worker)
+
+
+def _quiet_worker() -> None:
+    import logging
+
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def train(args, data: TrainingData, client) -> int:
     """Build the network, train it (here, or on the cluster), check it, write it."""
     from ._files import claim, together
     from .exceptions import DivergenceWarning
+
+    quiet_dask(client, getattr(args, "verbose", False))
 
     net = _network(args, data)
     model_path, curve_path, checkpoint_path = _outputs(args, data)

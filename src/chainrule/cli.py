@@ -236,16 +236,26 @@ def _dask_client(args):
         from distributed import Client, LocalCluster
     except ImportError:
         raise UsageError("--dask needs dask: pip install 'chainrule[dask]'") from None
+    import logging
+
+    from ._training_run import quiet_dask
+
+    verbose = getattr(args, "verbose", False)
+    if not verbose:  # Dask's own log lines only when asked for
+        for name in ("distributed", "dask"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     cluster = None
     try:
         if args.dask:
             client = Client(args.dask, timeout="10s")
         else:
             cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                                   processes=True, dashboard_address=":0")
+                                   processes=True, dashboard_address=":0",
+                                   silence_logs=logging.WARNING if verbose else logging.CRITICAL)
             client = Client(cluster)
     except OSError as exc:
         raise UsageError(f"cannot reach the Dask scheduler {args.dask}: {exc}") from None
+    quiet_dask(client, verbose)
     try:
         yield client
     finally:
@@ -595,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "result, one round trip per step)")
     train.add_argument("--dask-workers", type=_positive_count, metavar="N",
                        help="train on a local Dask cluster of N worker processes")
+    train.add_argument("--verbose", action="store_true",
+                       help="show Dask's own log lines (hidden by default)")
     train.set_defaults(run=cmd_train)
 
     for name, function, text in (("predict", cmd_predict, "write predictions as CSV"),

@@ -58,6 +58,15 @@ def _worker_network(spec: str) -> Engine:
     return net
 
 
+def _refusal_of(task, *args):
+    """``task(*args)``, or its ``ValueError``'s message: a worker logs a task that raises, its
+    traceback on stderr; the driver raises this one, in one line."""
+    try:
+        return task(*args)
+    except ValueError as exc:
+        return str(exc)
+
+
 def _check_block(index: int, X: np.ndarray, Y: np.ndarray, spec: str) -> int:
     """Validate one row-block where it lives; return its number of rows."""
     net = _worker_network(spec)
@@ -175,9 +184,13 @@ class DaskBlocks(GradientSource):
         x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
         blocks = client.compute(x_blocks + y_blocks)
         self.x_blocks, self.y_blocks = blocks[:len(x_blocks)], blocks[len(x_blocks):]
-        checks = [client.submit(_check_block, i, xb, yb, self.spec, pure=False)
+        checks = [client.submit(_refusal_of, _check_block, i, xb, yb, self.spec, pure=False)
                   for i, (xb, yb) in enumerate(zip(self.x_blocks, self.y_blocks))]
-        self.block_rows = client.gather(checks)
+        self.block_rows = []
+        for rows in client.gather(checks):
+            if isinstance(rows, str):  # refused where the block is: raised here, one line
+                raise ValueError(rows)
+            self.block_rows.append(rows)
         self.block_starts = np.concatenate([[0], np.cumsum(self.block_rows)])
 
     def plan(self, batch_size):

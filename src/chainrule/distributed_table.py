@@ -61,29 +61,10 @@ def _plan(source: str, block_bytes: int) -> tuple[list[dict[str, Any]], list[str
     blocks: list[dict[str, Any]] = []
     files, names = _files(source), None
     for path in files:
-        if tables.is_parquet(path):
-            import pyarrow.parquet as pq
-
-            # Its columns as read_table reads them (pandas' stored index left out).
-            header = tables._parquet_columns(tables._parquet_dataset(tables._pyarrow(), path))
-            found = [{"path": path, "group": g, "columns": header}
-                     for g in range(pq.ParquetFile(path).num_row_groups)]
-        else:
-            header, skip = tables.read_header(path)
-            with open(path, "rb") as handle:
-                for _ in range(skip):
-                    handle.readline()
-                at, size, cuts = handle.tell() + block_bytes, os.path.getsize(path), [0]
-                while at < size:  # a block starts at a line's start
-                    handle.seek(at)
-                    handle.readline()
-                    if handle.tell() >= size:
-                        break
-                    cuts.append(handle.tell())
-                    at = cuts[-1] + block_bytes
-            cuts.append(size)
-            found = [{"path": path, "header": header, "skip": skip, "start": a, "end": b}
-                     for a, b in zip(cuts, cuts[1:])]
+        try:
+            header, found = _file_blocks(path, block_bytes)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         if names is None:
             names = header
         elif header != names:
@@ -93,6 +74,34 @@ def _plan(source: str, block_bytes: int) -> tuple[list[dict[str, Any]], list[str
     for number, block in enumerate(blocks):
         block["number"] = number
     return blocks, files, names or []
+
+
+def _file_blocks(path: str, block_bytes: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """A file's column names and blocks of rows."""
+    if tables.is_parquet(path):
+        import pyarrow.parquet as pq
+
+        # Its columns as read_table reads them (pandas' stored index left out).
+        header = tables._parquet_columns(tables._parquet_dataset(tables._pyarrow(), path))
+        found = [{"path": path, "group": g, "columns": header}
+                 for g in range(pq.ParquetFile(path).num_row_groups)]
+    else:
+        header, skip = tables.read_header(path)
+        with open(path, "rb") as handle:
+            for _ in range(skip):
+                handle.readline()
+            at, size, cuts = handle.tell() + block_bytes, os.path.getsize(path), [0]
+            while at < size:  # a block starts at a line's start
+                handle.seek(at)
+                handle.readline()
+                if handle.tell() >= size:
+                    break
+                cuts.append(handle.tell())
+                at = cuts[-1] + block_bytes
+        cuts.append(size)
+        found = [{"path": path, "header": header, "skip": skip, "start": a, "end": b}
+                 for a, b in zip(cuts, cuts[1:])]
+    return header, found
 
 
 #: Bytes of blocks each worker process keeps once read, so that the passes over the data (the
@@ -221,13 +230,53 @@ def _column(table: Any, name: str, ctx: dict[str, Any]):
 
 
 # ---------------------------------------------------------------------------- the passes
+class _Refused:
+    """A task's refusal of its block (a ``ValueError``), returned to the driver, which raises
+    it, rather than raised on the worker (which would log it, traceback and all, on stderr)."""
+
+    def __init__(self, error: ValueError) -> None:
+        self.error = error
+
+
+def _guarded(task: Any, *args: Any) -> Any:
+    """``task(*args)`` on a worker, a refusal (bad input, a file not readable) returned as a
+    :class:`_Refused`; one of ``args`` refused is passed on."""
+    for arg in args:
+        if isinstance(arg, _Refused):
+            return arg
+    try:
+        return task(*args)
+    except OSError as exc:
+        where = exc.filename or next((a["path"] for a in args if isinstance(a, dict)
+                                      and "path" in a), "the data")
+        return _Refused(ValueError(f"{where}: cannot be read ({exc.strerror or exc})"))
+    except ValueError as exc:
+        exc.__traceback__ = None
+        return _Refused(exc)
+
+
+def _submit(client: Any, task: Any, *args: Any) -> Any:
+    return client.submit(_guarded, task, *args, pure=False)
+
+
+def _checked(result: Any) -> Any:
+    """A guarded task's result; its refusal raised here, in the driver."""
+    if isinstance(result, _Refused):
+        raise result.error from None
+    return result
+
+
+def _gather(client: Any, futures: list[Any]) -> list[Any]:
+    return [_checked(result) for result in client.gather(futures)]
+
+
 def _reduce(client: Any, futures: list[Any], combine: Any, *args: Any) -> Any:
     """Blocks' results combined by a tree of tasks pairing neighbours: a fixed order."""
     while len(futures) > 1:
-        paired = [client.submit(combine, a, b, *args, pure=False)
+        paired = [_submit(client, combine, a, b, *args)
                   for a, b in zip(futures[::2], futures[1::2])]
         futures = paired + ([futures[-1]] if len(futures) % 2 else [])
-    return futures[0].result()
+    return _checked(futures[0].result())
 
 
 def _count_by_ranges(client: Any, blocks: list, task: Any, args: tuple,
@@ -242,10 +291,10 @@ def _count_by_ranges(client: Any, blocks: list, task: Any, args: tuple,
         sample = np.array(sorted(set(list(sample))),
                           dtype=object if isinstance(sample, list) else float)
         cuts[name] = sample[[len(sample) * r // ranges for r in range(1, ranges)]]
-    pieces = [client.submit(task, block, *args, cuts, pure=False) for block in blocks]
-    counts = client.gather([client.submit(
-        _count_range, keep, *[client.submit(_piece, p, r, pure=False) for p in pieces],
-        pure=False) for r in range(ranges)])
+    pieces = [_submit(client, task, block, *args, cuts) for block in blocks]
+    counts = _gather(client, [_submit(
+        client, _count_range, keep, *[_submit(client, _piece, p, r) for p in pieces])
+        for r in range(ranges)])
     out = {}
     for name in samples:
         n = sum(c[name][0] for c in counts)
@@ -384,7 +433,7 @@ def _merge(a: dict[str, Any], b: dict[str, Any], keep: int) -> dict[str, Any]:
 def _pass(client: Any, blocks: list[dict[str, Any]], task: Any, args: tuple,
           combine: Any = _merge, *more: Any) -> Any:
     """``task(block, *args)`` on every block, the results combined (``combine(a, b, *more)``)."""
-    futures = [client.submit(task, block, *args, pure=False) for block in blocks]
+    futures = [_submit(client, task, block, *args) for block in blocks]
     return _reduce(client, futures, combine, *more)
 
 
@@ -505,7 +554,7 @@ class ClusterTable:
                                drop=drop, on_missing=on_missing)
         except ValueError as exc:
             raise DataError(f"{source}: {exc}") from None
-        self.blocks, _, names = _plan(source, BLOCK_BYTES)
+        self.blocks, self.files, names = _plan(source, BLOCK_BYTES)
         if not self.blocks:
             raise ValueError(f"{source}: no data rows")
         self.ctx = {"seed": seed, "test": test_split, "validation": validation_split,
@@ -573,22 +622,29 @@ class ClusterTable:
     def _scan(self, blocks: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
         """The column types and kinds (unified across blocks); unusable cells refused."""
         pa, client = tables._pyarrow(), self.client
-        scans = client.gather([client.submit(_scan, block, pure=False) for block in blocks])
+        scans = _gather(client, [_submit(client, _scan, block) for block in blocks])
         types = {name: _unify([s["types"][name] for s in scans]) for name in names}
         again = [i for i, s in enumerate(scans) if any(  # read otherwise: kinds read again
             not pa.types.is_null(t) and t != types[name] for name, t in s["types"].items())]
-        for i, scan in zip(again, client.gather([client.submit(_scan, blocks[i], types,
-                                                               pure=False) for i in again])):
+        for i, scan in zip(again, _gather(client, [_submit(client, _scan, blocks[i], types)
+                                                   for i in again])):
             scans[i] = scan
         starts = np.concatenate([[0], np.cumsum([s["rows"] for s in scans])]).tolist()
         firsts = [i for i, b in enumerate(blocks) if not i or b["path"] != blocks[i - 1]["path"]]
         for i, scan in enumerate(scans):
             if scan["bad"]:
                 first = max(f for f in firsts if f <= i)
-                client.submit(_bad_cell, blocks[i], starts[i] - starts[first],
-                              pure=False).result()
+                _checked(_submit(client, _bad_cell, blocks[i],
+                                 starts[i] - starts[first]).result())
         if not starts[-1]:
             raise ValueError(f"{self.source}: only a header, no data rows")
+        rows: dict[str, int] = dict.fromkeys(self.files, 0)
+        for block, scan in zip(blocks, scans):
+            rows[block["path"]] += scan["rows"]
+        for path, n in rows.items():  # a file of a glob or a folder with no rows
+            if not n:
+                raise ValueError(f"{path}: " + ("no data rows" if tables.is_parquet(path)
+                                                 else "only a header, no data rows"))
         return {"types": types,
                 "kinds": {name: _kind([s["kinds"][name] for s in scans]) for name in names},
                 "label": _row_label([blocks[i]["path"] for i in firsts],
