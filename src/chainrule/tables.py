@@ -57,7 +57,9 @@ def is_parquet(path: str) -> bool:
         name.endswith(".parquet") for name in os.listdir(path)))
 
 
-def _check_path(path: str) -> None:
+def check_file(path: str) -> None:
+    """Refuse, naming the path, what is not a regular file one can read (a missing file, a
+    folder, a pipe or a device, which could block or never end)."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -73,7 +75,7 @@ def _check_path(path: str) -> None:
 def read_header(path: str) -> tuple[list[str], int]:
     """The CSV's column names (checked, empty ones named :data:`UNNAMED`) and the number of
     lines before the first data row."""
-    _check_path(path)
+    check_file(path)
     try:
         # Bytes, decoded a line at a time: a bad byte further down is not the header's.
         with open(path, "rb") as handle:

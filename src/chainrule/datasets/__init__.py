@@ -13,7 +13,6 @@ import itertools
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from .._validation import first_non_finite
 from ..arrays import ROWS_PER_SLICE
+from ..tables import check_file
 
 __all__ = ["DATASETS", "Dataset", "is_parquet", "iter_csv", "iter_table", "load_dataset",
            "read_csv", "read_table"]
@@ -253,16 +253,7 @@ def iter_table(path: str, block_rows: int = ROWS_PER_SLICE):
 
 
 def _open_csv(path: str):
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
-    if stat.S_ISDIR(mode):
-        raise ValueError(f"{path}: is a folder, not a CSV file")
-    if not stat.S_ISREG(mode):  # a pipe or a device could block or never end
-        raise ValueError(f"{path}: is not a regular file (a pipe, socket or device)")
+    check_file(path)
     # A byte that is not UTF-8 becomes a lone surrogate, found and named with its row and
     # column where the row is parsed.
     return open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
