@@ -291,3 +291,16 @@ def test_the_command_line_starts_without_the_engine_or_pyarrow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == ""
+
+
+def test_serve_passes_its_memory_budget(monkeypatch):
+    pytest.importorskip("uvicorn")
+    from chainrule.playground import server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda **options: seen.update(options))
+    assert main(["serve", "--no-browser", "--memory-budget", "300"]) == 0
+    assert seen["memory_budget"] == 300 * 2**20
+    seen.clear()
+    assert main(["serve", "--no-browser"]) == 0
+    assert "memory_budget" not in seen  # the playground's own default

@@ -494,8 +494,10 @@ def cmd_serve(args) -> int:
         raise UsageError(f"chainrule serve needs the serve extra ({exc.name} is missing): "
                          "pip install 'chainrule[serve]'") from None
     try:
+        budget = {} if args.memory_budget is None else {
+            "memory_budget": args.memory_budget * 2**20}
         serve(host=args.host, port=args.port, token=args.token,
-              open_browser=not args.no_browser, max_sessions=args.max_sessions)
+              open_browser=not args.no_browser, max_sessions=args.max_sessions, **budget)
     except KeyboardInterrupt:
         pass
     return 0
@@ -705,6 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the URL without opening a browser")
     serve.add_argument("--max-sessions", type=_positive_count, default=32,
                        help="tabs served at once; the least recently used goes first")
+    serve.add_argument("--memory-budget", type=_positive_count, metavar="MiB",
+                       help="memory all sessions together may hold; beyond it the least "
+                            "recently used idle ones go, and a run that cannot fit is refused "
+                            "(default: 2048, docs/playground.md)")
     serve.set_defaults(run=cmd_serve)
     return parser
 
