@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "chainrule"
 
 FLOORS = {
     0: ["arrays", "_files", "_signals", "_validation", "exceptions", "datasets", "plotting",
-        "columns", "tables"],
+        "columns", "tables", "block_medians"],
     1: ["activations", "losses", "initializers", "optimizers", "schedules"],
     2: ["engine", "reference"],
     3: ["sources", "fastpath", "callbacks", "history", "training"],
