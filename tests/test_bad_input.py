@@ -3,7 +3,6 @@ error (one line and exit 2 on the command line), nothing is clobbered, nothing s
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -14,28 +13,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from faults import refused, run
 
 import chainrule
 from chainrule import Network
 from chainrule._files import atomic_write, check_output, claim
-from chainrule.cli import main
 from chainrule.exceptions import DivergenceWarning
 from chainrule.persistence import ModelFileError, _digest
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, *argv, message):
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (argv, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert re.search(message, lines[0]), lines[0]
-    return lines[0]
 
 
 @pytest.fixture

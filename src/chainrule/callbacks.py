@@ -63,6 +63,17 @@ class EarlyStopping(Callback):
         self.best_state = None
         self.wait = 0
 
+    def keep_best(self, trainer, value: float, epoch: int) -> None:
+        """``value`` at ``epoch`` is the best so far: remember it, and the weights (into the
+        arrays of the last best, when there are some) when they are to be restored."""
+        self.best, self.best_epoch = value, epoch
+        if self.restore_best_weights:
+            if self.best_state is None:
+                self.best_state = trainer.net.get_state()
+            else:
+                for saved, param in zip(self.best_state, trainer.net.parameters()):
+                    np.copyto(saved, param)
+
     def on_epoch_end(self, trainer, epoch, logs):
         if self.monitor not in logs:
             raise ValueError(
@@ -71,13 +82,8 @@ class EarlyStopping(Callback):
             )
         value = logs[self.monitor]
         if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                if self.best_state is None:
-                    self.best_state = trainer.net.get_state()
-                else:
-                    for saved, param in zip(self.best_state, trainer.net.parameters()):
-                        np.copyto(saved, param)
+            self.wait = 0
+            self.keep_best(trainer, value, epoch)
         else:
             self.wait += 1
             if self.wait >= self.patience:

@@ -59,13 +59,7 @@ class _NoImprovement(EarlyStopping):
         value = logs[self.monitor]
         self.wait = self.wait + 1 if value > self.best - self.min_delta else 0
         if value < self.best:
-            self.best, self.best_epoch = value, epoch
-            if self.restore_best_weights:
-                if self.best_state is None:
-                    self.best_state = trainer.net.get_state()
-                else:
-                    for saved, param in zip(self.best_state, trainer.net.parameters()):
-                        np.copyto(saved, param)
+            self.keep_best(trainer, value, epoch)
         if self.wait > self.patience:
             what = "validation loss" if self.monitor == "val_loss" else "training loss"
             trainer.stop(f"{what} did not improve by more than tol={self.min_delta:g} for "

@@ -118,7 +118,7 @@ def _check_header(path: str, cells: Sequence[str]) -> list[str]:
     header = [name.strip() for name in cells]
     if not header:
         raise ValueError(f"{path}: the header has no column names")
-    if header and all(_is_number(cell) for cell in header if cell):
+    if header and all(is_number(cell) for cell in header if cell):
         raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -131,7 +131,8 @@ def _check_header(path: str, cells: Sequence[str]) -> list[str]:
     return header
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (a header of numbers is no header)."""
     try:
         float(text)
     except ValueError:

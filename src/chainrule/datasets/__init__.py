@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validation import first_non_finite
 from ..arrays import ROWS_PER_SLICE
-from ..tables import check_file
+from ..tables import check_file, is_number
 
 __all__ = ["DATASETS", "Dataset", "is_parquet", "iter_csv", "iter_table", "load_dataset",
            "read_csv", "read_table"]
@@ -270,7 +270,7 @@ def _count_lines(path: str) -> int:
 
 def _check_header(path: str, cells: list[str]) -> list[str]:
     header = [name.strip() for name in cells]
-    if all(_is_number(cell) for cell in header):
+    if all(is_number(cell) for cell in header):
         raise ValueError(f"{path}: row 1 should be a header of column names, got numbers")
     seen: dict[str, int] = {}
     for column, name in enumerate(header, start=1):
@@ -327,9 +327,3 @@ _LONGEST_NUMBER = 100  # characters; no float64 needs more
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
