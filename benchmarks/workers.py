@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from fixed_cost import w1, w9  # noqa: E402
 from floor import NumpyFloor  # noqa: E402
 
 
@@ -44,85 +45,6 @@ def digits_split():
     order = np.random.default_rng(0).permutation(len(X))
     test, train = order[:450], order[450:]
     return X[train], Y[train], X[test], data.y[test]
-
-
-# ---------------------------------------------------------------------------- W1
-def w1(impl: str, iterations: int = 10_000, warm_up: bool = True) -> dict:
-    if warm_up:  # the same code on a short run first, so no implementation runs cold
-        w1(impl, iterations=500, warm_up=False)
-    x, target, lr, w0 = 0.1, 0.3, 0.5, 0.5
-    if impl == "chainrule":
-        import chainrule
-
-        net = chainrule.Network([1, 1], bias=False, init="uniform", seed=0)
-        net.weights[0] = [[w0]]
-        X, Y = np.array([[x]]), np.array([[target]])
-        start = time.perf_counter()
-        net.fit(X, Y, epochs=iterations, learning_rate=lr, progress=False)
-        elapsed = time.perf_counter() - start
-        w = float(net.weights[0][0, 0])
-    elif impl == "tutorial":
-        # The tutorial's style: numpy scalars, sigmoid evaluated inside each derivative.
-        def sigmoid(sop):
-            return 1.0 / (1 + np.exp(-1 * sop))
-
-        w = w0
-        start = time.perf_counter()
-        for _ in range(iterations):
-            sop = w * x
-            predicted = sigmoid(sop)
-            g1 = 2 * (predicted - target)
-            g2 = sigmoid(sop) * (1.0 - sigmoid(sop))
-            g3 = x
-            w = w - lr * (g3 * g2 * g1)
-        elapsed = time.perf_counter() - start
-        w = float(w)
-    elif impl == "python_floats":
-        w = w0
-        start = time.perf_counter()
-        for _ in range(iterations):
-            predicted = 1.0 / (1.0 + math.exp(-w * x))
-            w -= lr * x * predicted * (1.0 - predicted) * 2.0 * (predicted - target)
-        elapsed = time.perf_counter() - start
-    elif impl == "torch":
-        import torch
-
-        weight = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-        xt = torch.tensor(x, dtype=torch.float64)
-        start = time.perf_counter()
-        for _ in range(iterations):
-            error = (torch.sigmoid(weight * xt) - target) ** 2
-            error.backward()
-            with torch.no_grad():
-                weight -= lr * weight.grad
-            weight.grad = None
-        elapsed = time.perf_counter() - start
-        w = float(weight)
-    elif impl == "micrograd":
-        from micrograd.engine import Value
-
-        def sigmoid(value):
-            # micrograd 0.1.0 has no exp: one graph node with its own backward, as its ops do.
-            s = 1.0 / (1.0 + math.exp(-value.data))
-            out = Value(s, (value,), "sigmoid")
-
-            def backward():
-                value.grad += s * (1.0 - s) * out.grad
-
-            out._backward = backward
-            return out
-
-        w = w0
-        start = time.perf_counter()
-        for _ in range(iterations):
-            weight = Value(w)
-            error = (sigmoid(weight * x) - target) ** 2
-            error.backward()
-            w = w - lr * weight.grad
-        elapsed = time.perf_counter() - start
-    else:
-        raise SystemExit(f"unknown impl {impl}")
-    return {"us_per_iter": elapsed / iterations * 1e6, "final_w": w}
 
 
 # ---------------------------------------------------------------------------- W2
@@ -212,9 +134,13 @@ def w3(impl: str, dtype: str, steps: int = 10) -> dict:
 
         net = chainrule.Network(sizes, activation="relu", output_activation="softmax",
                                 loss="categorical_cross_entropy", seed=0, dtype=dtype)
+        # One step of the training loop, as the others time one step: a fit of one epoch also
+        # pays the run's fixed costs (checking the data, and after the last update a forward
+        # pass over it, the divergence check: about a third of this step).
+        trainer = net.trainer(X, Y, epochs=10**9, learning_rate=0.01, progress=False)
 
         def step():
-            net.fit(X, Y, epochs=1, learning_rate=0.01, progress=False)
+            trainer.step()
     elif impl == "numpy_floor":
         model = NumpyFloor(sizes, dtype=np.dtype(dtype))
 
@@ -370,21 +296,31 @@ def w5(impl: str, rows: int, steps: int = 3) -> dict:
 
 
 # ---------------------------------------------------------------------------- W6
-def w6(impl: str, path: str) -> dict:
+def warm_memory(size: int) -> None:
+    """Touch ``size`` bytes in a child process and free them: on this guest (a Firecracker VM
+    that hands freed memory back to its host after a few seconds) memory touched for the first
+    time costs about 3 s a GB, whoever touches it; run right after this, a reader gets pages the
+    guest still holds, so what is timed is the reader's own work, the same for every reader."""
+    subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({size // 8})"], check=True)
+
+
+def w6(impl: str, path: str, warm: bool = True) -> dict:
     """Read a numeric CSV with a header into a float64 array, in a fresh process: seconds, and
     the growth of the process's peak resident size over the read (the libraries imported
     before, so their code is not counted; the same measure for every reader, since pyarrow's
     and pandas' allocations are invisible to tracemalloc).
 
     ``chainrule`` is what ``chainrule train`` does to a file: the typed read
-    (``chainrule.tables.read_table``, pyarrow's multi-threaded reader on every core) and the
+    (``chainrule.tables.read_columns``: pyarrow's streaming reader in one byte range per core,
+    the numbers landing in their float64 columns as each block is parsed) and the
     ``Preparation`` (roles, statistics, standardised float64 features); its two parts are timed
-    apart. ``chainrule_numpy`` is the NumPy-only reader of ``chainrule.datasets.read_csv``."""
+    apart. ``chainrule_numpy`` is the NumPy-only reader of ``chainrule.datasets.read_csv``.
+    ``warm``: first :func:`warm_memory` four times the file's size."""
     if impl == "chainrule":
         import pyarrow
 
         from chainrule.features import Preparation
-        from chainrule.tables import read_table
+        from chainrule.tables import read_columns
 
         pyarrow.set_cpu_count(os.cpu_count() or 1)  # BLAS is pinned to one thread, not this
     elif impl == "pandas":
@@ -392,13 +328,13 @@ def w6(impl: str, path: str) -> dict:
     elif impl == "chainrule_numpy":
         from chainrule.datasets import read_csv
     extra = {}
+    if warm:
+        warm_memory(4 * os.path.getsize(path))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if impl == "chainrule":
-        table = read_table(path)
+        columns = read_columns(path)
         read_done = time.perf_counter()
-        columns = {name: table.column(name) for name in table.column_names}
-        del table  # each column's memory goes once it is encoded
         data = Preparation(None, task="regression").fit_transform(columns, consume=True)
         extra = {"read_seconds": read_done - start,
                  "prepare_seconds": time.perf_counter() - read_done}
@@ -484,7 +420,7 @@ def w7(impl: str, path: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6", "W7"])
+    parser.add_argument("workload", choices=["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W9"])
     parser.add_argument("impl")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--dtype", default="float64")
@@ -493,6 +429,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--path", default="")
+    parser.add_argument("--cold", action="store_true",
+                        help="W6: no warm_memory first (memory touched for the first time)")
     args = parser.parse_args()
     limit_threads(args.threads, args.impl)
     if args.workload == "W1":
@@ -504,11 +442,13 @@ def main() -> None:
     elif args.workload == "W5":
         result = w5(args.impl, args.rows)
     elif args.workload == "W6":
-        result = w6(args.impl, args.path)
+        result = w6(args.impl, args.path, warm=not args.cold)
     elif args.workload == "W7" and args.impl.startswith("epoch-"):
         result = w7_epoch(args.impl)
     elif args.workload == "W7":
         result = w7(args.impl, args.path)
+    elif args.workload == "W9":
+        result = w9(args.impl)
     else:
         # About 400,000 rows per timing whatever the size, so that no size is timed over a few
         # steps only (warm-up and the per-fit checks would weigh on it).

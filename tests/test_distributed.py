@@ -343,6 +343,31 @@ def test_mini_batches_by_block_are_sequential_sgd_in_a_block_shuffled_order(clie
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
 
 
+def test_a_block_visit_takes_the_local_loops_step(client):
+    """Mini-batches by block go through the step the local loop takes (gradient, L2, the
+    divergence check, the update): a visit of each block equals the local loop on the same
+    rows in the same order."""
+    X, Y = data(64)
+    net = network()
+    history = chainrule_distributed.fit(
+        net, da.from_array(X, chunks=(32, 4)), da.from_array(Y, chunks=(32, 3)), client=client,
+        epochs=1, learning_rate=0.05, batch_size=16, optimizer="adam", l2=1e-3,
+        batching="blocks")
+    # The rows in the order the visits take them: the blocks in the order the network's
+    # generator draws, each block's rows in the order of the seed it draws next.
+    reference = network()
+    rows = []
+    for block in reference.rng.permutation(2):
+        order = np.random.default_rng(int(reference.rng.integers(2**63))).permutation(32)
+        rows.extend(block * 32 + order)
+    local = network()
+    expected = local.fit(X[rows], Y[rows], epochs=1, learning_rate=0.05, batch_size=16,
+                         optimizer="adam", l2=1e-3, shuffle=False)
+    assert history.updates == expected.updates == 4
+    assert_close(net, local, rtol=1e-12)
+    assert history["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+
+
 def test_by_block_checkpoints_resume_bit_for_bit(client, tmp_path):
     X, Y = data(200)
     options = dict(epochs=4, learning_rate=0.05, batch_size=16, optimizer="adam",

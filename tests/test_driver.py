@@ -107,8 +107,8 @@ def test_a_watched_step_shows_everything_the_step_computed(settings, first):
 
 
 def test_watching_the_tutorials_network_and_editing_a_weight():
-    """The kernel's network: a watched step runs on the engine, an edited weight is taken up,
-    and the result equals the engine stepping alone."""
+    """The tutorial's network: a watched step, then a weight edited by hand between steps, is
+    taken up; the run equals one given its source explicitly."""
     X, Y = [[0.1]], [[0.3]]
     runs = []
     for engine in (False, True):
@@ -125,8 +125,8 @@ def test_watching_the_tutorials_network_and_editing_a_weight():
 
 
 def test_a_watched_step_on_the_tutorials_network_stays_after_state_dict_and_finish():
-    """A watched step runs on the engine; the one-neuron kernel must not put its older weights
-    back when the trainer syncs it (state_dict, finish)."""
+    """A watched step changes nothing: state_dict and finish see the weights it left, as
+    after unwatched steps."""
     runs = []
     for watch in (False, True):
         net = Network([1, 1], bias=False, init="uniform", seed=0)

@@ -296,6 +296,52 @@ def test_ctrl_c_stops_cleanly_after_the_current_step():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_ctrl_c_during_an_epoch_stops_after_the_current_step(monkeypatch):
+    from chainrule.engine import Engine
+
+    X = np.random.default_rng(0).random((20, 2))
+    Y = (X[:, :1] > 0.5).astype(float)
+    compute, calls = Engine.compute_gradients, []
+
+    def pressed_at_the_13th(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 13:
+            signal.raise_signal(signal.SIGINT)
+        return compute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "compute_gradients", pressed_at_the_13th)
+    net = Network([2, 3, 1], seed=0)
+    history = net.fit(X, Y, epochs=5, batch_size=5, learning_rate=0.1)
+    assert "during an epoch" in history.stopped_reason
+    assert history.updates == 13 and history.epochs == 3  # the 4th epoch is not recorded
+    monkeypatch.setattr(Engine, "compute_gradients", compute)
+    stepped = Network([2, 3, 1], seed=0)
+    trainer = stepped.trainer(X, Y, epochs=5, batch_size=5, learning_rate=0.1)
+    for _ in range(13):
+        trainer.step()
+    for p, q in zip(net.parameters(), stepped.parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_the_options_table_is_what_check_options_checks():
+    from chainrule.training import OPTIONS, check_options
+
+    assert [option.name for option in OPTIONS] == list(check_options(epochs=1))
+    for option in OPTIONS:
+        if not option.required:
+            option.check(option.default)  # every default passes its own rule
+        given = {"epochs": 1}
+        if option.type in ("int", "float"):
+            with pytest.raises(ValueError, match=option.name):
+                check_options(**{**given, option.name: -1})
+        if option.choices and option.name != "optimizer":
+            with pytest.raises(ValueError):
+                check_options(**{**given, option.name: "no such choice"})
+    assert check_options(epochs=3, batch_size=None)["batch_size"] is None
+    with pytest.raises(TypeError, match="training needs epochs"):
+        check_options()
+
+
 def test_one_sample_histories_keep_the_prediction_of_every_epoch():
     from chainrule.callbacks import Callback
 

@@ -9,7 +9,8 @@ it splits across machines exactly. :class:`DaskBlocks` is a gradient source
 2. every row-block of the data, where it lives, computes ``(summed loss, summed gradient,
    row count)`` for its rows of the batch;
 3. these are added by a tree reduction on the cluster, in a fixed order;
-4. the driver divides by the row count; the loop adds the L2 term and applies the update.
+4. the driver divides by the row count; the loop's one step adds the L2 term, checks for
+   divergence and applies the update (mini-batches by block: the same step, on the worker).
 
 The data is persisted once and never moves; only parameters and gradients travel. Full-batch
 results equal single-process training up to the order of floating-point additions (about 1e-16
@@ -40,9 +41,9 @@ from .distributed_table import ClusterTable, _reduce, prepare_on_cluster
 from .engine import Engine
 from .history import History
 from .optimizers import OPTIMIZERS
-from .persistence import prepare_run
+from .persistence import read_checkpoint, write_checkpoint
 from .sources import GradientSource
-from .training import Trainer, add_l2
+from .training import Descent, Trainer, prepare_run
 
 __all__ = ["ClusterTable", "DaskBlocks", "fit", "prepare_on_cluster"]
 
@@ -116,11 +117,13 @@ def _block_gap(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray) 
 
 
 def _visit_block(spec: str, parameters: np.ndarray, optimizer_name: str, hyperparameters: dict,
-                 state: dict, steps: int, learning_rate: float, l2: float, batch_size: int,
-                 seed: int, X: np.ndarray, Y: np.ndarray):
-    """All of one block's mini-batches, in an order drawn from ``seed``, as the local loop runs
-    them: gradient, L2, update. Returns the new parameters, optimizer state and step count, the
-    summed loss (each mini-batch's before its update, times its rows) and the rows."""
+                 state: dict, steps: int, learning_rate: float, l2: float, loss_limit: float,
+                 batch_size: int, seed: int, X: np.ndarray, Y: np.ndarray):
+    """All of one block's mini-batches, in an order drawn from ``seed``, each one step of the
+    local loop's :class:`~chainrule.training.Descent` (gradient, L2, divergence check,
+    update). Returns the new parameters, optimizer state and step count, the summed loss
+    (each mini-batch's before its update, times its rows), the rows, and the loss of the
+    mini-batch that diverged (``None`` if none did: the visit stops there)."""
     net = _worker_network(spec)
     np.copyto(net.flat_parameters(), parameters)
     optimizer = OPTIMIZERS[optimizer_name](**hyperparameters)
@@ -129,24 +132,22 @@ def _visit_block(spec: str, parameters: np.ndarray, optimizer_name: str, hyperpa
         for buffer, value in zip(buffers, state[name]):
             np.copyto(buffer, value)
     optimizer.steps = steps
+    descent = Descent(net, optimizer, l2, learning_rate, loss_limit)
     X = np.ascontiguousarray(X, dtype=net.dtype)
     Y = np.ascontiguousarray(Y, dtype=net.dtype)
     order = np.random.default_rng(seed).permutation(X.shape[0])
-    scratch = [np.empty_like(w) for w in net.weights]
-    total = 0.0
+    total, diverged = 0.0, None
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            error = net.compute_gradients(X[rows], Y[rows])
-            if l2:
-                error += add_l2(net, l2, scratch)
+            error = descent(net.compute_gradients(X[rows], Y[rows]))
+            if descent.diverged(error):
+                diverged = error  # no update: the driver keeps its weights
+                break
             total += error * len(rows)
-            if not math.isfinite(error):
-                break  # diverged: the driver keeps its weights
-            optimizer.step([net.flat_parameters()], [net.flat_gradients()], learning_rate)
     return (net.flat_parameters().copy(), {k: [b.copy() for b in v]
                                            for k, v in optimizer.state.items()},
-            optimizer.steps, total, X.shape[0])
+            optimizer.steps, total, X.shape[0], diverged)
 
 
 def _parameters(values: np.ndarray) -> np.ndarray:
@@ -201,20 +202,21 @@ class DaskBlocks(GradientSource):
         self._visit_rows = [int(r) for r in self.block_rows]
         return self._visit_rows
 
-    def start(self, batch_size, optimizer=None, l2=0.0):
-        super().start(batch_size)
-        self._batch_size, self._optimizer, self._l2 = batch_size, optimizer, l2
+    def start(self, batch_size):
+        self._batch_size = batch_size
         self.by_block = self.batching == "blocks" and batch_size is not None
-        self.applies_l2 = self.by_block
 
     def _shared_parameters(self):
         # The parameters travel once, as a task's argument rather than scattered data: a
         # scattered array lost with its worker is gone, a task's result is recomputed.
         return self.client.submit(_parameters, self.net.flat_parameters().copy(), pure=False)
 
-    def gradient(self, batch, index, observe):
+    def step(self, batch, index, observe, descent):
         if self.by_block:
-            return self._visit(batch)
+            return self._visit(batch, descent)
+        return descent(self.gradient(batch, index, observe))
+
+    def gradient(self, batch, index, observe):
         client, size = self.client, self._batch_size
         if size is None:
             rows_per_block = [None] * len(self.block_rows)
@@ -230,37 +232,34 @@ class DaskBlocks(GradientSource):
         np.divide(gradient_sum, count, out=self.net.flat_gradients())
         return loss_sum / count
 
-    def _visit(self, step: int) -> float:
+    def _visit(self, step: int, descent: Descent) -> float:
         """Step ``step`` of the epoch: the next block in the epoch's block order runs all its
-        mini-batches where it is, from the driver's weights and optimizer state; the loss is
-        the mean over its rows of each mini-batch's loss before its update."""
+        mini-batches where it is, from the driver's weights and optimizer state, each through
+        ``descent``'s rule; the driver then takes the weights and state it ends with. The loss
+        is the mean over its rows of each mini-batch's loss before its update, or the loss
+        that diverged (the driver's weights are then kept)."""
         rng = self.net.rng
         if step == 0:  # a new epoch: a new order of the blocks, reordering the loop's rows
             self._block_order = rng.permutation(len(self.block_rows))
             self._visit_rows[:] = [int(self.block_rows[b]) for b in self._block_order]
         block = int(self._block_order[step])
         seed = int(rng.integers(2**63))  # the order of the block's rows
-        optimizer = self._optimizer
+        optimizer = descent.optimizer
         task = self.client.submit(
             _visit_block, self.spec, self.net.flat_parameters().copy(), optimizer.name,
             optimizer.hyperparameters(), {k: [b.copy() for b in v]
                                           for k, v in optimizer.state.items()},
-            optimizer.steps, self.learning_rate, self._l2, self._batch_size, seed,
-            self.x_blocks[block], self.y_blocks[block], pure=False)
-        self._visited = task.result()
-        loss_sum, rows = self._visited[3], self._visited[4]
-        return loss_sum / rows
-
-    def update(self, optimizer, learning_rate):
-        if not self.by_block:
-            super().update(optimizer, learning_rate)
-            return
-        parameters, state, steps = self._visited[:3]
+            optimizer.steps, descent.learning_rate, descent.l2, descent.loss_limit,
+            self._batch_size, seed, self.x_blocks[block], self.y_blocks[block], pure=False)
+        parameters, state, steps, loss_sum, rows, diverged = task.result()
+        if diverged is not None:
+            return diverged
         np.copyto(self.net.flat_parameters(), parameters)
         for name, buffers in optimizer.state.items():
             for buffer, value in zip(buffers, state[name]):
                 np.copyto(buffer, value)
         optimizer.steps = steps
+        return loss_sum / rows
 
     def predictions(self):
         shared = self._shared_parameters()
@@ -315,7 +314,8 @@ def fit(
                       **options)
     trainer.history.params.update(blocks=len(source.block_rows), distributed=True)
     prepare_run(trainer, None if checkpoint is None else os.fspath(checkpoint),
-                checkpoint_every, None if resume_from is None else os.fspath(resume_from))
+                checkpoint_every, None if resume_from is None else os.fspath(resume_from),
+                write=write_checkpoint, read=read_checkpoint)
     return trainer.run()
 
 

@@ -16,11 +16,64 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import ROWS_PER_SLICE
 from .engine import Engine
-from .losses import DECISION_THRESHOLD
-from .training import accuracy
+from .losses import DECISION_THRESHOLD, CategoricalCrossEntropy
 
-__all__ = ["Metrics", "class_indices", "score", "scale_inputs", "target_units"]
+__all__ = ["AccuracyMeter", "Metrics", "accuracy", "class_indices", "score", "scale_inputs",
+           "target_units"]
+
+
+def accuracy(net: Engine, predicted: np.ndarray, Y: np.ndarray) -> float:
+    """Share of samples classified right (categorical: the largest output is the target's) or
+    of outputs on the right side of the decision threshold (0.5)."""
+    if isinstance(net.loss_function, CategoricalCrossEntropy):
+        return float(np.mean(np.argmax(predicted, axis=1) == np.argmax(Y, axis=1)))
+    return float(np.mean((predicted > DECISION_THRESHOLD) == (Y > DECISION_THRESHOLD)))
+
+
+class AccuracyMeter:
+    """The training accuracy of an epoch, counted from the predictions its batches made (the
+    engine shows them to :meth:`observe`), without a copy per step: the same number as
+    :func:`accuracy` on the epoch's predictions."""
+
+    def __init__(self, net: Engine, Y: np.ndarray):
+        self.categorical = isinstance(net.loss_function, CategoricalCrossEntropy)
+        if self.categorical:
+            self.labels = np.argmax(Y, axis=1)
+            self.predicted_labels = np.empty(Y.shape[0], dtype=np.intp)
+        self.n_values = Y.size
+        self.correct = 0
+        self.rows_seen = 0
+        self.batch_start = 0  # the first row of the current batch, in the epoch's order
+
+    def observe(self, predicted: np.ndarray, targets: np.ndarray, first_row: int) -> None:
+        """``Engine.compute_gradients``'s hook: the predictions of (a slice of) the batch."""
+        start = self.batch_start + first_row
+        self.rows_seen += len(predicted)
+        if self.categorical:
+            np.argmax(predicted, axis=1, out=self.predicted_labels[start:start + len(predicted)])
+        else:
+            self.correct += int(np.count_nonzero(
+                (predicted > DECISION_THRESHOLD) == (targets > DECISION_THRESHOLD)))
+
+    def epoch_value(self, order: np.ndarray | None) -> float | None:
+        """The epoch's accuracy (``order``: the epoch's order of the samples, ``None``: in
+        order); ``None`` when no prediction was shown (a source whose predictions stay where
+        the data is)."""
+        seen, self.rows_seen = self.rows_seen, 0
+        if not seen:
+            return None
+        if self.categorical:
+            correct, n = 0, self.labels.size
+            for start in range(0, n, ROWS_PER_SLICE):  # no temporary as long as the data
+                stop = min(start + ROWS_PER_SLICE, n)
+                labels = self.labels[start:stop] if order is None \
+                    else self.labels.take(order[start:stop])
+                correct += np.count_nonzero(self.predicted_labels[start:stop] == labels)
+            return correct / n
+        correct, self.correct = self.correct, 0
+        return correct / self.n_values
 
 
 def scale_inputs(net: Engine, X: np.ndarray) -> np.ndarray:

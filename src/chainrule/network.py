@@ -17,7 +17,7 @@ from . import persistence
 from .engine import Engine
 from .explain import Explanation, explain
 from .history import History
-from .training import Trainer
+from .training import Trainer, prepare_run
 
 __all__ = ["Network", "load"]
 
@@ -42,7 +42,8 @@ class Network(Engine):
             an unbroken run would.
         """
         trainer = Trainer(self, X, Y, **options)
-        persistence.prepare_run(trainer, checkpoint, checkpoint_every, resume_from)
+        prepare_run(trainer, _path(checkpoint), checkpoint_every, _path(resume_from),
+                    write=persistence.write_checkpoint, read=persistence.read_checkpoint)
         return trainer.run()
 
     def trainer(self, X: Any, Y: Any, **options: Any) -> Trainer:
@@ -73,6 +74,10 @@ class Network(Engine):
     def save(self, path: str | os.PathLike, **kwargs: Any) -> None:
         """Save to a model file; see :func:`chainrule.persistence.save`."""
         persistence.save(self, os.fspath(path), **kwargs)
+
+
+def _path(path: str | os.PathLike | None) -> str | None:
+    return None if path is None else os.fspath(path)
 
 
 def load(path: str | os.PathLike) -> Network:

@@ -36,17 +36,16 @@ from typing import Any
 import numpy as np
 
 from ._files import atomic_write
-from ._validation import positive_int
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .arrays import require_memory
-from .callbacks import Callback
-from .columns import check_stored_columns
+from .column_schema import check_stored_columns
 from .engine import Engine
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 
-__all__ = ["Checkpoint", "ModelFileError", "atomic_write", "load", "load_checkpoint",
-           "read_checkpoint", "save", "save_checkpoint"]
+__all__ = ["ModelFileError", "atomic_write", "load", "read_checkpoint", "save",
+           "write_checkpoint"]
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 3
@@ -96,8 +95,6 @@ def _network_arrays(net: Engine) -> dict[str, np.ndarray]:
 
 
 def _header(net: Engine, **extra: Any) -> dict[str, Any]:
-    from . import __version__
-
     architecture = net.spec()
     dtype = architecture.pop("dtype")
     return {
@@ -172,13 +169,11 @@ def save(net: Engine, path: str, metadata: dict[str, Any] | None = None) -> None
         net.metadata = dict(metadata)
 
 
-def save_checkpoint(trainer: Any, path: str) -> None:
-    """Write the trainer's :meth:`~chainrule.training.Trainer.state_dict` (weights, optimizer
-    state, generator state, sample order, position and history) beside the model it trains:
-    the file loads as a model too. The per-epoch history goes in as arrays, so a run of any
-    length keeps a small header."""
-    state = trainer.state_dict()
-    net = trainer.net
+def write_checkpoint(net: Engine, state: dict[str, Any], path: str) -> None:
+    """Write a trainer's state (:func:`chainrule.training.checkpoint.state_dict`: weights,
+    optimizer state, generator state, sample order, position and history) beside the model
+    ``net``: the file loads as a model too. The per-epoch history goes in as arrays, so a run
+    of any length keeps a small header."""
     _check_finite(net, path)
     model_arrays = _network_arrays(net)
     arrays = dict(model_arrays)
@@ -573,7 +568,7 @@ def load(path: str, network_class: type[Engine] = Engine) -> Engine:
 
 # ---------------------------------------------------------------------------- checkpoints
 def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
-    """A checkpoint's trainer state (for :meth:`~chainrule.training.Trainer.load_state_dict`),
+    """A checkpoint's trainer state (for :func:`chainrule.training.checkpoint.load_state_dict`),
     after checking that it was made for a network like ``net``."""
     path = os.fspath(path)
     saved, header, arrays, training = _read_all(path, Engine)
@@ -600,35 +595,3 @@ def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
         "rng_state": training["rng_state"], "order": arrays.get("trainer.order"),
         "history": history, "data": training.get("data"),
     }
-
-
-def load_checkpoint(trainer: Any, path: str) -> None:
-    """Continue ``trainer`` from the checkpoint at ``path``."""
-    try:
-        trainer.load_state_dict(read_checkpoint(path, trainer.net))
-    except ValueError as exc:
-        if isinstance(exc, ModelFileError) or str(exc).startswith(f"{path}:"):
-            raise
-        raise ValueError(f"{path}: {exc}") from None
-
-
-class Checkpoint(Callback):
-    """Write a resumable checkpoint every ``every`` epochs (atomically)."""
-
-    def __init__(self, path: str, every: int = 1) -> None:
-        self.path, self.every = path, positive_int(every, "checkpoint_every")
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        if (epoch + 1) % self.every == 0:
-            save_checkpoint(trainer, self.path)
-
-
-def prepare_run(trainer: Any, checkpoint: str | None = None, checkpoint_every: int = 1,
-                resume_from: str | None = None) -> Any:
-    """The file side of a run: add a :class:`Checkpoint` callback writing to ``checkpoint``
-    and continue from the checkpoint ``resume_from``. Returns the trainer."""
-    if checkpoint is not None:
-        trainer.callbacks.append(Checkpoint(checkpoint, checkpoint_every))
-    if resume_from is not None:
-        load_checkpoint(trainer, resume_from)
-    return trainer

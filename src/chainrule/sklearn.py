@@ -27,6 +27,7 @@ from .callbacks import EarlyStopping
 from .exceptions import warn_at_caller
 from .losses import DECISION_THRESHOLD
 from .network import Network
+from .preparation import output_activation
 
 __all__ = ["GDClassifier", "GDRegressor"]
 
@@ -337,8 +338,8 @@ class GDClassifier(ClassifierMixin, _GDBase):
 
     def _new_network(self, n_inputs, n_outputs, dtype):
         multilabel = getattr(self, "_multilabel", False)
-        self._output_activation = "sigmoid" if multilabel else "softmax"
         self._loss = "binary_cross_entropy" if multilabel else "categorical_cross_entropy"
+        self._output_activation = output_activation(self._loss)
         return super()._new_network(n_inputs, n_outputs, dtype)
 
     def predict_proba(self, X) -> np.ndarray:

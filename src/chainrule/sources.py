@@ -1,18 +1,16 @@
 """Gradient sources: where a training step's gradient comes from.
 
-The training loop (:class:`chainrule.training.Trainer`) is one loop for every way of training.
-It decides which rows make each batch, the learning rate, when to stop, what to record; a
+The training loop (:mod:`chainrule.training.loop`) is one loop for every way of training. It
+decides which rows make each batch, the learning rate, when to stop, what to record; a
 *gradient source* does the arithmetic of one step on those rows:
 
 * :class:`LocalData`: the fast engine on in-memory arrays (full batch, mini-batch, stochastic);
-* :class:`chainrule.fastpath.OneNeuronKernel`: the tutorial's one-neuron network on Python
-  floats, bit for bit the engine's result;
 * :class:`chainrule.distributed.DaskBlocks`: row-blocks on a Dask cluster, summed by a tree
   reduction.
 
-A source computes ``error = gradient(batch, index)`` (the gradient lands in the network's
-:meth:`~chainrule.engine.Engine.flat_gradients`), applies ``update(optimizer, lr)``, and keeps
-the snapshots of the weights that divergence goes back to.
+A source computes ``error = gradient(batch, rows)`` (the gradient lands in the network's
+:meth:`~chainrule.engine.Engine.flat_gradients`); :meth:`GradientSource.step` hands it to the
+one :class:`~chainrule.training.step.Descent` (L2, the divergence check, the update).
 """
 
 from __future__ import annotations
@@ -27,42 +25,36 @@ from .engine import Engine
 
 __all__ = ["GradientSource", "LocalData"]
 
+Observer = Callable[[np.ndarray, np.ndarray, int], None]
+
 
 class GradientSource:
     """The interface, with the defaults that work on the network's own arrays."""
 
     #: A short name, recorded in ``history.params["gradient_source"]``.
     name = ""
-    #: Whether :meth:`gradient` leaves the batch's forward and backward pass in the engine's
-    #: workspace (``net.last_workspace``) and passes predictions to ``observe``.
-    fills_workspace = False
     #: The number of training samples.
     n_samples: int
-    #: Whether :meth:`restore` can go back to the weights before the last update by itself,
-    #: so the loop needs no :meth:`snapshot` (a source that makes one update per epoch).
-    keeps_last_weights = False
-    #: Whether the source adds the L2 term itself (one that makes many updates in a step).
-    applies_l2 = False
-    #: The epoch's learning rate, set by the loop at each epoch's start (for a source whose
-    #: step needs it before :meth:`update`).
-    learning_rate = 0.0
+    #: The training inputs and targets, where they are at hand (``None`` otherwise).
+    X: np.ndarray | None = None
+    Y: np.ndarray | None = None
 
     def __init__(self, net: Engine) -> None:
         self.net = net
-        self._snapshots: list[np.ndarray | None] = [None, None]
-        self._snapshot_epochs: list[int | None] = [None, None]
 
     # -- a step
-    def gradient(self, batch: int, index: np.ndarray | None,
-                 observe: Callable[[np.ndarray, np.ndarray, int], None] | None) -> float:
+    def gradient(self, batch: int, index: np.ndarray | None, observe: Observer | None) -> float:
         """The error of batch number ``batch`` before the update; its gradient goes into the
         network's flat gradient buffer. ``index`` holds the batch's rows when the order is
-        shuffled, else ``None`` (rows in order)."""
+        shuffled, else ``None`` (rows in order). ``observe(predicted, targets, first_row)``,
+        if given, may be shown the batch's predictions (training accuracy)."""
         raise NotImplementedError
 
-    def update(self, optimizer: Any, learning_rate: float) -> None:
-        """Apply the optimizer's update to the parameters, in place."""
-        optimizer.step(self._parameters, self._gradients, learning_rate)
+    def step(self, batch: int, index: np.ndarray | None, observe: Observer | None,
+             descent: Any) -> float:
+        """One step: the batch's gradient, then ``descent`` (L2, the divergence check, the
+        update; :class:`~chainrule.training.step.Descent`). Returns the loss with L2."""
+        return descent(self.gradient(batch, index, observe))
 
     def plan(self, batch_size: int | None) -> list[int] | None:
         """The rows each step of an epoch covers, when the source batches the data itself (the
@@ -70,47 +62,10 @@ class GradientSource:
         an epoch's start); ``None``: the loop's batches of ``batch_size`` rows."""
         return None
 
-    def start(self, batch_size: int | None, optimizer: Any = None, l2: float = 0.0) -> None:
-        """Prepare for the steps of a run (batches of ``batch_size`` rows, ``None``: all; the
-        optimizer and L2 for a source that updates by itself)."""
-        net = self.net
-        self._parameters, self._gradients = [net.flat_parameters()], [net.flat_gradients()]
+    def start(self, batch_size: int | None) -> None:
+        """Prepare for the steps of a run (batches of ``batch_size`` rows, ``None``: all)."""
 
-    # -- the network's weights, for sources that keep them elsewhere while they run
-    def load(self) -> None:
-        """Take the network's current weights (someone may have changed them)."""
-
-    def sync(self) -> None:
-        """Leave the current weights in the network's arrays, for anyone who looks."""
-
-    # -- divergence: copies of the weights to go back to
-    def snapshot(self, epoch: int) -> None:
-        """Keep a copy of the weights the epoch starts from. Two copies alternate, so the one
-        from before the current epoch is always there."""
-        older = 0 if self._snapshot_epochs[0] is None or (
-            self._snapshot_epochs[1] is not None
-            and self._snapshot_epochs[0] < self._snapshot_epochs[1]) else 1
-        if self._snapshots[older] is None:
-            self._snapshots[older] = self.net.xp.empty_like(self.net.flat_parameters())
-        self.net.xp.copyto(self._snapshots[older], self.net.flat_parameters())
-        self._snapshot_epochs[older] = epoch
-
-    def restore(self, latest_good_epoch: int) -> int | None:
-        """Put back the newest copy taken at or before ``latest_good_epoch``; return its epoch
-        (``None`` when there is none)."""
-        candidates = [(e, i) for i, e in enumerate(self._snapshot_epochs)
-                      if e is not None and e <= max(latest_good_epoch, 0)]
-        if not candidates:
-            return None
-        epoch, index = max(candidates)
-        self.net.xp.copyto(self.net.flat_parameters(), self._snapshots[index])
-        return epoch
-
-    def forget_snapshots(self) -> None:
-        """Drop the copies (the weights were changed by hand: they no longer lead here)."""
-        self._snapshot_epochs = [None, None]
-
-    # -- whole-data questions the loop's stopping rules ask
+    # -- whole-data questions the loop's records and stopping rules ask
     def batch_data(self, batch: int, index: np.ndarray | None
                    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The inputs and targets of a batch (new arrays), for whoever looks at a step;
@@ -150,15 +105,13 @@ class LocalData(GradientSource):
     """
 
     name = "engine"
-    fills_workspace = True
 
     def __init__(self, net: Engine, X: Any, Y: Any) -> None:
         super().__init__(net)
         self.X, self.Y = net.check_data(X, Y)
         self.n_samples = self.X.shape[0]
 
-    def start(self, batch_size: int | None, optimizer: Any = None, l2: float = 0.0) -> None:
-        super().start(batch_size)
+    def start(self, batch_size: int | None) -> None:
         X, Y, n = self.X, self.Y, self.n_samples
         size = n if batch_size is None else batch_size
         buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}

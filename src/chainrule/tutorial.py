@@ -10,6 +10,7 @@ generic :class:`~chainrule.network.Network` and must agree with the correct refe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,8 +54,10 @@ def error_predicted_deriv(predicted, target):
 
 
 def activation_sop_deriv(sop):
-    """g2 = dPredicted/dSop = ``sigmoid(sop) * (1 - sigmoid(sop))``, evaluated at the sop."""
-    return sigmoid(sop) * (1.0 - sigmoid(sop))
+    """g2 = dPredicted/dSop = ``sigmoid(sop) * (1 - sigmoid(sop))``, evaluated at the sop (the
+    sigmoid computed once)."""
+    predicted = sigmoid(sop)
+    return predicted * (1.0 - predicted)
 
 
 def sop_w_deriv(x):
@@ -112,35 +115,51 @@ def run_scalar(
     x: Sequence[float], target: float, learning_rate: float, iterations: int,
     weights: Sequence[float], as_published: bool = False,
 ) -> TutorialRun:
-    """The tutorial's loop, one neuron per input weight, with numbers rather than matrices."""
+    """The tutorial's loop, one neuron per input weight, with numbers rather than matrices.
+
+    Each iteration: ``sop = sum(x * w)``, ``predicted = sigmoid(sop)``, g1, g2 (at the sop, or
+    ``as_published`` at the predicted value: :func:`activation_sop_deriv` of that, with the
+    sigmoid already known taken from ``predicted``), the gradients ``g3 * g2 * g1`` and the
+    update.
+    The numbers are Python floats (NumPy's ``exp`` for the sigmoid): the same IEEE doubles as
+    NumPy scalars, without their cost. The errors, which nothing in the loop uses, are computed
+    from the predictions afterwards."""
     _require_memory(iterations, len(x))
     x = [float(v) for v in x]
     w = [float(v) for v in weights]
-    predicted_trace = np.empty(iterations)
-    error_trace = np.empty(iterations)
-    weight_trace = np.empty((iterations, len(x)))
-    gradient_trace = np.empty((iterations, len(x)))
-    for iteration in range(iterations):
-        sop = sum(xi * wi for xi, wi in zip(x, w))
-        predicted = sigmoid(sop)
+    predicted_trace, weight_trace, gradient_trace = [], [], []
+    for _ in range(iterations):
+        sop = 0.0
+        for xi, wi in zip(x, w):
+            sop += xi * wi
+        predicted = float(sigmoid(sop))
         g1 = error_predicted_deriv(predicted, target)
-        # The published code passes the predicted value here instead of the sop.
-        g2 = activation_sop_deriv(predicted if as_published else sop)
-        gradients = [sop_w_deriv(xi) * g2 * g1 for xi in x]
-        w = [update_w(wi, gradient, learning_rate) for wi, gradient in zip(w, gradients)]
-        predicted_trace[iteration] = predicted
-        error_trace[iteration] = error(predicted, target)
-        weight_trace[iteration] = w
-        gradient_trace[iteration] = gradients
+        # g2 = activation_sop_deriv(s) = sigmoid(s) * (1 - sigmoid(s)). At s = sop, sigmoid(s)
+        # is the predicted value just computed; the published code takes s = predicted.
+        at = float(sigmoid(predicted)) if as_published else predicted
+        g2 = at * (1.0 - at)
+        # Each weight's gradient g3 * g2 * g1, and its update. The traces are flat lists of
+        # floats: nothing for the garbage collector to walk.
+        updated = []
+        for xi, wi in zip(x, w):
+            gradient = sop_w_deriv(xi) * g2 * g1
+            gradient_trace.append(gradient)
+            updated.append(update_w(wi, gradient, learning_rate))
+        w = updated
+        predicted_trace.append(predicted)
+        weight_trace.extend(w)
+    predicted_array = np.array(predicted_trace, dtype=float)
     label = "as published (derivative at the predicted value)" if as_published \
         else "correct (derivative at the sop)"
-    return TutorialRun(label, predicted_trace, error_trace, weight_trace, gradient_trace)
+    return TutorialRun(label, predicted_array, error(predicted_array, target),
+                       np.array(weight_trace, dtype=float).reshape(iterations, len(x)),
+                       np.array(gradient_trace, dtype=float).reshape(iterations, len(x)))
 
 
 def _require_memory(iterations: int, n_inputs: int) -> None:
     """Every iteration is recorded (predictions, errors, weights, the history's lists): refuse a
     run whose records would not fit in memory before it starts."""
-    require_memory(iterations * (160.0 + 16 * n_inputs), f"{iterations:,} recorded iterations")
+    require_memory(iterations * (240.0 + 80 * n_inputs), f"{iterations:,} recorded iterations")
 
 
 class _WeightRecorder(Callback):
@@ -177,25 +196,35 @@ def run_network(
                        recorder.weights, x[0] * delta[:, None], activation)
 
 
+#: ``(f(sop), f'(sop) from the output f(sop))`` of the neuron's activations, on numbers.
+_SCALAR_ACTIVATIONS = {
+    "sigmoid": (sigmoid, lambda predicted: (1.0 - predicted) * predicted),
+    "tanh": (np.tanh, lambda predicted: 1.0 - predicted * predicted),
+    "identity": (lambda sop: sop, lambda predicted: 1.0),
+}
+
+
 def iterations_to_reach(
     x: Sequence[float], target: float, learning_rate: float, weights: Sequence[float],
     tolerance: float, activation: str = "sigmoid", limit: int = 2_000_000,
 ) -> int | None:
-    """The first iteration (1-based) at which the generic network's prediction is within
-    ``tolerance`` of ``target``, training on from ``weights`` for up to ``limit`` iterations;
-    ``None`` if it is not within that many."""
-    x = np.asarray(x, dtype=float).reshape(1, -1)
-    net = Engine([x.shape[1], 1], activation=activation, bias=False, loss="squared_error")
-    net.weights[0] = np.asarray(weights, dtype=float).reshape(-1, 1)
-    done, chunk = 0, 100_000
-    while done < limit:
-        epochs = min(chunk, limit - done)
-        history = fit(net, x, [[target]], epochs=epochs, learning_rate=learning_rate,
-                      progress=False)
-        hits = np.flatnonzero(np.abs(np.asarray(history.predicted) - target) < tolerance)
-        if hits.size:
-            return done + int(hits[0]) + 1
-        if history.diverged:
+    """The first iteration (1-based) at which the neuron's prediction is within ``tolerance``
+    of ``target``, training on from ``weights`` for up to ``limit`` iterations; ``None`` if it
+    is not within that many (or the weights diverge). The tutorial's loop on numbers, in the
+    generic network's order of operations: ``delta = f'(sop) * 2 (predicted - target)``,
+    ``w = w - (x * delta) * learning_rate``."""
+    function, slope = _SCALAR_ACTIVATIONS[activation]
+    x = [float(v) for v in x]
+    w = [float(v) for v in weights]
+    for iteration in range(1, limit + 1):
+        sop = 0.0
+        for xi, wi in zip(x, w):
+            sop += xi * wi
+        predicted = float(function(sop))
+        if abs(predicted - target) < tolerance:
+            return iteration
+        if not math.isfinite(predicted):
             return None
-        done += epochs
+        delta = slope(predicted) * ((predicted - target) * 2.0)
+        w = [wi - (xi * delta) * learning_rate for xi, wi in zip(x, w)]
     return None

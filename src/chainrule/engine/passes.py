@@ -1,0 +1,171 @@
+"""The forward and the backward pass over a batch (the chain rule in matrix form), and the
+evaluation of many rows a slice at a time; see :mod:`chainrule.engine` for the notation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .workspace import Workspace
+
+__all__ = ["Passes"]
+
+
+class Passes:
+    """The part of :class:`~chainrule.engine.Engine` that computes: forward, output delta,
+    backward, gradients, evaluation (it needs the network's layers, loss and buffers)."""
+
+    def workspace(self, n_samples: int) -> Workspace:
+        """The buffers for batches of ``n_samples`` rows (made on first use, then reused)."""
+        workspace = self._workspaces.get(n_samples)
+        if workspace is None:
+            workspace = self._new_workspace(n_samples)
+            self._workspaces[n_samples] = workspace
+        return workspace
+
+    def _new_workspace(self, n_samples: int) -> Workspace:
+        return Workspace(self.sizes[1:], self.activation_functions, n_samples, self.dtype,
+                         self.xp)
+
+    def forward(self, X: np.ndarray, workspace: Workspace) -> np.ndarray:
+        """Fill ``workspace`` with every layer's sop and output; return the predicted output.
+
+        ``X`` must already be checked (:meth:`check_inputs`). Runs allocation-free.
+        """
+        xp, last = self.xp, self._last
+        layer_input = X
+        for layer, (function, weight, bias) in enumerate(
+            zip(self.activation_functions, self.weights, self.biases)
+        ):
+            sop, out, scratch = (workspace.sops[layer], workspace.output_buffers[layer],
+                                 workspace.scratch[layer])
+            if bias is None:
+                xp.dot(layer_input, weight, out=sop)
+            else:  # the product goes to a free buffer first: adding in place costs more
+                xp.add(xp.dot(layer_input, weight, out=out), bias, out=sop)
+            if layer == last:
+                output, workspace.output_by_product = self.loss_function.forward_output(
+                    function, sop, out, scratch)
+            else:
+                output = function.forward(sop, out, scratch)
+            workspace.outputs[layer] = layer_input = output
+        return layer_input
+
+    def output_delta(self, Y: np.ndarray, workspace: Workspace) -> tuple[float, np.ndarray]:
+        """The error of the last forward pass, and ``delta = dError/dSop`` at the output layer
+        (in ``workspace.deltas[-1]``), as the loss defines it (see :mod:`chainrule.losses`)."""
+        last = self._last
+        error = self.loss_function.output_delta(
+            self.activation_functions[last], workspace.outputs[last], Y, workspace.sops[last],
+            workspace.output_by_product, workspace.output_grads[last], workspace.deltas[last],
+            workspace.scratch[last])
+        return error, workspace.deltas[last]
+
+    def backward(self, X: np.ndarray, workspace: Workspace) -> None:
+        """Propagate ``delta`` of the output layer (set by :meth:`output_delta`) back to the
+        first layer, filling every ``deltas[l]`` and writing every ``dError/dWeights`` and
+        ``dError/dBiases`` into the gradient buffers. No gradient is computed for the network's
+        inputs (nothing would use it)."""
+        xp = self.xp
+        weight_grads, bias_grads, outputs = self.weight_grads, self.bias_grads, workspace.outputs
+        delta = workspace.deltas[self._last]
+        for layer in range(self._last, -1, -1):
+            layer_input = X if layer == 0 else outputs[layer - 1]
+            xp.dot(layer_input.T, delta, out=weight_grads[layer])
+            if bias_grads[layer] is not None:
+                xp.dot(workspace.ones, delta, out=bias_grads[layer])
+            if layer:
+                below = layer - 1
+                output_grad = xp.dot(delta, self.weights[layer].T,
+                                     out=workspace.output_grads[below])
+                delta = self.activation_functions[below].backward(
+                    output_grad, workspace.sops[below], outputs[below],
+                    workspace.deltas[below], workspace.scratch[below],
+                )
+
+    def compute_gradients(
+        self, X: np.ndarray, Y: np.ndarray,
+        observe: Callable[[np.ndarray, np.ndarray, int], None] | None = None,
+    ) -> float:
+        """Forward, error, backward on checked data; the gradients land in
+        :meth:`flat_gradients` (``weight_grads``, ``bias_grads``).
+
+        Returns the error (the loss) before any update. This is the training step's core.
+        ``observe(predicted, targets, first_row)``, if given, sees the predictions.
+        """
+        n_samples = X.shape[0]
+        if n_samples > self.rows_per_slice:
+            return self._compute_gradients_in_slices(X, Y, observe)
+        workspace = self._workspaces.get(n_samples) or self.workspace(n_samples)
+        self.forward(X, workspace)
+        error = self.output_delta(Y, workspace)[0]
+        self.backward(X, workspace)
+        self.last_workspace = workspace
+        if observe is not None:
+            observe(workspace.outputs[-1], Y, 0)
+        return error
+
+    def _compute_gradients_in_slices(self, X: np.ndarray, Y: np.ndarray, observe: Any) -> float:
+        """The batch's mean error and gradient as the row-weighted sum over slices of it."""
+        xp = self.xp
+        n_samples, size = X.shape[0], self.rows_per_slice
+        if self._slice_sums is None:
+            self._slice_sums = xp.empty_like(self._flat_gradients)
+        total = self._slice_sums
+        total.fill(0.0)
+        error = 0.0
+        for start in range(0, n_samples, size):
+            stop = min(start + size, n_samples)
+            rows = stop - start
+            error += self.compute_gradients(X[start:stop], Y[start:stop]) * rows
+            if observe is not None:
+                observe(self.last_workspace.outputs[-1], Y[start:stop], start)
+            # total += gradient * rows, the product taken in the gradient's own buffer
+            xp.multiply(self._flat_gradients, rows, out=self._flat_gradients)
+            xp.add(total, self._flat_gradients, out=total)
+        xp.divide(total, n_samples, out=self._flat_gradients)
+        return error / n_samples
+
+    # ------------------------------------------------------------------ public API
+    def evaluate(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[float, np.ndarray]:
+        """``(loss, predicted)`` on checked data, a slice of rows at a time (see
+        :attr:`rows_per_slice`), with buffers of its own: training's are left alone."""
+        xp = self.xp
+        n_samples = X.shape[0]
+        predicted = xp.empty((n_samples, self.n_outputs), dtype=self.dtype)
+        combined = self.loss_function.combines_with(self.activation_functions[-1])
+        workspace = None
+        error = 0.0
+        with np.errstate(over="ignore"):
+            for start in range(0, n_samples, self.rows_per_slice):
+                stop = min(start + self.rows_per_slice, n_samples)
+                if workspace is None or stop - start != workspace.n_samples:
+                    workspace = self._new_workspace(stop - start)
+                output = self.forward(X[start:stop], workspace)
+                predicted[start:stop] = output
+                if Y is not None:
+                    sop = workspace.sops[-1] if combined else None
+                    error += self.loss_function.value(output, Y[start:stop], sop,
+                                                      workspace.scratch[-1]) * (stop - start)
+        return error / n_samples, predicted
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The predicted outputs, shaped ``(n_samples, n_outputs)``."""
+        return self.evaluate(self.check_inputs(X), None)[1]
+
+    def loss(self, X: Any, Y: Any) -> float:
+        """The error on ``(X, Y)``: summed over outputs, averaged over samples (see losses)."""
+        return self.evaluate(*self.check_data(X, Y))[0]
+
+    def gradients(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """``(weight_grads, bias_grads)`` of the loss on ``(X, Y)``, aligned with
+        ``weights`` and ``biases`` (``None`` for a layer without bias). New arrays."""
+        inputs, targets = self.check_data(X, Y)
+        with np.errstate(over="ignore"):
+            self.compute_gradients(inputs, targets)
+        return (
+            [g.copy() for g in self.weight_grads],
+            [None if g is None else g.copy() for g in self.bias_grads],
+        )
