@@ -1,4 +1,7 @@
+import gc
 import re
+import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -121,3 +124,29 @@ def test_a_bias_and_a_softmax_read_plainly():
     text = str(net.explain([[0.5, -1.0]], [[0.2, 0.3, 0.5]], 0, bias=1))
     assert "g3 = dSop[0][1]/dBias = 1\n" in text and "= 1 = 1" not in text
     assert "sum over the outputs m of g1[m] * g2[m]" in text
+
+
+def test_a_chain_keeps_each_layer_once_and_is_freed_when_dropped():
+    """A chain holds the reference's five arrays of every layer (sop, output, delta,
+    dError/dOutput, dOutput/dSop) and one product per path, not a layer's values per neuron;
+    and nothing of it waits for the cycle collector once it is dropped."""
+    net = Network([2, 64, 64, 2], seed=0)
+    rng = np.random.default_rng(0)
+    rows = 2000
+    X, Y = rng.normal(size=(rows, 2)), rng.random((rows, 2))
+    paths = 64 + 64 * 2  # from the neuron of layer 0, and from each neuron of layer 1
+    needed = 8 * rows * (5 * sum(net.sizes[1:]) + paths)
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        explanation = net.explain(X, Y, 0, (0, 0))
+        peak = tracemalloc.get_traced_memory()[1]
+        derived = weakref.ref(explanation.derivation[0])
+        del explanation
+        assert derived() is None
+        assert tracemalloc.get_traced_memory()[0] < needed / 100
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert peak < 2 * needed

@@ -15,11 +15,13 @@ hidden layer the error reaches neuron ``j`` through every neuron ``k`` of the la
     dError/dSop[l][j]    = dError/dOutput[l][j] * dOutput/dSop[l][j]
 
 and ``dError/dSop[l + 1][k]`` is derived the same way one layer up, from the output layer down:
-the sum over all paths, in linear time. The computation here is written per neuron, apart from
-the engine's backward pass (only the forward values come from
-:func:`chainrule.reference.forward`), and ``tests/test_explain.py`` checks that the gradients
-agree. The text shows the forward pass, then the backward pass in the order a person derives
-it, every number to 10 significant digits; for a batch, each value per sample.
+the sum over all paths, in linear time. Every value is the reference engine's
+(:func:`chainrule.reference.backprop`, plain NumPy with its own table of derivatives, which the
+fast engine is proved equal to) and every formula its table's: this module picks one neuron's
+column of each layer's arrays and lays the chain out, and ``tests/test_explain.py`` checks that
+the gradients agree with the engine's. The text shows the forward pass, then the backward pass
+in the order a person derives it, every number to 10 significant digits; for a batch, each value
+per sample.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine
-from .reference import forward
+from .reference import ACTIVATIONS, LOSSES, backprop
 
 __all__ = ["Explanation", "Factor", "NeuronDelta", "explain"]
 
@@ -248,12 +250,38 @@ def explain(
     """Explain the gradient of one weight ``(from_neuron, to_neuron)`` of ``layer`` — or, with
     ``bias=j``, of that layer's bias of neuron ``j`` — on the data ``(X, Y)``."""
     inputs, targets = net.check_data(X, Y)
+    from_neuron, to_neuron = _parameter(net, layer, weight, bias)
+    with np.errstate(over="ignore"):
+        values = backprop(net, inputs, targets)
+    spec = net.spec()
+    derivation = _derivation(values, net.weights, spec, layer, to_neuron)
+    delta = derivation[-1]
+    n_samples = inputs.shape[0]
+    if from_neuron is None:
+        sop_weight_deriv = Factor(f"dSop[{layer}][{to_neuron}]/dBias", "1", np.ones(n_samples))
+    else:
+        source = "x" if layer == 0 else f"output[{layer - 1}]"
+        layer_input = inputs if layer == 0 else values["outputs"][layer - 1]
+        sop_weight_deriv = Factor(
+            f"dSop[{layer}][{to_neuron}]/dWeight", f"the input {source}[{from_neuron}]",
+            layer_input[:, from_neuron],
+        )
+    gradient = float(np.sum(delta.value * sop_weight_deriv.value))
+    return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient,
+                       inputs, targets, values["sops"], values["outputs"], spec["activations"],
+                       spec["loss"], values["error"], derivation,
+                       [b is not None for b in net.biases])
+
+
+def _parameter(net: Engine, layer: Any, weight: Any, bias: Any) -> tuple[int | None, int]:
+    """``(from_neuron, to_neuron)`` of the parameter asked for (``from_neuron`` None: a bias),
+    checked against the network."""
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) \
             or not 0 <= layer < net.n_layers:
         raise ValueError(f"layer {layer!r} is outside the network (layers 0..{net.n_layers - 1})")
     n_in, n_out = net.sizes[layer], net.sizes[layer + 1]
     if bias is not None:
-        if not net.bias[layer]:
+        if net.biases[layer] is None:
             raise ValueError(f"layer {layer} has no bias")
         from_neuron, to_neuron = None, bias
     else:
@@ -268,81 +296,63 @@ def explain(
             )
     if not 0 <= to_neuron < n_out:
         raise ValueError(f"to_neuron {to_neuron} is outside layer {layer} (0..{n_out - 1})")
+    return from_neuron, to_neuron
 
-    with np.errstate(over="ignore"):
-        sops, outputs = forward(net, inputs)
-    layer_inputs = [inputs, *outputs[:-1]]
-    last = net.n_layers - 1
-    n_samples = inputs.shape[0]
-    loss = net.loss_function
-    cache: dict[tuple[int, int], NeuronDelta] = {}
 
-    def delta_of(at_layer: int, neuron: int) -> NeuronDelta:
-        key = (at_layer, neuron)
-        if key not in cache:
-            cache[key] = (_output_delta if at_layer == last else _hidden_delta)(at_layer, neuron)
-        return cache[key]
+def _derivation(values: dict[str, Any], weights: list[np.ndarray], spec: dict[str, Any],
+                layer: int, neuron: int) -> list[NeuronDelta]:
+    """Every neuron's ``dError/dSop`` the chain to ``neuron`` of ``layer`` needs, in the order
+    derived: each neuron of each layer above it, from the output layer down, then that neuron.
+    The values are columns of the reference's per-layer arrays (nothing is recomputed per
+    neuron); a hidden neuron's paths add one array of ``n x width`` products."""
+    last = len(values["sops"]) - 1
+    derived: dict[tuple[int, int], NeuronDelta] = {}
+    for at in range(last, layer - 1, -1):
+        name, slope = spec["activations"][at], spec["leaky_relu_slopes"][at]
+        formula = ACTIVATIONS[name][2].format(slope=slope)
+        for j in [neuron] if at == layer else range(values["sops"][at].shape[1]):
+            if at == last:
+                derived[at, j] = _output_delta(values, at, j, name, formula, spec["loss"])
+            else:
+                derived[at, j] = _hidden_delta(values, weights[at + 1], at, j, formula, derived)
+    return list(derived.values())
 
-    def _output_delta(at_layer: int, neuron: int) -> NeuronDelta:
-        predicted, target = outputs[at_layer], targets
-        function = net.activation_functions[at_layer]
-        if loss.combines_with(function):
-            value = (predicted[:, neuron] - target[:, neuron]) / n_samples
-            factor = Factor(
-                f"dError/dSop[{at_layer}][{neuron}] (g1 * g2 combined: {loss.name} with "
-                f"{function.name})", f"(predicted[{neuron}] - target[{neuron}]) / n", value)
-            return NeuronDelta(at_layer, neuron, value, [factor])
-        error_predicted_deriv = loss.predicted_deriv(predicted, target, np.empty_like(predicted))
-        if function.couples_neurons:
-            # dError/dSop_j = sum_m dError/dPredicted_m * predicted_m * (delta_mj - predicted_j)
-            jacobian_column = function.jacobian(predicted)[:, :, neuron]
-            value = np.sum(error_predicted_deriv * jacobian_column, axis=1)
-            factors = [
-                Factor("g1 = dError/dPredicted[m] for every output m",
-                       f"({loss.formula()}) / n", _per_sample(error_predicted_deriv)),
-                Factor(f"g2 = dPredicted[m]/dSop[{at_layer}][{neuron}]",
-                       f"softmax_m * (delta_m{neuron} - softmax_{neuron})",
-                       _per_sample(jacobian_column)),
-            ]
-            return NeuronDelta(at_layer, neuron, value, factors)
-        g1 = error_predicted_deriv[:, neuron]
-        g2 = function.derivative(sops[at_layer], predicted)[:, neuron]
+
+def _output_delta(values: dict[str, Any], at: int, neuron: int, activation: str, formula: str,
+                  loss: str) -> NeuronDelta:
+    """``dError/dSop`` of an output neuron: the tutorial's g1 * g2 (through a softmax, the sum
+    over the outputs ``m`` of ``g1[m] * dPredicted[m]/dSop[j]``), or the two combined."""
+    value, g1 = values["deltas"][at][:, neuron], values["output_grads"][at]
+    if g1 is None:  # the loss combines with the activation: g1 * g2 = (predicted - target) / n
+        factor = Factor(
+            f"dError/dSop[{at}][{neuron}] (g1 * g2 combined: {loss} with {activation})",
+            f"(predicted[{neuron}] - target[{neuron}]) / n", value)
+        return NeuronDelta(at, neuron, value, [factor])
+    g1_formula = f"({LOSSES[loss][2]}) / n"
+    if activation == "softmax":
+        column = values["derivatives"][at][:, :, neuron]  # dPredicted[m]/dSop[j], every m
         factors = [
-            Factor("g1 = dError/dPredicted", f"({loss.formula()}) / n", g1),
-            Factor("g2 = dPredicted/dSop", function.formula(), g2),
+            Factor("g1 = dError/dPredicted[m] for every output m", g1_formula, _per_sample(g1)),
+            Factor(f"g2 = dPredicted[m]/dSop[{at}][{neuron}]",
+                   f"softmax_m * (delta_m{neuron} - softmax_{neuron})", _per_sample(column)),
         ]
-        return NeuronDelta(at_layer, neuron, g1 * g2, factors)
+        return NeuronDelta(at, neuron, value, factors)
+    factors = [Factor("g1 = dError/dPredicted", g1_formula, g1[:, neuron]),
+               Factor("g2 = dPredicted/dSop", formula, values["derivatives"][at][:, neuron])]
+    return NeuronDelta(at, neuron, value, factors)
 
-    def _hidden_delta(at_layer: int, neuron: int) -> NeuronDelta:
-        function = net.activation_functions[at_layer]
-        output_sop_deriv = function.derivative(sops[at_layer], outputs[at_layer])[:, neuron]
-        paths, total = [], np.zeros(n_samples)
-        next_weights = net.weights[at_layer + 1]
-        for k in range(net.sizes[at_layer + 2]):
-            following = delta_of(at_layer + 1, k)
-            product = next_weights[neuron, k] * following.value
-            total = total + product
-            paths.append({"to_neuron": k, "weight": float(next_weights[neuron, k]),
-                          "product": product, "next": following})
-        factor = Factor("dOutput/dSop", function.formula(), output_sop_deriv)
-        return NeuronDelta(at_layer, neuron, output_sop_deriv * total, [factor], paths, total)
 
-    delta = delta_of(layer, to_neuron)
-    if from_neuron is None:
-        sop_weight_deriv = Factor(f"dSop[{layer}][{to_neuron}]/dBias", "1", np.ones(n_samples))
-    else:
-        source = "x" if layer == 0 else f"output[{layer - 1}]"
-        sop_weight_deriv = Factor(
-            f"dSop[{layer}][{to_neuron}]/dWeight", f"the input {source}[{from_neuron}]",
-            layer_inputs[layer][:, from_neuron],
-        )
-    gradient = float(np.sum(delta.value * sop_weight_deriv.value))
-    derivation = sorted(cache.values(), key=lambda d: (-d.layer, d.neuron))
-    combined = loss.combines_with(net.activation_functions[-1])
-    error = loss.value(outputs[-1], targets, sops[-1] if combined else None)
-    return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient,
-                       inputs, targets, sops, outputs, net.activations, loss.name, error,
-                       derivation, list(net.bias))
+def _hidden_delta(values: dict[str, Any], next_weights: np.ndarray, at: int, neuron: int,
+                  formula: str, derived: dict[tuple[int, int], NeuronDelta]) -> NeuronDelta:
+    """``dError/dSop`` of a hidden neuron: ``dError/dOutput`` (the sum over the paths to every
+    neuron ``k`` of the layer above) times ``dOutput/dSop``."""
+    weights = next_weights[neuron]                      # to each neuron k of the layer above
+    products = values["deltas"][at + 1] * weights       # one column per path
+    paths = [{"to_neuron": k, "weight": float(weights[k]), "product": products[:, k],
+              "next": derived[at + 1, k]} for k in range(len(weights))]
+    factor = Factor("dOutput/dSop", formula, values["derivatives"][at][:, neuron])
+    return NeuronDelta(at, neuron, values["deltas"][at][:, neuron], [factor], paths,
+                       values["output_grads"][at][:, neuron])
 
 
 def _index(value: Any) -> int:
