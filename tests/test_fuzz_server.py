@@ -76,7 +76,8 @@ CONFIGS = st.fixed_dictionaries({}, optional={
     "schedule_settings": _small(st.dictionaries(st.sampled_from(
         ["gamma", "step_size", "drop", "minimum", "x"]), NUMBERS, max_size=2)),
     "batch_size": _small(st.integers(0, 64)), "epochs": _small(st.integers(1, 50)),
-    "stop_loss": LEAVES, "stop_accuracy": LEAVES,
+    "target_loss": LEAVES, "target_accuracy": LEAVES,
+    "stop_loss": LEAVES, "stop_accuracy": LEAVES,  # their old names, still taken
     "edits": _small(st.lists(st.fixed_dictionaries({
         "step": _small(st.integers(0, 5)), "layer": _small(st.integers(0, 2)),
         "to": _small(st.integers(0, 3)), "value": NUMBERS}, optional={"from": LEAVES}),

@@ -344,6 +344,34 @@ def test_an_uploaded_table_shows_what_became_of_each_column(page, served):
     assert page.input_value("#data-target") == "label"
 
 
+def test_markup_in_a_files_column_names_stays_text(page, served):
+    """Column names that are markup (a feature's and the target's) show as text everywhere the
+    page shows them (the columns, the target's choices, the message, the chain, the command and
+    the code), and nothing in them runs, even with the page's policy bypassed."""
+    open_page(page, served, {**CONFIG, "hidden": [3], "activations": ["tanh", "softmax"],
+                             "optimizer_settings": {}, "batch_size": 0})
+    feature, target = "<img src=x onerror=window.__xss=1>", "<svg onload=window.__xss=2>"
+    text = f"{feature},b,{target}\n" + "".join(
+        f"{i * 0.1},{(i % 5) * 0.2},{i % 2}\n" for i in range(40))
+    page.set_input_files("#upload-csv", files=[{"name": "evil.csv", "mimeType": "text/csv",
+                                                "buffer": text.encode()}])
+    page.wait_for_selector("#data-summary")
+    page.wait_for_function("window.chainrule.config().data.source === 'upload'")
+    assert target in page.inner_text("#message")
+    columns = page.inner_text("#data-columns")
+    assert feature in columns and target in columns
+    options = page.eval_on_selector_all("#data-target option", "os => os.map(o => o.value)")
+    assert options == [feature, "b", target]
+    click_step(page, "#step-epoch", 1)
+    click_weight(page, 0, 0, 0)
+    page.click("#show-commands")
+    page.wait_for_selector("#python")
+    assert target in page.inner_text("#python") and target in page.inner_text("#cli")
+    click_step(page, "#step-batch", 2)  # a round trip more: an image that failed has said so
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("document.querySelectorAll('img, svg').length") == 0
+
+
 def test_the_exported_model_loads(page, served, tmp_path):
     open_page(page, served)
     page.click("#step-epoch")
@@ -509,6 +537,31 @@ def test_choosing_a_built_in_dataset_picks_a_loss_that_fits(page, served, datase
     page.wait_for_function(f"window.chainrule.config().data.name === '{dataset}'")
     assert not page.is_visible("#message"), page.inner_text("#message")
     assert state(page)["sizes"] == sizes and page.evaluate("window.chainrule.config().loss") == loss
+    # The output layer follows the loss: softmax with categorical cross-entropy, and the
+    # binary loss's sigmoid gives way to identity when the loss becomes mse.
+    output = "softmax" if loss == "categorical_cross_entropy" else "identity"
+    assert page.evaluate("window.chainrule.config().activations.at(-1)") == output
+    click_step(page, "#step-batch", 1)
+
+
+@pytest.mark.parametrize("preset, samples, loss, activations", [
+    ("tutorial", 1, "squared_error", ["sigmoid"]),
+    ("spiral", 500, "categorical_cross_entropy", ["tanh", "tanh", "softmax"]),
+])
+def test_a_preset_keeps_its_own_loss_and_output(page, served, preset, samples, loss,
+                                                activations):
+    """A preset's loss and output layer already fit its data: the policy keeps them when a
+    control changes (the tutorial's squared error on a sigmoid neuron stays so)."""
+    open_page(page, served)
+    page.select_option("#preset", preset)
+    page.wait_for_function("window.chainrule.state().n_train + window.chainrule.state().n_test"
+                           f" === {samples}")
+    page.fill("#seed", "7")
+    page.dispatch_event("#seed", "change")
+    page.wait_for_function("window.chainrule.config().seed === 7")
+    assert page.evaluate("window.chainrule.config().loss") == loss
+    assert page.evaluate("window.chainrule.config().activations") == activations
+    page.select_option("#overlay", "gradients")
     click_step(page, "#step-batch", 1)
 
 

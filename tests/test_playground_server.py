@@ -25,7 +25,7 @@ from browser import TOKEN, server_thread
 
 from chainrule import cli
 from chainrule.persistence import _digest
-from chainrule.playground import connections, guard, uploads
+from chainrule.playground import connections, guard, routes, uploads
 from chainrule.playground import server as server_module
 from chainrule.playground.guard import SECURITY_HEADERS
 from chainrule.playground.session import Session
@@ -56,6 +56,39 @@ def new_session(client, config=SMALL):
     answer = client.post("/api/session", json={"config": config})
     assert answer.status_code == 200, answer.text
     return answer.json()["session"]
+
+
+# ---------------------------------------------------------------------------- the page's policy
+def test_the_options_carry_the_librarys_loss_policy(client):
+    """The page fits the loss and the output layer to the data by this answer, which is the
+    library's rule (choose_loss, each loss's combined activation), not a copy of it."""
+    from chainrule.losses import LOSSES
+    from chainrule.preparation import choose_loss
+
+    policy = client.get("/api/options").json()["loss_policy"]
+    assert policy["default"] == {"regression": choose_loss(None, "regression", 0),
+                                 "two_classes": choose_loss(None, "classification", 2),
+                                 "more_classes": choose_loss(None, "classification", 3)}
+    assert policy["output"] == {name: loss.combined_activation for name, loss in LOSSES.items()}
+    assert policy["output"]["categorical_cross_entropy"] == "softmax"
+    assert policy["takes"]["binary_cross_entropy"] == {"regression": False, "two_classes": True,
+                                                       "more_classes": False}
+    assert all(policy["takes"][name]["regression"] for name in ("mse", "squared_error"))
+    assert not policy["takes"]["categorical_cross_entropy"]["regression"]
+    assert policy["coupled"] == ["softmax"] and policy["plain"] == "identity"
+
+
+def test_the_page_makes_markup_in_one_place():
+    """Every script of the page sets markup through html.js's setHtml (whose html`` escapes
+    what is put into it); no other script touches innerHTML or its kin."""
+    static = routes.STATIC
+    scripts = {path.name: path.read_text() for path in static.iterdir()
+               if path.name.endswith(".js")}
+    assert {"app.js", "state.js", "controls.js", "play.js", "html.js"} <= set(scripts)
+    for name, text in scripts.items():
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+            assert (sink in text) == (name == "html.js" and sink == "innerHTML"), (name, sink)
+    assert scripts["html.js"].count("innerHTML =") == 1
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -237,7 +270,7 @@ def test_a_table_as_it_comes(client, tmp_path):
 
 
 def test_uploads_are_capped(client, monkeypatch):
-    monkeypatch.setattr(server_module, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(routes, "MAX_UPLOAD_BYTES", 1000)
     big = b"a,b\n" + b"1,2\n" * 400
     answer = client.post("/api/upload?name=big.csv", content=big)
     assert answer.status_code == 413 and "1,000 bytes" in answer.json()["error"]
@@ -248,12 +281,12 @@ def test_uploads_are_capped(client, monkeypatch):
 
     answer = client.post("/api/upload?name=big.csv", content=chunks())
     assert answer.status_code == 413
-    monkeypatch.setattr(server_module, "MAX_UPLOAD_BYTES", 10**7)
-    monkeypatch.setattr(server_module, "MAX_ROWS", 50)
+    monkeypatch.setattr(routes, "MAX_UPLOAD_BYTES", 10**7)
+    monkeypatch.setattr(routes, "MAX_ROWS", 50)
     answer = client.post("/api/upload?name=rows.csv", content=big)  # capped before prepared
     assert answer.status_code == 413 and "at most 50 rows" in answer.json()["error"]
-    monkeypatch.setattr(server_module, "MAX_ROWS", 10**5)
-    monkeypatch.setattr(server_module, "MAX_COLUMNS", 3)
+    monkeypatch.setattr(routes, "MAX_ROWS", 10**5)
+    monkeypatch.setattr(routes, "MAX_COLUMNS", 3)
     wide = b"a,b,c,label\n" + b"1,2,3,0\n4,5,6,1\n" * 5
     answer = client.post("/api/upload?name=wide.csv", content=wide)
     assert answer.status_code == 413 and "4 columns" in answer.json()["error"]
@@ -449,7 +482,8 @@ BIG = 10**400  # 401 digits: beyond any double, a Python int of any length
 
 @pytest.mark.parametrize("field, value", [
     *((name, BIG) for name in ("seed", "learning_rate", "l2", "batch_size", "epochs",
-                               "test_split", "stop_loss", "stop_accuracy")),
+                               "test_split", "target_loss", "target_accuracy", "stop_loss",
+                               "stop_accuracy")),
     ("hidden", [BIG]), ("hidden", [-BIG]), ("hidden", [1e300]),
     ("optimizer_settings", {"momentum": BIG}), ("schedule_settings", {"gamma": -BIG}),
     ("edits", [{"step": BIG, "layer": 0, "to": 0, "value": 1}]),
@@ -618,7 +652,7 @@ def test_a_good_model_and_checkpoint_still_import(client, tmp_path):
     net.save(str(tmp_path / "good.npz"))
     trainer = Trainer(net, np.zeros((4, 2)), np.zeros((4, 1)), epochs=2, progress=False)
     trainer.run()
-    persistence.save_checkpoint(trainer, str(tmp_path / "checkpoint.npz"))
+    persistence.write_checkpoint(net, trainer.state_dict(), str(tmp_path / "checkpoint.npz"))
     for name in ("good.npz", "checkpoint.npz"):
         answer = client.post(f"/api/import-model?name={name}",
                              content=(tmp_path / name).read_bytes())

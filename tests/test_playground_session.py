@@ -20,7 +20,7 @@ from chainrule.explain import explain
 from chainrule.gradcheck import numerical_derivative
 from chainrule.network import Network
 from chainrule.optimizers import OPTIMIZERS
-from chainrule.playground import budget, chains
+from chainrule.playground import budget, chains, timeline
 from chainrule.playground import session as session_module
 from chainrule.playground.config import LIMITS, ConfigError, check_config
 from chainrule.playground.session import Session
@@ -123,7 +123,7 @@ def _snapshot_of(session):
 @pytest.mark.parametrize("optimizer", ["gd", "adam", "momentum"])
 def test_going_back_replays_exactly(monkeypatch, optimizer):
     # Few snapshots, so that most positions are reached by replay, and thinning happens.
-    monkeypatch.setattr(session_module, "MAX_SNAPSHOTS", 4)
+    monkeypatch.setattr(timeline, "MAX_SNAPSHOTS", 4)
     session = Session(config(optimizer=optimizer, l2=0.01, schedule="exponential"))
     rng = np.random.default_rng(0)
     seen = {}
@@ -207,6 +207,48 @@ def test_stop_rules_look_at_the_epoch_on_show():
     assert session.stopped is None and session.state()["stopped"] is None
     session.goto(reached)
     assert session.stopped
+
+
+def test_a_target_accuracy_pauses_play_at_the_first_epoch_that_reaches_it():
+    session = Session(config(batch_size=0, target_accuracy=0.8, learning_rate=1.0, epochs=300))
+    session.step("batch", 300)
+    accuracy = session.curves["accuracy"]
+    first = next(i for i, value in enumerate(accuracy) if value >= 0.8)
+    assert first > 0 and max(accuracy[:first]) < 0.8
+    assert session.stopped.startswith("target reached: accuracy") and "0.8" in session.stopped
+    assert session.trainer.epoch == first + 1 and not session.trainer.finished
+    session.step("batch", 1)  # a step asked for goes on
+    assert session.trainer.epoch == first + 2
+
+
+def test_the_stop_rules_are_the_librarys_target_reached():
+    """The page pauses where ``fit(..., callbacks=[TargetReached(...)])`` stops."""
+    from chainrule.callbacks import TargetReached
+
+    session = Session(config(batch_size=0, target_loss=0.69, learning_rate=1.0))
+    session.step("batch", 500)
+    data = session.data
+    net = Network.from_spec(session.net.spec())
+    net.flat_parameters()[...] = session.initial_parameters
+    history = net.fit(data.X_train, data.Y_train, epochs=50, learning_rate=1.0,
+                      callbacks=[TargetReached(loss=0.69)], progress=False)
+    assert session.stopped == history.stopped_reason
+    assert session.trainer.epoch == history.epochs
+    np.testing.assert_array_equal(session.net.flat_parameters(), net.flat_parameters())
+
+
+def test_the_stop_rules_old_names_replay_as_before():
+    old = Session(config(batch_size=0, stop_loss=0.69, stop_accuracy=0.99, learning_rate=1.0))
+    assert old.config["target_loss"] == 0.69 and old.config["target_accuracy"] == 0.99
+    assert "stop_loss" not in old.config
+    new = Session(old.config)
+    for session in (old, new):
+        session.step("batch", 500)
+    assert old.stopped == new.stopped and old.position == new.position
+    with pytest.raises(ConfigError, match="stop_loss: the old name of target_loss"):
+        check_config(config(stop_loss=0.5, target_loss=0.5))
+    with pytest.raises(ConfigError, match="^stop_accuracy:"):
+        check_config(config(stop_accuracy=2))
 
 
 def test_memory_is_bounded():
@@ -673,7 +715,8 @@ def test_a_chain_reserves_what_it_adds_and_gives_it_back():
             self.reserved -= nbytes
 
     held = Budget()
-    session = Session(config(hidden=[128, 128], activations=["tanh", "tanh", "sigmoid"],
+    # Three hidden layers: the chain of a first-layer weight adds more than a step takes.
+    session = Session(config(hidden=[64, 64, 64], activations=["tanh", "tanh", "tanh", "sigmoid"],
                              batch_size=0), budget=held)
     assert held.reserved == session.footprint.total
     session.chain(0, 0, 0)

@@ -10,7 +10,7 @@ A callback implements any of three methods, each given the running
 
 Calling ``trainer.stop("why")`` from ``on_epoch_end`` ends training after that epoch. The
 stopping rules of :func:`chainrule.training.fit` (early stopping, the target rule) are
-callbacks of this kind, and so is :class:`chainrule.persistence.Checkpoint`.
+callbacks of this kind, and so is :class:`chainrule.training.Checkpoint`.
 """
 
 from __future__ import annotations
@@ -99,11 +99,21 @@ class EarlyStopping(Callback):
 
 
 class TargetReached(Callback):
-    """The tutorial's rule: stop once the network reaches the desired output.
+    """The tutorial's rule, and the playground's: stop once the network reaches a target.
 
-    Stops at the first epoch whose training loss is at most ``loss``, or, with ``tolerance``,
-    at the first epoch after which every prediction on ``(X, Y)`` is within ``tolerance`` of its
-    target (checked on the weights as they are at the end of the epoch).
+    At the end of each epoch, on that epoch's records (``logs``), the first rule that holds
+    stops training:
+
+    * ``loss``: the epoch's training loss is at most ``loss`` (``logs["loss"] <= loss``);
+    * ``accuracy``: the epoch's training accuracy is at least ``accuracy``
+      (``logs["accuracy"] >= accuracy``; classification, where training records it);
+    * ``tolerance``: every prediction on ``(X, Y)`` (the training data if not given) is within
+      ``tolerance`` of its target, ``max |predicted - target| < tolerance``, on the weights as
+      they are at the end of the epoch.
+
+    :meth:`reached` is the rule alone (it says why, or ``None``); :meth:`on_epoch_end` stops
+    the trainer with that reason. The epoch budget needs no callback: it is the trainer's own
+    ``epochs``.
     """
 
     def __init__(
@@ -112,21 +122,40 @@ class TargetReached(Callback):
         tolerance: float | None = None,
         X: np.ndarray | None = None,
         Y: np.ndarray | None = None,
+        accuracy: float | None = None,
     ) -> None:
-        if loss is None and tolerance is None:
-            raise ValueError("TargetReached needs a target loss or a tolerance")
+        if loss is None and tolerance is None and accuracy is None:
+            raise ValueError("TargetReached needs a target loss, a target accuracy or a "
+                             "tolerance")
+        if accuracy is not None and not 0 <= accuracy <= 1:
+            raise ValueError(f"TargetReached's accuracy is a share in [0, 1], got {accuracy!r}")
         self.loss, self.tolerance, self.X, self.Y = loss, tolerance, X, Y
+        self.accuracy = accuracy
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def reached(self, trainer: Any, logs: dict[str, float]) -> str | None:
+        """Why this epoch's records (``logs``) reach the target, or ``None`` if they do not."""
         if self.loss is not None and logs["loss"] <= self.loss:
-            trainer.stop(f"target reached: loss {logs['loss']:.6g} <= {self.loss:g}")
-        elif self.tolerance is not None:
+            return f"target reached: loss {logs['loss']:.6g} <= {self.loss:g}"
+        if self.accuracy is not None:
+            if "accuracy" not in logs:
+                raise ValueError(
+                    f"a target accuracy needs the training accuracy, which this training does "
+                    f"not record (recorded: {', '.join(logs)}); it is recorded for "
+                    "classification losses")
+            if logs["accuracy"] >= self.accuracy:
+                return (f"target reached: accuracy {logs['accuracy']:.6g} >= "
+                        f"{self.accuracy:g}")
+        if self.tolerance is not None:
             if self.X is None:
                 gap = trainer.source.largest_gap()
             else:
                 gap = float(np.max(np.abs(trainer.net.predict(self.X) - self.Y)))
             if gap < self.tolerance:
-                trainer.stop(
-                    f"target reached: every prediction within {self.tolerance:g} of its target "
-                    f"(largest gap {gap:.3g})"
-                )
+                return (f"target reached: every prediction within {self.tolerance:g} of its "
+                        f"target (largest gap {gap:.3g})")
+        return None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        reason = self.reached(trainer, logs)
+        if reason is not None:
+            trainer.stop(reason)

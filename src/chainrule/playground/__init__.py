@@ -2,8 +2,10 @@
 the engine computes (see ``docs/playground.md``).
 
 :mod:`~chainrule.playground.config` checks a run's configuration, :mod:`.session` runs it (one
-per browser tab), :mod:`.commands` writes the equivalent command and Python code,
-:mod:`.server` serves the page and its JSON API (Starlette, the ``serve`` extra), and
+per browser tab: its data from :mod:`.data`, its updates in :mod:`.timeline`, what it shows in
+:mod:`.views` and :mod:`.chains`, what it gives away in :mod:`.exports`), :mod:`.commands` writes
+the equivalent command and Python code, :mod:`.server` serves the page and its JSON API
+(Starlette, the ``serve`` extra; its handlers in :mod:`.routes`, its menus in :mod:`.options`), and
 ``static/`` holds the page itself: plain JavaScript modules, no build step, nothing fetched
 from elsewhere. What the server guarantees against faults and hostile input is one rule each:
 :mod:`.guard` (every request checked, every answer's headers, every error's status),

@@ -134,33 +134,27 @@ def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_
 
 
 def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool = False) -> int:
-    """What the chain of a weight of ``layer`` on ``rows`` rows adds: the forward passes (its
-    own and the finite differences'), and :func:`~chainrule.explain.explain`'s values for the
-    neuron the weight feeds and for every neuron of every layer above it: each keeps its
-    layer's derivative on every row and one product per path to the next layer (an output
-    layer that couples its neurons, softmax, keeps its Jacobian per neuron)."""
+    """What the chain of a weight of ``layer`` on ``rows`` rows adds: the finite differences'
+    float64 copy of the network (its parameters, gradients and scratch) and their forward
+    passes (a workspace of their own per slice of rows), and
+    :func:`~chainrule.explain.explain`'s values: the reference's arrays of every layer on every
+    row (sops, outputs, derivatives, dError/dOutput and deltas, and for an output layer that
+    couples its neurons, softmax, its Jacobian), and for each hidden neuron on the chain one
+    product per path to the layer above (every neuron of every hidden layer above ``layer``,
+    and the neuron the weight feeds)."""
     widths = sizes[1:]
     last = len(widths) - 1
-
-    def neuron(at: int) -> int:  # per row: its layer's derivative, its paths, its sums
-        width = widths[at]
-        if at == last:
-            return 2 * width + 3 + (width * width if couples_outputs else 0)
-        return width + widths[at + 1] + 3
-
-    # explain's forward pass (kept), the finite differences' evaluations (a workspace of their
-    # own per slice of rows), then the neurons.
-    forward = 2 * _values(rows, sizes) + WORKSPACE_ARRAYS * _values(min(rows, ROWS_PER_SLICE),
-                                                                     sizes)
-    per_row = neuron(layer) + sum(widths[at] * neuron(at) for at in range(layer + 1, last + 1))
+    paths = (widths[layer + 1] if layer < last else 0) + sum(
+        widths[at] * widths[at + 1] for at in range(layer + 1, last))
+    per_row = 5 * sum(widths) + (widths[-1] ** 2 if couples_outputs else 0) + paths
     per_row += max(widths)  # a derivative's temporary
+    forward = _values(rows, sizes) + WORKSPACE_ARRAYS * _values(min(rows, ROWS_PER_SLICE), sizes)
+    copy = 3 * sum((a + 1) * b for a, b in zip(sizes, sizes[1:])) * FLOAT
     # And the answer's Python objects and JSON: a dict per neuron and path, and the shown rows'
     # values of every layer as lists of floats.
     neurons = 1 + sum(widths[layer + 1:])
-    paths = (widths[layer + 1] if layer < last else 0) + sum(
-        widths[at] * widths[at + 1] for at in range(layer + 1, last))
     objects = 4096 * (neurons + paths) + 160 * min(rows, 32) * sum(widths)
-    return int(math.ceil((forward + rows * per_row * FLOAT + objects) * 1.2))
+    return int(math.ceil((copy + forward + rows * per_row * FLOAT + objects) * 1.2))
 
 
 def largest_batch(sizes: list[int], optimizer: str, n_train: int, n_held: int, n_points: int,

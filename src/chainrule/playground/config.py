@@ -23,7 +23,7 @@ from ..schedules import SCHEDULES
 from .inputs import real, shown
 from .inputs import whole as whole_number
 
-__all__ = ["DEFAULT", "LIMITS", "check_config"]
+__all__ = ["DEFAULT", "LIMITS", "OLD_NAMES", "check_config", "library_batch_size"]
 
 #: The most the playground takes: layers (hidden and output), neurons in one layer, parameters
 #: in all, generated points, epochs of one run, weight edits kept in one run's timeline, points
@@ -59,11 +59,24 @@ DEFAULT: dict[str, Any] = {
     "l2": 0.0,
     "batch_size": 0,
     "epochs": 2000,
-    "stop_loss": None,
-    "stop_accuracy": None,
+    "target_loss": None,
+    "target_accuracy": None,
     "edits": [],
     "model": None,
 }
+
+
+#: Fields the page once called otherwise, still taken under those names (URLs made before keep
+#: replaying): the stop rules took the names of the library's
+#: :class:`~chainrule.callbacks.TargetReached`.
+OLD_NAMES = {"stop_loss": "target_loss", "stop_accuracy": "target_accuracy"}
+
+
+def library_batch_size(batch_size: int, n_train: int) -> int | None:
+    """The page's batch size as the library spells it, the one place the two spellings meet:
+    the page's ``0`` (its field holds whole numbers), like any size of at least ``n_train``
+    rows, is one batch of every training row, the library's ``batch_size=None``."""
+    return batch_size if 0 < batch_size < n_train else None
 
 
 class ConfigError(ValueError):
@@ -154,9 +167,16 @@ def check_config(config: Any) -> dict[str, Any]:
     names the first wrong one). The architecture is checked by building the network."""
     if not isinstance(config, dict):
         raise ConfigError(f"the configuration must be a JSON object, got {type(config).__name__}")
-    unknown = set(config) - set(DEFAULT)
+    unknown = set(config) - set(DEFAULT) - set(OLD_NAMES)
     if unknown:
         raise ConfigError(f"unknown configuration field(s): {', '.join(sorted(unknown))}")
+    named = {}  # the name each field came by, for the messages
+    for old, new in OLD_NAMES.items():
+        if old in config:
+            if new in config:
+                raise ConfigError(f"{old}: the old name of {new}; give one of them")
+            config = {k: v for k, v in config.items() if k != old} | {new: config[old]}
+            named[new] = old
     merged = DEFAULT | config
     out: dict[str, Any] = {"data": _data(merged["data"])}
     out["test_split"] = _number(merged["test_split"], "test_split", 0, 0.9)
@@ -192,12 +212,12 @@ def check_config(config: Any) -> dict[str, Any]:
     out["schedule"] = _choice(merged["schedule"], "schedule", SCHEDULES)
     out["schedule_settings"] = _settings(merged["schedule_settings"], "schedule_settings")
     out["l2"] = _number(merged["l2"], "l2", 0)
+    # 0: every training row in one batch (library_batch_size makes it the library's None).
     out["batch_size"] = _number(merged["batch_size"], "batch_size", 0, None, True)
     out["epochs"] = _number(merged["epochs"], "epochs", 1, LIMITS["epochs"], True)
-    out["stop_loss"] = None if merged["stop_loss"] is None else _number(
-        merged["stop_loss"], "stop_loss", 0)
-    out["stop_accuracy"] = None if merged["stop_accuracy"] is None else _number(
-        merged["stop_accuracy"], "stop_accuracy", 0, 1)
+    for name, high in (("target_loss", None), ("target_accuracy", 1)):
+        value = merged[name]
+        out[name] = None if value is None else _number(value, named.get(name, name), 0, high)
     edits = merged["edits"]
     if not isinstance(edits, list) or len(edits) > LIMITS["edits"]:
         raise ConfigError(f"edits: a list of at most {LIMITS['edits']} weight edits")

@@ -2,12 +2,6 @@
 
 export class ApiError extends Error {}
 
-// Text made safe to put inside HTML (element content or a quoted attribute): what a file
-// brings (column names, class labels) never becomes markup.
-export function esc(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-}
-
 async function answer(response) {
   const text = await response.text();
   let body;
