@@ -287,7 +287,9 @@ def test_the_command_line_starts_without_the_engine_or_pyarrow():
 
     code = ("import sys, chainrule.cli as c; c.build_parser(); "
             "print(' '.join(m for m in ('chainrule.engine', 'chainrule.training', "
-            "'pyarrow', 'matplotlib', 'chainrule._predict') if m in sys.modules))")
+            "'pyarrow', 'matplotlib', 'chainrule.cli.model_table', "
+            "'chainrule.cli.training_run', 'chainrule.distributed_run', 'distributed') "
+            "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == ""
@@ -304,3 +306,25 @@ def test_serve_passes_its_memory_budget(monkeypatch):
     seen.clear()
     assert main(["serve", "--no-browser"]) == 0
     assert "memory_budget" not in seen  # the playground's own default
+
+
+def test_train_on_dask_asks_the_dask_layer_for_its_client_and_table(small_csv, capsys,
+                                                                    monkeypatch):
+    """`--dask-workers` goes through chainrule.distributed_run: its client is asked for with
+    the command line's address, workers and --verbose, and a split fraction outside (0, 1) is
+    one line and exit 2 before any file is read on the cluster."""
+    import contextlib
+
+    from chainrule import distributed_run
+
+    asked = []
+
+    @contextlib.contextmanager
+    def client(address, n_workers, verbose=False):
+        asked.append((address, n_workers, verbose))
+        yield None
+
+    monkeypatch.setattr(distributed_run, "dask_client", client)
+    code, _, err = run(capsys, "train", small_csv, "--dask-workers", "3", "--test-split", "1.5")
+    assert code == 2 and asked == [(None, 3, False)]
+    assert err.strip() == "chainrule: error: the split fraction must be in (0, 1), got 1.5"

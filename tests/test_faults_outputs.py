@@ -231,7 +231,7 @@ def test_a_signal_at_any_moment_leaves_no_lock_and_no_temporary(tmp_path):
 @pytest.mark.parametrize("phase", ["metrics", "save", "plot"])
 def test_a_signal_after_the_last_update_never_loses_it(tmp_path, data_csv, capsys,
                                                         monkeypatch, phase, signum, code):
-    from chainrule import _training_run
+    from chainrule.cli import training_run as _training_run
     from chainrule.history import History
 
     target, name = {"metrics": (_training_run, "_held_out_metrics"),

@@ -1,5 +1,6 @@
 """``chainrule train``'s run, once its data is ready: build the network, train it (here or on a
-Dask cluster), check it, and write the model and its loss curve together.
+Dask cluster, :mod:`chainrule.distributed_run`), check it, and write the model and its loss
+curve together.
 
 From the first step to the last output written, a stop request (Ctrl-C, SIGTERM, SIGHUP) ends
 the training after its current step and is then only remembered: the held-out metrics are
@@ -18,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _signals
-from .callbacks import Callback
+from .. import _signals
+from ..callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .metrics import Metrics
-    from .network import Network
-    from .preparation import TrainingData
+    from ..network import Network
+    from ..preparation import TrainingData
 
 __all__ = ["class_report", "train"]
 
@@ -51,31 +51,19 @@ def class_report(metrics: dict[str, Any]) -> str:
 
 
 def _held_out_metrics(net: Network, data: TrainingData, client) -> dict[str, Any]:
-    from .metrics import Metrics, score
-
     if not isinstance(data.held_out, tuple):  # on the cluster: summed where the blocks are
-        parts = data.held_out.held_out_sums(net, _block_metrics, client)
-        total = Metrics(net)
-        for part in parts:
-            total.merge(part)
-        return total.result()
+        from ..distributed_run import held_out_metrics
+
+        return held_out_metrics(net, data, client)
+    from ..metrics import score
+
     X, Y = data.held_out
     return score(net, X, Y)
 
 
-def _block_metrics(net: Network, X: np.ndarray, Y: np.ndarray) -> Metrics:
-    from .metrics import Metrics
-
-    if net.loss_name == "binary_cross_entropy" and Y.shape[1] == 2:
-        Y = Y[:, 1:]
-    metrics = Metrics(net)
-    metrics.add(X, Y)
-    return metrics
-
-
 def _outputs(args, data: TrainingData) -> tuple[str, str, str | None]:
     """The model's, the loss curve's and the checkpoint's paths, checked before any work."""
-    from ._files import check_output
+    from .._files import check_output
 
     run_dir = args.out_dir or os.path.join("runs", data.name)
     model_path = check_output(args.out if args.out is not None
@@ -94,12 +82,10 @@ def _outputs(args, data: TrainingData) -> tuple[str, str, str | None]:
 
 
 def _network(args, data: TrainingData) -> Network:
-    from .network import Network
+    from ..network import Network
+    from ..preparation import output_activation
 
-    output = {"categorical_cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(
-        data.loss, "identity")
-    if args.output_activation:
-        output = args.output_activation
+    output = args.output_activation or output_activation(data.loss)
     n_inputs, n_outputs = data.X_train.shape[1], data.Y_train.shape[1]
     net = Network([n_inputs, *args.hidden, n_outputs], activation=args.activation,
                   output_activation=output, loss=data.loss, init=args.init, seed=args.seed,
@@ -108,33 +94,15 @@ def _network(args, data: TrainingData) -> Network:
     return net
 
 
-def quiet_dask(client, verbose: bool = False) -> None:
-    """Dask's own log lines (``distributed.worker``, ``distributed.shuffle`` warnings) kept off
-    stderr unless ``verbose``: this process's loggers, and a local cluster's workers' (their
-    stderr is ours), at ERROR."""
-    import logging
-
-    if verbose or client is None:
-        return
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    if getattr(client, "cluster", None) is not None:
-        client.run(_quiet_worker)
-
-
-def _quiet_worker() -> None:
-    import logging
-
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def train(args, data: TrainingData, client) -> int:
     """Build the network, train it (here, or on the cluster), check it, write it."""
-    from ._files import claim, together
-    from .exceptions import DivergenceWarning
+    from .._files import claim, together
+    from ..exceptions import DivergenceWarning
 
-    quiet_dask(client, getattr(args, "verbose", False))
+    if client is not None:
+        from ..distributed_run import quiet_dask
+
+        quiet_dask(client, getattr(args, "verbose", False))
 
     net = _network(args, data)
     model_path, curve_path, checkpoint_path = _outputs(args, data)
@@ -167,7 +135,9 @@ def train(args, data: TrainingData, client) -> int:
             if client is None:
                 history = net.fit(data.X_train, data.Y_train, **options)
             else:
-                history = _fit_on_dask(net, data, client, options, args.dask_batching)
+                from ..distributed_run import fit_on_dask
+
+                history = fit_on_dask(net, data, client, options, args.dask_batching)
         for warning in caught:
             if not issubclass(warning.category, (DivergenceWarning, RuntimeWarning)):
                 print(f"chainrule: warning: {warning.message}", file=sys.stderr)
@@ -212,21 +182,6 @@ def _report(args, data: TrainingData, net: Network, history, metrics: dict[str, 
     if "per_class" in metrics:
         print(class_report(metrics))
     print(f"model: {model_path}" + (f"   loss curve: {curve_path}" if curve_path else ""))
-
-
-def _fit_on_dask(net: Network, data: TrainingData, client, options: dict, batching: str):
-    """The same training with the Dask cluster as the source of every step's gradient."""
-    import dask.array as da
-
-    from . import distributed
-
-    X, Y = data.X_train, data.Y_train
-    if isinstance(X, np.ndarray):  # a built-in dataset: sent to the workers in row-blocks
-        n_workers = max(1, len(client.scheduler_info()["workers"]))
-        rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
-        X = da.from_array(X, chunks=(rows, X.shape[1]))
-        Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
-    return distributed.fit(net, X, Y, client=client, batching=batching, **options)
 
 
 class _EpochCounter(Callback):

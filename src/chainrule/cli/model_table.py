@@ -1,42 +1,36 @@
-"""``chainrule predict`` and ``chainrule evaluate``: a model's own preparation applied to a table,
-block by block, in bounded memory whatever the file's size.
+"""What ``chainrule predict`` and ``chainrule evaluate`` share: a model's own preparation applied
+to a table, block by block, in bounded memory whatever the file's size.
 
 Every problem is one ``ValueError`` naming the file and, for a cell, its row: a column the model
 needs and the table lacks, a cell the preparation cannot read, a feature the model's scaling
 turns into an infinity (a hand-edited scale, or a value far outside the training data's), an
-output that is not finite. ``predict`` writes nothing before its first block is predicted; with
-``--out`` the file appears whole or not at all.
+output that is not finite.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-import json
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._validation import first_non_finite
-from .features import DataError
+from .._validation import first_non_finite
+from ..features import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .features import Preparation
-    from .network import Network
+    from ..features import Preparation
+    from ..network import Network
 
-__all__ = ["cmd_evaluate", "cmd_predict", "model_blocks"]
+__all__ = ["DataError", "check_outputs", "count_unseen", "model_blocks", "warn_unseen"]
 
 
 def model_blocks(args, need_target: bool):
     """The model and its preparation, then ``(X, Y)`` for each block of the table (``Y`` None
     unless asked for): a file of any size goes through in bounded memory. Columns are matched
     by name, in any order; columns the model does not use are never parsed."""
-    from .features import Preparation
-    from .network import load
-    from .tables import iter_batches, row_label
+    from ..features import Preparation
+    from ..network import load
+    from ..tables import iter_batches, row_label
 
     net = load(args.model)
     prep = Preparation.from_metadata(net.metadata, net.n_inputs)
@@ -98,7 +92,7 @@ def _check_features(prep: Preparation, X: np.ndarray) -> None:
                     f"was trained, is not a finite number{how}")
 
 
-def _check_outputs(prep: Preparation, values: np.ndarray) -> None:
+def check_outputs(prep: Preparation, values: np.ndarray) -> None:
     bad = first_non_finite(values) if len(values) else None
     if bad is not None:
         raise DataError(f"{prep.row_label(bad[0])}: the model's output is not a finite number "
@@ -131,7 +125,7 @@ def _targets_for_model(net: Network, prep: Preparation, table
                        ) -> tuple[np.ndarray, np.ndarray]:
     """The block's targets as the network takes them, and which rows have one (a label the
     model does not know is refused)."""
-    from .metrics import target_units
+    from ..metrics import target_units
 
     values = prep.table_targets(table)
     if prep.task != "classification":
@@ -153,116 +147,13 @@ def _targets_for_model(net: Network, prep: Preparation, table
     return np.eye(net.n_outputs)[values], present
 
 
-def _warn_unseen(counts: dict[str, int]) -> None:
+def warn_unseen(counts: dict[str, int]) -> None:
     if counts:
         shown = ", ".join(f"{name!r} ({count:,})" for name, count in counts.items())
         print(f"chainrule: warning: cells of categories never seen in training, encoded as "
               f"all zeros: {shown}", file=sys.stderr)
 
 
-def _count_unseen(prep: Preparation, unseen: dict[str, int]) -> None:
+def count_unseen(prep: Preparation, unseen: dict[str, int]) -> None:
     for name, count in prep.unseen.items():
         unseen[name] = unseen.get(name, 0) + count
-
-
-def _prediction_rows(args, net: Network, prep: Preparation, blocks: Iterator,
-                     unseen: dict[str, int]) -> Iterator[list[list[str]]]:
-    """The CSV rows of each block's predictions (checked finite before any is given)."""
-    from .metrics import class_indices, target_units
-
-    classes = prep.classes
-    for X, _ in blocks:
-        _count_unseen(prep, unseen)
-        try:
-            predicted = net.predict(X)
-            _check_outputs(prep, predicted)
-            if prep.task == "classification":
-                index = class_indices(net, predicted)
-                labels = prep.labels(index) if classes else index.tolist()
-                values = predicted if net.n_outputs > 1 else predicted[:, :1]
-            else:
-                labels = None
-                with np.errstate(all="ignore"):
-                    values = target_units(net, predicted, to_network=False)
-                _check_outputs(prep, values)
-        except DataError as exc:
-            raise ValueError(f"{args.data}: {exc}") from None
-        text = [[f"{v:.10g}" for v in row] for row in values.tolist()]
-        yield text if labels is None else [[str(label), *row]
-                                            for label, row in zip(labels, text)]
-
-
-def cmd_predict(args) -> int:
-    from ._files import atomic_write, check_output, claim, together
-
-    path = None if args.out is None else check_output(args.out, "predictions",
-                                                      [args.model, args.data])
-    blocks = model_blocks(args, need_target=False)
-    net, prep = next(blocks)
-    classes = prep.classes
-    if prep.task == "classification":
-        columns = ["predicted", f"probability_{classes[1]}"] if net.n_outputs == 1 else \
-            ["predicted"] + [f"probability_{c}" for c in classes]
-    else:
-        name = prep.target_name or "predicted"
-        columns = [name] if net.n_outputs == 1 else [f"{name}_{i}" for i in range(net.n_outputs)]
-    unseen: dict[str, int] = {}
-    rows = _prediction_rows(args, net, prep, blocks, unseen)
-    first = next(rows, None)  # the first block predicted before anything is written
-
-    def write_all(stream) -> None:
-        """The predictions, block by block, in the standard CSV dialect (quoted as needed)."""
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(columns)
-        for block in itertools.chain([first] if first is not None else [], rows):
-            writer.writerows(block)
-
-    if path is None:
-        write_all(sys.stdout)
-    else:
-        with claim([path]), together(), atomic_write(path) as handle:
-            stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            write_all(stream)
-            stream.flush()
-            stream.detach()  # the atomic writer closes the file itself
-    _warn_unseen(unseen)
-    return 0
-
-
-def cmd_evaluate(args) -> int:
-    from .metrics import Metrics
-
-    blocks = model_blocks(args, need_target=True)
-    net, prep = next(blocks)
-    metrics = Metrics(net)
-    unseen: dict[str, int] = {}
-    for X, Y in blocks:
-        _count_unseen(prep, unseen)
-        if len(X):
-            try:
-                _check_outputs(prep, net.predict(X))
-            except DataError as exc:
-                raise ValueError(f"{args.data}: {exc}") from None
-            with np.errstate(all="ignore"):
-                metrics.add(X, Y)
-    skipped = unseen.pop("(rows without a target, not scored)", 0)
-    if skipped:
-        print(f"chainrule: note: {skipped:,} row(s) without a target in {args.data} were not "
-              "scored", file=sys.stderr)
-    if not metrics.rows:
-        raise ValueError(f"{args.data}: no row has a target ({prep.target_name!r})")
-    _warn_unseen(unseen)
-    # JSON has no NaN: an undefined metric (R² of a constant target) is null.
-    print(json.dumps(_json_safe(metrics.result())))
-    return 0
-
-
-def _json_safe(value: Any) -> Any:
-    """Floats rounded to 6 digits, NaN and infinities as null, all the way down."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 6) if np.isfinite(value) else None
-    return value

@@ -1,0 +1,110 @@
+"""What every command's options share: :class:`UsageError` and the argparse types that read
+comma-separated numbers and names, whole counts, and a training option checked by its rule.
+
+Imported when the parser is built, so it imports nothing heavier than NumPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+__all__ = ["UsageError", "count_or_zero", "float_list", "hidden_list", "index_list",
+           "int_list", "names", "option", "positive_count", "add_model_command"]
+
+
+class UsageError(ValueError):
+    """A problem with what the user asked for; reported in one line with exit code 2."""
+
+
+def _numbers(parse: type, minimum: float | None, what: str, allow_none: bool = False):
+    """An argparse type: comma-separated numbers (``parse``: int or float), at least one, none
+    empty, finite, each at least ``minimum``; ``none`` means an empty list when allowed."""
+    kind = "integers" if parse is int else "numbers"
+
+    def convert(text: str) -> list:
+        if allow_none and text.strip().lower() == "none":
+            return []
+        parts = text.split(",")
+        try:
+            if any(not part.strip() for part in parts):
+                raise ValueError
+            values = [parse(part) for part in parts]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind} separated by commas, got {text!r}") from None
+        if not all(np.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be finite, got {text!r}")
+        if minimum is not None and any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be >= {minimum}, got {text!r}")
+        return values
+
+    return convert
+
+
+int_list = _numbers(int, 1, "sizes")
+hidden_list = _numbers(int, 1, "hidden layer sizes", allow_none=True)
+index_list = _numbers(int, 0, "neuron indices")
+float_list = _numbers(float, None, "values")
+_count = _numbers(int, 1, "a count")
+
+
+def names(text: str) -> list[str]:
+    """An argparse type: comma-separated column names."""
+    found = [name.strip() for name in text.split(",") if name.strip()]
+    if not found:
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got "
+                                         f"{text!r}")
+    return found
+
+
+def count_or_zero(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: one whole number >= 1."""
+    values = _count(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one integer, got {text!r}")
+    return values[0]
+
+
+def option(name: str, parse: type = float, rule=None):
+    """An argparse type for the training option ``name``: the text parsed, then checked by the
+    option's one rule (:data:`chainrule.training.OPTION_RULES`), before any data is read."""
+    def convert(text: str):
+        from ..training import OPTION_RULES
+
+        try:
+            value = parse(text)
+        except ValueError:
+            kind = "an integer" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        try:
+            return (rule or OPTION_RULES[name])(value, name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
+
+
+def add_model_command(commands, name: str, text: str, formatter_class):
+    """The parser of a command that applies a model to a table (``predict``, ``evaluate``)."""
+    sub = commands.add_parser(
+        name, help=text, formatter_class=formatter_class,
+        description=f"{text[0].upper()}{text[1:]}: the model's own preparation applied to "
+                    "the table (columns by name, in any order; columns it does not use "
+                    "are ignored).")
+    sub.add_argument("model", help="a model file written by chainrule train")
+    sub.add_argument("data", help="a CSV file with a header line, or Parquet")
+    return sub
