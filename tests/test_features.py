@@ -5,6 +5,7 @@ target, the same features from every kind of table, the stored preparation, and 
 import copy
 import datetime
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import chainrule
-from chainrule.columns import check_stored_columns
+from chainrule.column_schema import check_stored_columns
 from chainrule.features import DataError, Preparation
 from chainrule.preparation import prepare
 from chainrule.tables import read_table
@@ -829,3 +830,13 @@ def test_a_refused_cell_after_a_row_of_empty_cells_is_named_by_its_line(tmp_path
         prepare(path, on_missing="refuse")
     assert str(info.value) == (f"{path}: row 3, column 'x': the cell is empty (--on-missing "
                                "fill fills it)")
+
+
+@pytest.mark.parametrize("values, largest", [([1e308, -1e308, 1e308, 5.0], "1e+308"),
+                                             ([1e200, -1e200, 3e200, 1.0], "3e+200"),
+                                             ([np.finfo(float).max] * 3 + [1.0], "1.79769e+308")])
+def test_values_too_large_to_standardise_are_named_with_the_largest(values, largest):
+    with pytest.raises(DataError, match=rf"column 'a': values too large to standardise \(up to "
+                                        rf"{re.escape(largest)}\)"):
+        Preparation(None, task="regression").fit_transform({"a": np.array(values),
+                                                            "y": np.arange(4.0)})

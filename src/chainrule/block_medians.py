@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_histograms", "histogram", "keys", "matching", "medians", "value"]
+__all__ = ["add_histograms", "histogram", "keys", "matching", "median_of", "medians", "value"]
 
 SIGN = np.uint64(1 << 63)
 
@@ -91,3 +91,38 @@ def medians(run: Any, counts: dict[str, int], found: dict[tuple, tuple], gather:
                 still.append(s)
         open_ = still
     return {name: float(np.mean(np.array(values))) for name, values in chosen.items()}
+
+
+# ---------------------------------------------------------------------------- one column at hand
+SMALL = 1 << 16  # a column this short is selected whole
+
+
+def median_of(values: np.ndarray, missing: int | None = None) -> float:
+    """The exact median of ``values`` (NaN left out), the number ``numpy.median`` gives, in a
+    few passes instead of a selection over every value: the middle of an evenly spaced sample
+    brackets the middle of the whole, the values below the bracket are counted and the few
+    inside it selected. ``missing``: the number of NaN, when known. ``NaN`` when there is no
+    value."""
+    values = np.asarray(values, dtype=np.float64)
+    if missing is None:
+        missing = int(np.count_nonzero(np.isnan(values)))
+    n = len(values) - missing
+    if n == 0:
+        return float("nan")
+    middle = sorted({(n - 1) // 2, n // 2})
+    if len(values) <= SMALL:
+        return float(np.median(values[~np.isnan(values)]))
+    sample = np.sort(values[::len(values) // 16384])
+    sample = sample[~np.isnan(sample)]
+    # The sample's middle is within sqrt(size) / 2 of the whole's, as a rank, most of the time.
+    at, spread = len(sample) // 2, 4 * int(np.sqrt(len(sample))) + 8
+    low, high = sample[max(at - spread, 0)], sample[min(at + spread, len(sample) - 1)]
+    inside = values >= low
+    below = len(values) - missing - int(np.count_nonzero(inside))  # NaN is never >= low
+    inside &= values <= high
+    inside = values[inside]
+    ranks = [rank - below for rank in middle]
+    if ranks[0] < 0 or ranks[-1] >= len(inside):  # the bracket missed the middle: select all
+        return float(np.median(values[~np.isnan(values)]))
+    picked = np.partition(inside, ranks)[ranks]
+    return float(np.mean(picked))

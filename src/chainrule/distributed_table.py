@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import bisect
 import functools
-import glob
-import io
 import json
 import os
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -31,8 +28,10 @@ from .block_medians import histogram as _histogram
 from .block_medians import keys as _keys
 from .block_medians import matching as _matching
 from .block_medians import medians as _medians
-from .columns import FALSE_WORDS, TRUE_WORDS, as_kind, merge_stats, read_column
-from .features import DataError, Preparation, _numeric_values, target_stats
+from .cluster_blocks import bad_cell, block_column, kind_of_kinds, load, plan, scan_block, unify
+from .columns import merge_stats
+from .feature_rules import DataError, _numeric_values, target_stats
+from .features import Preparation
 from .preparation import TrainingData, choose_loss, encode_targets
 
 __all__ = ["ClusterTable", "prepare_on_cluster"]
@@ -41,197 +40,6 @@ BLOCK_BYTES = 64 << 20  # CSV bytes per block
 KEEP_DISTINCT = 1 << 16  # different values a block's (and a merge's) statistics keep, then count
 KEEP_VALUES = 1 << 16  # different values, counted by ranges, still brought to the driver
 GATHER = 1 << 16  # keys of a median's bin brought to the driver to finish the selection
-
-
-# ---------------------------------------------------------------------------- the blocks
-def _files(source: str) -> list[str]:
-    if os.path.isdir(source):
-        found = sorted(os.path.join(folder, name) for folder, _, names in os.walk(source)
-                       for name in names if not name.startswith((".", "_")))
-        files = [f for f in found if f.endswith(".parquet")] or \
-            [f for f in found if f.endswith(".csv")]
-        if not files:
-            raise ValueError(f"{source}: a folder without .parquet or .csv files")
-        return files
-    if set("*?[") & set(source):
-        files = sorted(f for f in glob.glob(source) if os.path.isfile(f))
-        if not files:
-            raise ValueError(f"{source}: no such file")
-        return files
-    return [source]
-
-
-def _plan(source: str, block_bytes: int) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """The blocks of rows of the file(s), the files and the column names."""
-    blocks: list[dict[str, Any]] = []
-    files, names = _files(source), None
-    for path in files:
-        try:
-            header, found = _file_blocks(path, block_bytes)
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        if names is None:
-            names = header
-        elif header != names:
-            raise ValueError(f"{path}: its columns ({', '.join(header)}) are not those of "
-                             f"{files[0]} ({', '.join(names)})")
-        blocks += found
-    for number, block in enumerate(blocks):
-        block["number"] = number
-    return blocks, files, names or []
-
-
-def _file_blocks(path: str, block_bytes: int) -> tuple[list[str], list[dict[str, Any]]]:
-    """A file's column names and blocks of rows."""
-    if tables.is_parquet(path):
-        import pyarrow.parquet as pq
-
-        # Its columns as read_table reads them (pandas' stored index left out).
-        header = tables._parquet_columns(tables._parquet_dataset(tables._pyarrow(), path))
-        found = [{"path": path, "group": g, "columns": header}
-                 for g in range(pq.ParquetFile(path).num_row_groups)]
-    else:
-        header, skip = tables.read_header(path)
-        with open(path, "rb") as handle:
-            for _ in range(skip):
-                handle.readline()
-            at, size, cuts = handle.tell() + block_bytes, os.path.getsize(path), [0]
-            while at < size:  # a block starts at a line's start
-                handle.seek(at)
-                handle.readline()
-                if handle.tell() >= size:
-                    break
-                cuts.append(handle.tell())
-                at = cuts[-1] + block_bytes
-        cuts.append(size)
-        found = [{"path": path, "header": header, "skip": skip, "start": a, "end": b}
-                 for a, b in zip(cuts, cuts[1:])]
-    return header, found
-
-
-#: Bytes of blocks each worker process keeps once read, so that the passes over the data (the
-#: statistics, the medians, the moments, the parts) do not each read the files again; blocks
-#: beyond it are read again when needed, so a worker never holds more than this of them.
-BLOCK_CACHE_BYTES = int(os.environ.get("CHAINRULE_BLOCK_CACHE_MB", "1024")) * 2**20
-_cache: OrderedDict = OrderedDict()
-
-
-def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
-          columns: list[str] | None = None) -> Any:
-    """The block's rows as a ``pyarrow.Table`` (``columns`` only, when given), its columns of
-    ``types`` (default: as read); kept in this process's cache of recent blocks."""
-    status = os.stat(block["path"])  # a file written again is read again
-    key = (block["path"], status.st_mtime_ns, status.st_size, block.get("start"),
-           block.get("end"), block.get("group"), repr(sorted((types or {}).items())))
-    table = _cache.get(key)
-    if table is None:
-        table = _read_file(block, types)
-        if table.nbytes <= BLOCK_CACHE_BYTES // 4:
-            _cache[key] = table
-            while sum(t.nbytes for t in _cache.values()) > BLOCK_CACHE_BYTES:
-                _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
-    return table.select(columns) if columns is not None else table
-
-
-def _read_file(block: dict[str, Any], types: dict[str, Any] | None) -> Any:
-    pa = tables._pyarrow()
-    path = block["path"]
-    if "group" in block:
-        import pyarrow.parquet as pq
-
-        table = pq.ParquetFile(path).read_row_group(block["group"], columns=block["columns"])
-        if types:
-            table = table.cast(pa.schema([(name, types[name]) for name in table.column_names]))
-        return table
-    with open(path, "rb") as handle:
-        handle.seek(block["start"])
-        data = handle.read(block["end"] - block["start"])
-    skip = block["skip"] if block["start"] == 0 else 0
-    given = {name: kind for name, kind in (types or {}).items() if not pa.types.is_null(kind)}
-    for newlines in (False, True):  # line breaks inside quoted cells: the slower, exact mode
-        try:
-            return pa.csv.read_csv(io.BytesIO(data), *tables._csv_options(
-                pa, block["header"], skip, None, given, newlines))
-        except pa.ArrowInvalid:
-            if newlines:
-                raise tables._located(path, block["header"], block["skip"], None,
-                                      given) from None
-    raise AssertionError  # pragma: no cover
-
-
-def _scan(block: dict[str, Any], types: dict[str, Any] | None = None) -> dict[str, Any]:
-    table = _read(block, types)
-    try:
-        tables._check_cells(block["path"], table, None)
-        bad = False
-    except ValueError:
-        bad = True  # named once the block's first row is known (_bad_cell)
-    return {"rows": table.num_rows, "bad": bad,
-            "types": {name: table.schema.field(name).type for name in table.column_names},
-            "kinds": {name: _kind_of(table.column(name)) for name in table.column_names}}
-
-
-def _kind_of(column: Any) -> str:
-    """:func:`chainrule.columns.read_column`'s kind of a pyarrow column; text told from yes/no
-    words and no cell by its different values alone."""
-    pa = tables._pyarrow()
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return read_column({"column": column}, "column").kind
-    different = column.unique().drop_null().to_pylist()
-    return "empty" if not different else "boolean" if all(
-        str(v).strip().lower() in TRUE_WORDS | FALSE_WORDS for v in different) else "text"
-
-
-def _bad_cell(block: dict[str, Any], offset: int) -> None:
-    table = _read(block)
-    tables._check_cells(block["path"], table, (block["header"], block["skip"])
-                        if "header" in block else None, offset)
-
-
-def _unify(kinds: list[Any]) -> Any:
-    """One type for a column that blocks read as ``kinds`` (see the module)."""
-    pa = tables._pyarrow()
-    seen = {kind.value_type if pa.types.is_dictionary(kind) else kind for kind in kinds
-            if not pa.types.is_null(kind)}
-    seen = {pa.string() if pa.types.is_large_string(kind) else kind for kind in seen}
-    if len(seen) <= 1:
-        return seen.pop() if seen else pa.null()
-    if all(pa.types.is_integer(kind) for kind in seen):
-        return pa.int64()
-    if all(pa.types.is_integer(kind) or pa.types.is_floating(kind) for kind in seen):
-        return pa.float64()
-    if all(pa.types.is_date(kind) or pa.types.is_timestamp(kind) for kind in seen):
-        return pa.timestamp("ns")
-    return pa.string()
-
-
-def _kind(kinds: list[str]) -> str:
-    """A column's kind from its blocks' (read with one type): text if any block's is, else the
-    kind of the blocks that have a cell."""
-    present = [kind for kind in kinds if kind != "empty"]
-    return "text" if "text" in present else present[0] if present else "empty"
-
-
-def _load(block: dict[str, Any], ctx: dict[str, Any], columns: list[str] | None = None
-          ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The block read with the table's types (``columns`` and the target only, when given);
-    each row's part (0 training, 1 validation, 2 held out; -1 without a target), and whether it
-    is fitted on (training or validation)."""
-    target = ctx["target"]
-    table = _read(block, ctx["types"], None if columns is None else
-                  [target] + [name for name in columns if name != target])
-    draws = np.random.default_rng([ctx["seed"], block["number"]]).random((table.num_rows, 2))
-    part = np.where(draws[:, 0] < ctx["test"], 2, np.where(draws[:, 1] < ctx["validation"], 1, 0))
-    part[table.column(target).is_null(nan_is_null=True).to_numpy(zero_copy_only=False)] = -1
-    return table, part, (part == 0) | (part == 1)
-
-
-def _column(table: Any, name: str, ctx: dict[str, Any]):
-    if name == ctx["target"]:
-        return as_kind(read_column(table, name, keep_text=True), ctx["target_kind"])
-    return as_kind(read_column(table, name), ctx["kinds"][name])
 
 
 # ---------------------------------------------------------------------------- the passes
@@ -326,13 +134,13 @@ def _count_range(keep: int, *pieces: dict[str, np.ndarray]) -> dict[str, tuple]:
 # ---- the blocks' statistics
 def _stats(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation, keep: int
            ) -> dict[str, Any]:
-    table, part, fit = _load(block, ctx)
-    target = _column(table, ctx["target"], ctx)
+    table, part, fit = load(block, ctx)
+    target = block_column(table, ctx["target"], ctx)
     out: dict[str, Any] = {"parts": [np.bincount(part[part >= 0], minlength=3)],
                            "target": target_stats(target, target, keep), "columns": {},
                            "hist": {}, "gather": {}}
     for name in ctx["features"]:
-        column = _column(table, name, ctx)
+        column = block_column(table, name, ctx)
         out["columns"][name] = prep.feature_stats(name, column, fit, keep)
         if column.kind not in ("text", "empty"):  # the medians' first round, while here
             keys = _keys(column.values[fit])
@@ -363,10 +171,10 @@ def _pass(client: Any, blocks: list[dict[str, Any]], task: Any, args: tuple,
 
 def _pieces(block: dict[str, Any], ctx: dict[str, Any], cuts: dict[str, np.ndarray]
             ) -> dict[str, list[np.ndarray]]:
-    table, part, fit = _load(block, ctx, list(cuts))
+    table, part, fit = load(block, ctx, list(cuts))
     out = {}
     for name, at in cuts.items():
-        column = _column(table, name, ctx)
+        column = block_column(table, name, ctx)
         rows = slice(None) if name == ctx["target"] else fit  # a target's over every row
         values = column.values[rows][~column.missing[rows]]
         different = np.unique(values) if values.dtype != object else \
@@ -379,11 +187,11 @@ def _pieces(block: dict[str, Any], ctx: dict[str, Any], cuts: dict[str, np.ndarr
 def _selection(block: dict[str, Any], ctx: dict[str, Any], specs: list[dict],
                wanted: dict[str, list[tuple]]) -> dict[str, Any]:
     """The medians' histograms and keys (:func:`_medians`) of a block."""
-    table, part, fit = _load(block, ctx, list(wanted))
+    table, part, fit = load(block, ctx, list(wanted))
     out: dict[str, Any] = {"hist": {}, "gather": {}}
     by_name = {spec["name"]: spec for spec in specs}
     for name, requests in wanted.items():
-        keys = _keys(_numeric_values(by_name[name], _column(table, name, ctx))[fit])
+        keys = _keys(_numeric_values(by_name[name], block_column(table, name, ctx))[fit])
         for kind, depth, prefix in requests:
             out[kind][(name, depth, prefix)] = _histogram(keys, depth, prefix) \
                 if kind == "hist" else np.sort(_matching(keys, depth, prefix))
@@ -399,7 +207,7 @@ def _moments(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation) -> t
         largest = np.abs(every).max(axis=0) if len(every) else np.zeros(X.shape[1])
         return len(X), mean, np.einsum("ij,ij->j", X - mean, X - mean), largest
 
-    table, part, fit = _load(block, ctx, prep.used_columns)
+    table, part, fit = load(block, ctx, prep.used_columns)
     with np.errstate(over="ignore", invalid="ignore"):
         X = prep.encode(table)
         y = prep.table_targets(table)[fit] if prep.task == "regression" else None
@@ -425,7 +233,7 @@ def _add_moments(a: tuple, b: tuple) -> tuple:
 def _prepared(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation, loss: str,
               part_number: int) -> tuple[np.ndarray, np.ndarray]:
     """The block's rows of one part: their features and their targets as the loss takes them."""
-    table = _load(block, ctx, prep.used_columns)
+    table = load(block, ctx, prep.used_columns)
     table = table[0].take(np.flatnonzero(table[1] == part_number))
     labels = prep.table_targets(table)
     if prep.task == "regression":
@@ -434,7 +242,7 @@ def _prepared(block: dict[str, Any], ctx: dict[str, Any], prep: Preparation, los
 
 
 def _row_parts(block: dict[str, Any], ctx: dict[str, Any]) -> np.ndarray:
-    return _load(block, ctx, [])[1]
+    return load(block, ctx, [])[1]
 
 
 def _row_label(files: list[str], starts: list[int]):
@@ -478,11 +286,11 @@ class ClusterTable:
                                drop=drop, on_missing=on_missing)
         except ValueError as exc:
             raise DataError(f"{source}: {exc}") from None
-        self.blocks, self.files, names = _plan(source, BLOCK_BYTES)
+        self.blocks, self.files, names = plan(source, BLOCK_BYTES)
         if not self.blocks:
             raise ValueError(f"{source}: no data rows")
         self.ctx = {"seed": seed, "test": test_split, "validation": validation_split,
-                    **self._scan(self.blocks, names)}
+                    **self.scan(self.blocks, names)}
         prep.row_label = self.ctx.pop("label")
         try:
             counts = self._fit(prep, names, test_split)
@@ -543,14 +351,14 @@ class ClusterTable:
                 Y.append(da.from_delayed(done[1], (n, width), float))
         return (da.concatenate(X), da.concatenate(Y), sum(rows)) if X else (None, None, 0)
 
-    def _scan(self, blocks: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    def scan(self, blocks: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
         """The column types and kinds (unified across blocks); unusable cells refused."""
         pa, client = tables._pyarrow(), self.client
-        scans = _gather(client, [_submit(client, _scan, block) for block in blocks])
-        types = {name: _unify([s["types"][name] for s in scans]) for name in names}
+        scans = _gather(client, [_submit(client, scan_block, block) for block in blocks])
+        types = {name: unify([s["types"][name] for s in scans]) for name in names}
         again = [i for i, s in enumerate(scans) if any(  # read otherwise: kinds read again
             not pa.types.is_null(t) and t != types[name] for name, t in s["types"].items())]
-        for i, scan in zip(again, _gather(client, [_submit(client, _scan, blocks[i], types)
+        for i, scan in zip(again, _gather(client, [_submit(client, scan_block, blocks[i], types)
                                                    for i in again])):
             scans[i] = scan
         starts = np.concatenate([[0], np.cumsum([s["rows"] for s in scans])]).tolist()
@@ -558,7 +366,7 @@ class ClusterTable:
         for i, scan in enumerate(scans):
             if scan["bad"]:
                 first = max(f for f in firsts if f <= i)
-                _checked(_submit(client, _bad_cell, blocks[i],
+                _checked(_submit(client, bad_cell, blocks[i],
                                  starts[i] - starts[first]).result())
         if not starts[-1]:
             raise ValueError(f"{self.source}: only a header, no data rows")
@@ -570,7 +378,8 @@ class ClusterTable:
                 raise ValueError(f"{path}: " + ("no data rows" if tables.is_parquet(path)
                                                  else "only a header, no data rows"))
         return {"types": types,
-                "kinds": {name: _kind([s["kinds"][name] for s in scans]) for name in names},
+                "kinds": {name: kind_of_kinds([s["kinds"][name] for s in scans])
+                          for name in names},
                 "label": _row_label([blocks[i]["path"] for i in firsts],
                                     [starts[i] for i in firsts])}
 

@@ -29,9 +29,11 @@ import numpy as np
 
 from .datasets import Dataset
 from .features import LARGEST_LABEL, MAX_AUTO_CLASSES, DataError, Preparation
+from .losses import get_loss
 
 __all__ = ["LARGEST_LABEL", "MAX_AUTO_CLASSES", "DataError", "Preparation", "TrainingData",
-           "choose_loss", "encode_targets", "load_table", "prepare", "split"]
+           "choose_loss", "encode_targets", "load_table", "output_activation", "prepare",
+           "split"]
 
 REGRESSION_LOSSES = ("mse", "squared_error")
 
@@ -74,6 +76,13 @@ def choose_loss(loss: str | None, task: str, n_classes: int) -> str:
     if loss == "binary_cross_entropy" and n_classes != 2:
         raise DataError(f"binary_cross_entropy needs 2 classes, the target has {n_classes}")
     return loss
+
+
+def output_activation(loss: str, otherwise: str | None = "identity") -> str | None:
+    """The output activation that goes with ``loss``: the one its gradient combines with
+    (softmax for categorical cross-entropy, sigmoid for binary cross-entropy), else
+    ``otherwise``."""
+    return get_loss(loss).combined_activation or otherwise
 
 
 def encode_targets(index_or_values: np.ndarray, task: str, loss: str, n_classes: int
@@ -144,12 +153,11 @@ def prepare(data: Any, loss: str | None = None, test_split: float = 0.25,
     prep = _preparation(where, target, task, numeric=numeric, categorical=categorical,
                         drop=drop, on_missing=on_missing, standardize=standardize)
     if where is not None:
-        from .tables import read_table, row_label
+        from .tables import read_columns, row_label
 
-        table = read_table(where)
-        prep.row_label = row_label(where)
         # Columns by name, so that each one's memory goes once it is encoded.
-        table = {column: table.column(column) for column in table.column_names}
+        table = read_columns(where)
+        prep.row_label = row_label(where)
     else:
         table = data
     try:

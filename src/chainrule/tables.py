@@ -18,23 +18,18 @@ pyarrow comes with the ``cli`` extra; the core library (``import chainrule``) ne
 from __future__ import annotations
 
 import csv
-import io
-import math
 import os
-import re
 import stat
-import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["NULL_VALUES", "UNNAMED", "is_parquet", "iter_batches", "read_header", "read_table",
-           "row_label"]
+from .csv_messages import NULL_VALUES, line_of_row, locate_refusal
+from .csv_ranges import STREAM_BLOCK, read_ranges
+from .csv_ranges import read_columns as read_range_columns
 
-#: Cells read as missing (pyarrow's defaults, which are pandas'): the empty cell among them.
-NULL_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-               "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+__all__ = ["NULL_VALUES", "UNNAMED", "is_parquet", "iter_batches", "read_columns", "read_header",
+           "read_table", "row_label"]
+
 #: The name given to a column whose header cell is empty (``Unnamed: 0`` for the first).
 UNNAMED = "Unnamed: {}"
 BLOCK_BYTES = 1 << 24  # pyarrow's unit of parallel parsing, and a streamed block's size
@@ -171,7 +166,7 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
         return table
     header, skip = read_header(path)
     _check_wanted(path, header, columns)
-    table = _read_ranges(pa, path, header, skip, columns)
+    table = read_ranges(pa, path, skip, _range_options(pa, header, columns))
     for newlines in (False, True) if table is None else ():  # the whole file at once
         try:
             table = pa.csv.read_csv(path, *_csv_options(pa, header, skip, columns, None,
@@ -179,13 +174,38 @@ def read_table(path: str, columns: Sequence[str] | None = None) -> Any:
             break
         except pa.ArrowInvalid:
             if newlines:
-                raise _located(path, header, skip, columns, None) from None
+                raise locate_refusal(path, header, skip, columns, None) from None
         except (OSError, pa.ArrowException) as exc:  # pragma: no cover - the disk's errors
             raise ValueError(f"{path}: cannot be read ({_one_line(exc)})") from None
     if table.num_rows == 0:
         raise ValueError(f"{path}: only a header, no data rows")
     _check_cells(path, table, (header, skip))
     return table
+
+
+def read_columns(path: str, columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """The table's columns (``columns`` only, when given) by name, read for training: a CSV's
+    numeric columns as :class:`~chainrule.columns.Column` s of float64 filled block by block as
+    they are parsed (:func:`chainrule.csv_ranges.read_columns`), any other column as a pyarrow
+    array; the same checks and messages as :func:`read_table`, which reads what this cannot."""
+    pa = _pyarrow()
+    if not is_parquet(path):
+        header, skip = read_header(path)
+        _check_wanted(path, header, columns)
+        names = list(columns) if columns is not None else header
+        read = read_range_columns(pa, path, skip, names,
+                                  _range_options(pa, header, columns))
+        if read:
+            return read
+    table = read_table(path, columns)
+    return {name: table.column(name) for name in table.column_names}
+
+
+def _range_options(pa, header: list[str], columns: Sequence[str] | None) -> tuple:
+    """The options of a range's reader: no header, no threads of its own, streamed blocks."""
+    options = _csv_options(pa, header, 0, columns, None, False, threads=False)
+    options[0].block_size = STREAM_BLOCK
+    return options
 
 
 def iter_batches(path: str, columns: Sequence[str], types: dict[str, Any] | None = None
@@ -226,7 +246,7 @@ def iter_batches(path: str, columns: Sequence[str], types: dict[str, Any] | None
             offset += table.num_rows
             yield table
     except pa.ArrowInvalid:
-        raise _located(path, header, skip, columns, types) from None
+        raise locate_refusal(path, header, skip, columns, types) from None
     except (OSError, pa.ArrowException) as exc:  # pragma: no cover - the disk's errors
         raise ValueError(f"{path}: cannot be read ({_one_line(exc)})") from None
 
@@ -237,7 +257,7 @@ def row_label(path: str, offset: int = 0):
     if is_parquet(path):
         return lambda row: f"row {row + offset + 1} (of the data)"
     skip = read_header(path)[1]
-    return lambda row: f"row {_line_of_row(path, skip, row + offset)}"
+    return lambda row: f"row {line_of_row(path, skip, row + offset)}"
 
 
 def _check_wanted(path: str, header: list[str], columns: Sequence[str] | None) -> None:
@@ -357,185 +377,6 @@ def _where(path: str, csv_header: tuple[list[str], int] | None, row: int | None,
         return ""
     if csv_header is None:
         return f"row {row + offset + 1} (of the data), "
-    return f"row {_line_of_row(path, csv_header[1], row + offset)}, "
+    return f"row {line_of_row(path, csv_header[1], row + offset)}, "
 
 
-def _line_of_row(path: str, skip: int, row: int) -> int:
-    """The line of the file on which data row ``row`` (from 0) starts: blank lines and line
-    breaks inside quoted cells counted as the reader counts them."""
-    with _any_field_size(), open(path, newline="", encoding="utf-8-sig",
-                                 errors="replace") as handle:
-        for _ in range(skip):
-            handle.readline()
-        reader = csv.reader(handle)
-        seen, line = 0, skip
-        for record in reader:
-            start = line + 1
-            line = skip + reader.line_num
-            if not record:  # an empty line (pyarrow skips those; a line of spaces is a row)
-                continue
-            if seen == row:
-                return start
-            seen += 1
-    return line
-
-
-#: The characters a byte that is not UTF-8 becomes when read with ``surrogateescape``.
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")
-
-
-@contextmanager
-def _any_field_size() -> Iterator[None]:
-    """The csv module without its limit on a field's size, for the block of a search that
-    reads again what pyarrow read (the limit is the process's: it is put back)."""
-    previous = csv.field_size_limit(sys.maxsize)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
-
-
-def _located(path: str, header: list[str], skip: int, columns: Sequence[str] | None,
-             types: dict[str, Any] | None) -> ValueError:
-    """What pyarrow refused, found again cell by cell to name its line and column: a row with
-    another number of cells than the header, or a cell that is not of its column's type."""
-    wanted = {header.index(name): name for name in (columns or header)}
-    seen_rows = False
-    numeric = {index for index, name in wanted.items() if types and name in types
-               and str(types[name]) in ("double", "float", "int64")}
-    try:
-        with _any_field_size(), open(path, newline="", encoding="utf-8-sig",
-                                     errors="surrogateescape") as handle:
-            for _ in range(skip):
-                handle.readline()
-            reader = csv.reader(handle)
-            line = skip
-            for record in reader:
-                start, line = line + 1, skip + reader.line_num
-                if not record:
-                    continue
-                seen_rows = True
-                if len(record) != len(header):
-                    return ValueError(f"{path}: row {start} has {len(record)} values but the "
-                                      f"header has {len(header)}")
-                for index, name in wanted.items():
-                    if _NOT_UTF8.search(record[index]):
-                        return ValueError(f"{path}: row {start}, column {name!r}: a cell is "
-                                          "not UTF-8 text")
-                for index in numeric:
-                    cell = record[index].strip()
-                    if cell in NULL_VALUES:
-                        continue
-                    try:
-                        value = float(cell) if len(cell) <= 100 else None
-                    except ValueError:
-                        value = None
-                    if value is None:
-                        shown = cell if len(cell) <= 40 else f"{cell[:40]}... ({len(cell)} " \
-                            "characters)"
-                        return ValueError(f"{path}: row {start}, column {wanted[index]!r}: "
-                                          f"{shown!r} is not a number")
-                    if not math.isfinite(value):
-                        return ValueError(f"{path}: row {start}, column {wanted[index]!r}: "
-                                          f"{cell} is not finite")
-    except csv.Error as exc:
-        return ValueError(f"{path}: not readable as CSV ({exc})")
-    if not seen_rows:
-        return ValueError(f"{path}: only a header, no data rows")
-    return ValueError(f"{path}: not readable as CSV")
-
-
-# ---------------------------------------------------------------------------- ranges
-#: A CSV larger than this is read in one byte range per core, side by side.
-RANGE_BYTES = 1 << 25
-STREAM_BLOCK = 1 << 20  # what each range's reader parses at a time
-
-
-class _Range(io.RawIOBase):
-    """Bytes ``start`` to ``end`` of a file, as a file."""
-
-    def __init__(self, path: str, start: int, end: int) -> None:
-        super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 - closed with the range
-        self._file.seek(start)
-        self._left = end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        size = min(len(buffer), self._left)
-        if size <= 0:
-            return 0
-        got = self._file.readinto(memoryview(buffer)[:size])
-        self._left -= got
-        return got
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _cuts(path: str, skip: int, parts: int) -> list[int]:
-    """Byte offsets that split the data rows into ``parts`` ranges at line starts."""
-    with open(path, "rb") as handle:
-        for _ in range(skip):
-            handle.readline()
-        start, size = handle.tell(), os.fstat(handle.fileno()).st_size
-        cuts = [start]
-        for k in range(1, parts):
-            handle.seek(max(cuts[-1], start + (size - start) * k // parts))
-            handle.readline()
-            cuts.append(min(handle.tell(), size))
-    return cuts + [size]
-
-
-def _read_ranges(pa, path: str, header: list[str], skip: int,
-                 columns: Sequence[str] | None) -> Any:
-    """The CSV read a block at a time (the memory of the data, not of the file and the data),
-    in one range per core when it is large; ``None`` when the whole file must be read at once:
-    a quoted line break, or a column whose type a later block changes."""
-    size = os.path.getsize(path)
-    parts = max(1, min(os.cpu_count() or 1, size // RANGE_BYTES))
-    cuts = _cuts(path, skip, parts)
-
-    def read(index: int) -> Any:
-        source = io.BufferedReader(_Range(path, cuts[index], cuts[index + 1]), STREAM_BLOCK)
-        read_options, parse, convert = _csv_options(pa, header, 0, columns, None, False,
-                                                    threads=False)
-        read_options.block_size = STREAM_BLOCK
-        with source:
-            reader = pa.csv.open_csv(source, read_options, parse, convert)
-            return pa.Table.from_batches(list(reader), reader.schema)
-
-    try:
-        if parts == 1:
-            pieces = [read(0)]
-        else:
-            with ThreadPoolExecutor(parts) as pool:
-                pieces = list(pool.map(read, range(parts)))
-    except (pa.ArrowInvalid, StopIteration):
-        return None
-    schemas = {piece.schema for piece in pieces}
-    if len(schemas) > 1:
-        try:
-            unified = pa.unify_schemas(list(schemas), promote_options="permissive")
-        except pa.ArrowInvalid:
-            return None
-        if any(not _widens(piece.schema, unified) for piece in pieces):
-            return None
-        pieces = [piece.cast(unified) for piece in pieces]
-    return pa.concat_tables(pieces)
-
-
-def _widens(schema: Any, unified: Any) -> bool:
-    """Whether ``schema`` casts to ``unified`` without changing a value's text: a column of
-    no cells, or whole numbers to floats."""
-    import pyarrow as pa
-
-    for field in schema:
-        target = unified.field(field.name).type
-        if field.type != target and not pa.types.is_null(field.type) and not (
-                pa.types.is_integer(field.type) and pa.types.is_floating(target)):
-            return False
-    return True
