@@ -366,6 +366,21 @@ def test_history_plot_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_run_stopped_in_its_first_epoch_plots_an_empty_curve(tmp_path):
+    """Ctrl-C during the first epoch keeps the update but records no epoch: the command line
+    still writes the model and its (empty) curve."""
+    net = Network([2, 3, 1], seed=0)
+    trainer = net.trainer(np.zeros((8, 2)), np.zeros((8, 1)), epochs=5, batch_size=2,
+                          progress=False)
+    trainer.step()
+    trainer.interrupted = True
+    history = trainer.run()
+    assert history.epochs == 0 and history.updates == 2  # the step under way is finished
+    path = tmp_path / "curve.png"
+    history.plot(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

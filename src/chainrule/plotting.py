@@ -29,7 +29,8 @@ _LOSS_NAMES = {"squared_error": "squared error", "mse": "mean squared error",
 
 def _log_if_wide(ax: Any, *series: Any) -> None:
     """A log axis when the values span more than two decades (and are all positive)."""
-    values = np.concatenate([np.ravel(s) for s in series if len(s)]) if series else np.empty(0)
+    values = np.concatenate([np.ravel(s) for s in series] + [np.empty(0)])  # none: a run
+    # interrupted in its first epoch has no epoch to draw
     values = values[np.isfinite(values)]
     if values.size and values.min() > 0 and values.max() / values.min() > 100:
         ax.set_yscale("log")
