@@ -183,7 +183,7 @@ def test_resume_refuses_another_network_or_optimizer(tmp_path):
 
 def test_format_version_1_files_still_load(tmp_path):
     """Files written before the header was signed: their checksum covers the arrays only."""
-    from chainrule.persistence import _digest
+    from chainrule.model_archive import digest
 
     net, X, _ = trained()
     path = tmp_path / "old.npz"
@@ -192,7 +192,37 @@ def test_format_version_1_files_still_load(tmp_path):
         arrays = {name: archive[name] for name in archive.files}
     header = json.loads(str(arrays.pop("chainrule.json")))
     header["format_version"] = 1
-    header["checksum"] = _digest(arrays, None)
+    header["checksum"] = digest(arrays, None)
     with open(path, "wb") as handle:
         np.savez(handle, **{"chainrule.json": np.array(json.dumps(header))}, **arrays)
     np.testing.assert_array_equal(chainrule.load(str(path)).predict(X), net.predict(X))
+
+
+def test_the_streamed_digest_is_the_digest_of_the_arrays(tmp_path, monkeypatch):
+    """The playground's check (the stored bytes hashed a chunk at a time) and loading's (the
+    arrays read whole) compute one checksum, over every kind of member a checkpoint holds."""
+    from chainrule import model_archive
+    from chainrule.model_archive import HEADER, Archive, check_checksums, digest
+
+    X = np.random.default_rng(0).normal(size=(9, 3))
+    Y = np.eye(2)[np.arange(9) % 2]
+    path = str(tmp_path / "ckpt.npz")
+    Network([3, 4, 2], activation="tanh", output_activation="softmax",
+            loss="categorical_cross_entropy", seed=0).fit(
+        X, Y, epochs=3, batch_size=4, optimizer="adam", checkpoint=path, checkpoint_every=3)
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files if name != HEADER}
+        header = json.loads(str(stored[HEADER]))
+    assert {name.split(".")[0] for name in arrays} == {"layers", "optimizer", "trainer",
+                                                       "history"}
+    monkeypatch.setattr(model_archive, "_CHUNK", 7)  # many chunks, one cut inside a number
+    archive = Archive(path)
+    try:
+        assert archive.stored_digest(list(arrays), header) == digest(arrays, header) \
+            == header["checkpoint_checksum"]
+        check_checksums(path, header, list(arrays), archive.stored_digest)
+        header["checkpoint"]["epoch"] += 1
+        with pytest.raises(ModelFileError, match="the model was altered"):
+            check_checksums(path, header, list(arrays), archive.stored_digest)
+    finally:
+        archive.close()

@@ -13,23 +13,24 @@ architecture it declares (at most the playground's
 :data:`~chainrule.playground.config.LIMITS` ``["parameters"]``, not the loader's 5·10⁸), the
 stored size of every array against its ``.npy`` header and of all of them together (at most
 :data:`MAX_MODEL_BYTES`), and the checksums, computed by streaming each array's bytes 256 KiB at a
-time. Only then does :func:`chainrule.persistence.load` read the file, with all its own checks.
+time (:meth:`chainrule.model_archive.Archive.stored_digest`). Only then does
+:func:`chainrule.persistence.load` read the file, with all its own checks.
 A file compressed to a few KiB that declares a network of 650 MB is refused after reading its
 header, in a few KiB of memory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import threading
-import zipfile
 from collections import OrderedDict
 from typing import Any
 
 from .. import persistence
 from ..features import Preparation
+from ..model_archive import HEADER, Archive, check_checksums
+from ..model_header import check_header
 from ..network import Network
 from ..tables import read_table
 from .budget import TooLarge
@@ -54,7 +55,6 @@ MAX_MODEL_HEADER_CHARS = 2**21
 #: The members of a model file's archive (a network of 16 layers has 32; a checkpoint adds its
 #: optimizer's buffers, its sample order and a few records).
 MAX_MODEL_MEMBERS = 256
-_CHUNK = 2**18
 _COUNTS: OrderedDict[tuple, tuple[int, int]] = OrderedDict()
 _COUNTS_LOCK = threading.Lock()
 
@@ -139,50 +139,6 @@ def _entries(path: str, shown: str) -> int:
     return entries
 
 
-def _streamed_digest(archive: Any, names: list[str], header: dict[str, Any] | None,
-                     shown: str) -> str:
-    """:func:`chainrule.persistence._digest` of the named members, computed from their stored
-    bytes 256 KiB at a time instead of from arrays read whole."""
-    digest = hashlib.sha256()
-    for name in sorted(names):
-        shape, dtype = archive.array_header(name)
-        digest.update(f"{name}:{dtype.str}:{shape};".encode())
-        info = archive.members[name]
-        nbytes = int(dtype.itemsize) * int(_product(shape))
-        try:
-            with archive.zip.open(info) as handle:
-                handle.read(info.file_size - nbytes)  # the .npy header, checked above
-                left = nbytes
-                while left:
-                    chunk = handle.read(min(_CHUNK, left))
-                    if not chunk:
-                        raise EOFError("the data ends early")
-                    digest.update(chunk)
-                    left -= len(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"{shown}: truncated or corrupted model file ({name}: {exc})") \
-                from None
-    if header is not None:
-        digest.update(b"header:" + persistence._canonical(header))
-    return digest.hexdigest()
-
-
-def _product(shape: tuple[int, ...]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
-
-
-def _checked_header(path: str, header: Any) -> dict[str, Any]:
-    """The header's architecture, every field of the header checked by the loader's own schema
-    (nothing is read but the header)."""
-    check = getattr(persistence, "_check_header", None)
-    if check is not None:
-        return check(path, header)[0]
-    return persistence._checked_spec(path, header)  # a loader whose header() checks the rest
-
-
 def check_model_file(path: str, shown: str,
                      max_parameters: int = LIMITS["parameters"]) -> dict[str, Any]:
     """Check the model file at ``path`` (uploaded as ``shown``) as the module's text says,
@@ -194,17 +150,17 @@ def check_model_file(path: str, shown: str,
         raise TooLarge(f"{shown}: its archive declares {entries:,} members; a model file has "
                        f"at most {MAX_MODEL_MEMBERS}")
     try:
-        archive = persistence._Archive(path)
+        archive = Archive(path)
     except ValueError as exc:
         raise ValueError(_named(exc, path, shown)) from None
     try:
-        info = archive.members.get(persistence.HEADER)
+        info = archive.members.get(HEADER)
         if info is not None and info.file_size > 4 * MAX_MODEL_HEADER_CHARS + 1024:
             raise TooLarge(f"{shown}: its header takes {info.file_size:,} bytes; the "
                            f"playground reads headers of at most {MAX_MODEL_HEADER_CHARS:,} "
                            "characters")
         header = archive.header()
-        spec = _checked_header(path, header)
+        spec = check_header(path, header)[0]  # every field, by the loader's own schema
         sizes, bias = spec["sizes"], spec["bias"]
         parameters = sum((a + int(b_)) * b for a, b, b_ in zip(sizes, sizes[1:], bias))
         if parameters > max_parameters:
@@ -214,15 +170,8 @@ def check_model_file(path: str, shown: str,
         if stored > MAX_MODEL_BYTES:
             raise TooLarge(f"{shown}: its arrays take {stored:,} bytes; the playground reads "
                            f"model files of at most {MAX_MODEL_BYTES:,}")
-        arrays = [name for name in archive.members if name != persistence.HEADER]
-        signed = header if header["format_version"] >= 2 else None
-        model = [name for name in arrays if name.startswith("layers.")]
-        if header.get("checksum") != _streamed_digest(archive, model, signed, shown):
-            raise ValueError(f"{shown}: checksum mismatch, the model was altered or damaged")
-        if header.get("checkpoint") is not None and header.get("checkpoint_checksum") != \
-                _streamed_digest(archive, arrays, signed, shown):
-            raise ValueError(f"{shown}: checksum mismatch, the checkpoint was altered or "
-                             "damaged")
+        check_checksums(path, header, [name for name in archive.members if name != HEADER],
+                        archive.stored_digest)
     except ValueError as exc:
         if isinstance(exc, TooLarge) or str(exc).startswith(shown):
             raise
