@@ -228,7 +228,7 @@ def test_help_texts_say_what_the_options_do(capsys):
             main([command, "--help"])
         assert text in " ".join(capsys.readouterr().out.split()), (command, text)
     code, _, err = run(capsys, "train", "--lr", "x")
-    assert err.startswith("chainrule: error: train: argument --lr") and code == 2
+    assert err.startswith("chainrule: error: train: argument --learning-rate/--lr") and code == 2
 
 
 def test_a_closed_pipe_ends_quietly():
@@ -328,3 +328,38 @@ def test_train_on_dask_asks_the_dask_layer_for_its_client_and_table(small_csv, c
     code, _, err = run(capsys, "train", small_csv, "--dask-workers", "3", "--test-split", "1.5")
     assert code == 2 and asked == [(None, 3, False)]
     assert err.strip() == "chainrule: error: the split fraction must be in (0, 1), got 1.5"
+
+
+def test_the_training_options_help_is_the_table_and_shows_every_default_and_choice(capsys):
+    """`train --help` says what chainrule.training.OPTIONS says of each training option, with
+    the command line's default (or the table's), and every choice; --lr is --learning-rate."""
+    from chainrule.optimizers import OPTIMIZERS
+    from chainrule.schedules import SCHEDULES
+    from chainrule.training import OPTIONS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in OPTIONS:
+        if option.name in ("optimizer", "learning_rate", "schedule", "batch_size", "epochs",
+                           "l2", "progress"):
+            assert " ".join(option.help.rstrip(".").split()) in text, option.name
+    for default in ("(default: adam)", "(default: 0.001)", "(default: constant)",
+                    "(default: 32)", "(default: 200)", "(default: 0.0001)",
+                    "(default: only when stderr is a terminal)"):
+        assert default in text, default
+    assert "--learning-rate RATE, --lr RATE" in text
+    for choices in (OPTIMIZERS, SCHEDULES):
+        assert "{" + ",".join(sorted(choices)) + "}" in text
+
+
+def test_lr_is_an_alias_of_learning_rate(capsys):
+    from chainrule.cli import build_parser
+
+    parser = build_parser()
+    for command in ("train", "tutorial"):
+        for flag in ("--learning-rate", "--lr"):
+            args = parser.parse_args([command, flag, "0.25"])
+            assert args.learning_rate == 0.25
+    code, _, err = run(capsys, "tutorial", "--learning-rate", "0")
+    assert code == 2 and "learning_rate must be a finite number > 0, got 0.0" in err

@@ -226,3 +226,30 @@ def test_cross_entropy_rejects_targets_it_cannot_take():
 def test_one_dimensional_data_is_one_column_for_one_input():
     net = Network([1, 1], seed=0)
     assert net.predict([0.1, 0.2, 0.3]).shape == (3, 1)
+
+
+def test_has_bias_holds_the_booleans_and_bias_is_its_old_name(tmp_path):
+    """``has_bias`` says which layers have a bias (``biases`` holds the arrays); ``bias`` reads
+    the same list, read-only; the keyword is ``bias=`` or ``has_bias=``, and a saved model keeps
+    its spec key "bias"."""
+    import pickle
+
+    from chainrule import load
+
+    net = Network([2, 3, 1], bias=[True, False], seed=0)
+    assert net.has_bias == [True, False] and net.bias == net.has_bias
+    assert net.biases[0] is not None and net.biases[1] is None
+    assert Network([2, 3, 1], has_bias=[True, False]).has_bias == [True, False]
+    with pytest.raises(ValueError, match="not both"):
+        Network([2, 1], bias=False, has_bias=False)
+    with pytest.raises(AttributeError):
+        net.bias = [True, True]
+    assert net.spec()["bias"] == [True, False] and "has_bias" not in net.spec()
+    net.save(tmp_path / "model.npz")
+    assert load(str(tmp_path / "model.npz")).has_bias == [True, False]
+    state = net.__getstate__()
+    state["bias"] = state.pop("has_bias")  # a network pickled before the rename
+    old = Network.__new__(Network)
+    old.__setstate__(state)
+    assert old.has_bias == [True, False]
+    assert pickle.loads(pickle.dumps(net)).has_bias == [True, False]

@@ -602,6 +602,29 @@ def test_a_number_beyond_a_double_is_a_value_error_that_names_the_field(action):
     session.step("batch", 1)  # and the session goes on
 
 
+def test_the_training_fields_are_checked_by_the_librarys_table():
+    """What the library refuses the page refuses, in the table's words, under the field's name
+    (the old name stop_loss included); the choices are the table's."""
+    from chainrule.training import OPTIONS, check_options
+
+    for name, value in (("learning_rate", 0.0), ("learning_rate", -0.5), ("l2", -0.5),
+                        ("epochs", 0), ("target_loss", -1.0), ("batch_size", 2.5)):
+        with pytest.raises(ValueError) as library:
+            check_options(**{"epochs": 1, name: value})
+        with pytest.raises(ConfigError) as page:
+            check_config({name: value})
+        if name == "batch_size":  # a whole number first, as every field of the page
+            assert str(page.value) == "batch_size: must be a whole number, got 2.5"
+            continue
+        assert str(page.value) == f"{name}: " + str(library.value).removeprefix(f"{name} ")
+    with pytest.raises(ConfigError, match="stop_loss: must be a finite number >= 0"):
+        check_config({"stop_loss": -1.0})
+    choices = {o.name: o.choices for o in OPTIONS}
+    for name in ("optimizer", "schedule"):
+        for choice in choices[name]:
+            assert check_config({name: choice})[name] == choice
+
+
 def test_every_number_of_a_configuration_is_checked_exactly():
     wrong = (BIG, -BIG, float("inf"), float("nan"), True, "1", None)
     for name in ("seed", "batch_size", "epochs", "learning_rate", "l2", "test_split"):

@@ -49,11 +49,23 @@ EXIT_INTERRUPTED = 130  # the shell's code for a program stopped by Ctrl-C (128 
 EXIT_CODES = _signals.EXIT_CODES
 
 class _Help(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless it says the default itself."""
+    """Every option's help ends with its default, unless it says the default itself. A training
+    option's help is the table's (:data:`chainrule.training.OPTIONS`, read here, when help is
+    printed), then the command's note; without a default of the command's own, the table's."""
 
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
+        name = getattr(action, "training_option", None)
+        if name is not None:
+            from ..training.options import OPTIONS
+
+            table = next(o for o in OPTIONS if o.name == name)
+            text = "; ".join(part for part in (table.help.rstrip("."), action.training_note)
+                             if part)
+            if default is None and "default" not in text:
+                shown = table.none if table.default is None else table.default
+                return f"{text} (default: {shown})" if shown else text
         if "default" in text or default is None or default is False or default == [] \
                 or default is argparse.SUPPRESS or not action.option_strings:
             return text

@@ -1,5 +1,7 @@
 """What every command's options share: :class:`UsageError` and the argparse types that read
-comma-separated numbers and names, whole counts, and a training option checked by its rule.
+comma-separated numbers and names, whole counts, and the options of training, which come from
+the one table :data:`chainrule.training.OPTIONS` (their check, their help and, where the
+command line does not document one of its own, their default).
 
 Imported when the parser is built, so it imports nothing heavier than NumPy.
 """
@@ -11,7 +13,8 @@ import argparse
 import numpy as np
 
 __all__ = ["UsageError", "count_or_zero", "float_list", "hidden_list", "index_list",
-           "int_list", "names", "option", "positive_count", "add_model_command"]
+           "int_list", "names", "option", "positive_count", "add_model_command",
+           "add_training_option", "training_options"]
 
 
 class UsageError(ValueError):
@@ -96,6 +99,37 @@ def option(name: str, parse: type = float, rule=None):
 
     convert.__name__ = name  # argparse names the type in its messages
     return convert
+
+
+def add_training_option(parser, name: str, *flags: str, parse: type = float, note: str = "",
+                        **settings):
+    """Add the training option ``name`` of :data:`chainrule.training.OPTIONS` as ``flags``
+    (default ``--name-with-dashes``), its value in ``args.<name>``.
+
+    The value is checked by the table's rule as it is parsed (:func:`option`); the help is the
+    table's, with ``note`` after it, read only when ``--help`` is printed (so that building the
+    parser imports nothing of training); a default is the command line's own only where it
+    gives one in ``settings`` (``docs/tables.md`` says where and why); otherwise ``args.<name>``
+    is None when the option is not given, and :func:`training_options` leaves it out, so that
+    the table's default applies. ``settings`` are argparse's
+    (``choices``, ``action``, ``metavar``); with ``choices`` or an ``action`` the value is
+    checked by the training itself, through the same table.
+    """
+    flags = flags or (f"--{name.replace('_', '-')}",)
+    if "choices" not in settings and "action" not in settings:
+        settings["type"] = option(name, parse)
+    # argparse prints no help that is empty: the formatter (chainrule.cli._Help) replaces
+    # this one with the table's, then the note.
+    action = parser.add_argument(*flags, dest=name, help=f"the training option {name}",
+                                 **settings)
+    action.training_option, action.training_note = name, note
+    return action
+
+
+def training_options(args, names) -> dict:
+    """The training options ``names`` as ``fit`` takes them: those given on the command line,
+    or with a default of its own (None: not given, the table's default applies)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def add_model_command(commands, name: str, text: str, formatter_class):

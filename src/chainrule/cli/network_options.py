@@ -39,4 +39,4 @@ def network_from_args(args) -> Network:
         return load(args.model)
     output = args.output_activation or output_activation(args.loss, None)
     return Network(args.sizes, activation=args.activation, output_activation=output,
-                   bias=not args.no_bias, loss=args.loss, init=args.init, seed=args.seed)
+                   has_bias=not args.no_bias, loss=args.loss, init=args.init, seed=args.seed)

@@ -21,7 +21,15 @@ from ..initializers import INITIALIZERS
 from ..losses import LOSSES
 from ..optimizers import OPTIMIZERS
 from ..schedules import SCHEDULES
-from .arguments import UsageError, count_or_zero, hidden_list, names, option, positive_count
+from .arguments import (
+    UsageError,
+    add_training_option,
+    count_or_zero,
+    hidden_list,
+    names,
+    option,
+    positive_count,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..preparation import TrainingData
@@ -30,8 +38,13 @@ __all__ = ["add_parser", "cmd_train"]
 
 DEFAULT_VALIDATION_SPLIT = 0.1
 DEFAULT_PATIENCE = 10
-DEFAULT_EPOCHS = 200
-DEFAULT_L2 = 0.0001  # GDClassifier's and GDRegressor's, and scikit-learn's MLP's alpha
+# The command line's own defaults of training options, where the library's differ
+# (docs/tables.md, "Defaults, the command line beside the estimators", says why).
+DEFAULT_EPOCHS = 200  # the library has none: fit requires epochs
+DEFAULT_OPTIMIZER = "adam"  # the library's: gd
+DEFAULT_LEARNING_RATE = 0.001  # the library's: 0.01
+DEFAULT_BATCH_SIZE = 32  # the library's: None, full batch
+DEFAULT_L2 = 0.0001  # the library's: 0.0; scikit-learn's MLP's alpha
 DEFAULT_INIT = "xavier"  # measured on real tables: benchmarks/init_choice.py
 
 
@@ -84,19 +97,21 @@ def _add_training_options(parser) -> None:
                              "binary_cross_entropy, identity otherwise")
     parser.add_argument("--loss", choices=sorted(LOSSES),
                         help="default: categorical_cross_entropy for classes, mse otherwise")
-    parser.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS),
-                        help="the rule that turns gradients into updates")
-    parser.add_argument("--lr", type=option("learning_rate"), default=0.001,
-                        help="the learning rate")
-    parser.add_argument("--schedule", choices=sorted(SCHEDULES),
-                        help="the learning rate's schedule (default: constant)")
-    parser.add_argument("--batch-size", type=option("batch_size", int), default=32,
-                        help="rows per update (the whole training set when larger)")
-    parser.add_argument("--epochs", type=option("epochs", int), default=DEFAULT_EPOCHS,
-                        help="the most epochs; early stopping usually ends sooner")
-    parser.add_argument("--l2", type=option("l2"), default=DEFAULT_L2,
-                        help="L2 penalty on the weights (not the biases), as scikit-learn's "
-                             "alpha")
+    # The options of training come from its table (chainrule.training.OPTIONS): their checks,
+    # their help, and their defaults except where the command line keeps its own, as
+    # docs/tables.md documents ("Defaults, the command line beside the estimators"): adam at
+    # 0.001, batches of 32, at most 200 epochs and l2 0.0001, where the library's fit says gd
+    # at 0.01, full batch and no l2 (and has no default number of epochs).
+    add_training_option(parser, "optimizer", choices=sorted(OPTIMIZERS),
+                        default=DEFAULT_OPTIMIZER)  # the command line's own default
+    add_training_option(parser, "learning_rate", "--learning-rate", "--lr", metavar="RATE",
+                        default=DEFAULT_LEARNING_RATE)  # the command line's own default
+    add_training_option(parser, "schedule", choices=sorted(SCHEDULES))
+    add_training_option(parser, "batch_size", parse=int, default=DEFAULT_BATCH_SIZE,
+                        note="a size of at least the training rows is full batch")
+    add_training_option(parser, "epochs", parse=int, default=DEFAULT_EPOCHS,
+                        note="early stopping usually ends sooner")
+    add_training_option(parser, "l2", default=DEFAULT_L2, note="as scikit-learn's alpha")
     parser.add_argument("--init", default=DEFAULT_INIT, choices=sorted(INITIALIZERS),
                         help="the initial weights' rule")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"],
@@ -124,8 +139,7 @@ def _add_output_options(parser) -> None:
     parser.add_argument("--checkpoint-every", type=option("checkpoint_every", int, positive_int),
                         metavar="N", help="write a checkpoint every N epochs (default: none)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="a progress bar (default: when the output is a terminal)")
+    add_training_option(parser, "progress", action=argparse.BooleanOptionalAction)
     parser.add_argument("--dask", metavar="SCHEDULER_ADDRESS",
                         help="train on a Dask cluster (see docs/distributed.md)")
     parser.add_argument("--dask-batching", choices=["blocks", "global"], default="blocks",

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _signals
 from ..callbacks import Callback
+from .arguments import training_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
@@ -98,6 +99,7 @@ def train(args, data: TrainingData, client) -> int:
     """Build the network, train it (here, or on the cluster), check it, write it."""
     from .._files import claim, together
     from ..exceptions import DivergenceWarning
+    from ..training.options import full_batch_as_none
 
     if client is not None:
         from ..distributed_run import quiet_dask
@@ -122,11 +124,12 @@ def train(args, data: TrainingData, client) -> int:
         if not os.path.exists(checkpoint_path):
             raise ValueError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
-    n_train = data.X_train.shape[0]
-    batch_size = args.batch_size if args.batch_size < n_train else None
-    options = dict(epochs=args.epochs, learning_rate=args.lr, optimizer=args.optimizer,
-                   batch_size=batch_size, schedule=args.schedule, l2=args.l2,
-                   progress=args.progress, **fit_args)
+    options = training_options(args, ("epochs", "learning_rate", "optimizer", "batch_size",
+                                      "schedule", "l2", "progress"))
+    # The one place the command line's full batch becomes the library's: a size of at least
+    # the training rows is batch_size=None.
+    options["batch_size"] = full_batch_as_none(options["batch_size"], data.X_train.shape[0])
+    options.update(fit_args)
     heard = _signals.Heard()
     outputs = [p for p in (model_path, curve_path, checkpoint_path) if p is not None]
     with claim(outputs), _signals.listening(heard):
@@ -145,9 +148,11 @@ def train(args, data: TrainingData, client) -> int:
         if history.diverged or not all(np.isfinite(v) for k, v in metrics.items()
                                        if k in ("loss", "mse", "accuracy")):
             reason = history.stopped_reason if history.diverged else (
-                f"the held-out loss is {metrics['loss']} (learning rate {args.lr:g})")
+                f"the held-out loss is {metrics['loss']} (learning rate "
+                f"{args.learning_rate:g})")
             reason = reason.replace(" Try a smaller learning rate.", "")
-            raise ValueError(f"{reason.rstrip('.')}; no model written (try a smaller --lr)")
+            raise ValueError(f"{reason.rstrip('.')}; no model written (try a smaller "
+                             "--learning-rate)")
         net.metadata["training"] = {**history.params, "epochs_done": history.epochs,
                                     "stopped_reason": history.stopped_reason}
         with together():  # the model and its curve, or neither

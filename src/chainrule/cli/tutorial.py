@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import UsageError, float_list, option, positive_count
+from .arguments import UsageError, add_training_option, float_list, option, positive_count
 
 __all__ = ["add_parser", "cmd_tutorial"]
 
@@ -33,8 +33,8 @@ def add_parser(commands, formatter_class):
     tutorial.add_argument("--target", type=float, default=0.3, help="the target output")
     tutorial.add_argument("--activation", choices=["sigmoid", "tanh", "identity"],
                           default="sigmoid", help="the neuron's activation")
-    tutorial.add_argument("--lr", type=option("learning_rate"), default=0.5,
-                          help="the learning rate")
+    add_training_option(tutorial, "learning_rate", "--learning-rate", "--lr", metavar="RATE",
+                        default=0.5)  # the tutorial's own, not the library's 0.01
     tutorial.add_argument("--iterations", type=option("epochs", int), default=10000,
                           help="gradient descent steps")
     tutorial.add_argument("--initial-weight", type=float_list,
@@ -65,11 +65,11 @@ def cmd_tutorial(args) -> int:
 
     plot_path = None if args.plot is None else check_output(args.plot, "plot")
     weights = _initial_weights(args, tutorial)
-    x = args.inputs
-    runs = {"correct": tutorial.run_network(x, args.target, args.lr, args.iterations, weights,
+    x, rate = args.inputs, args.learning_rate
+    runs = {"correct": tutorial.run_network(x, args.target, rate, args.iterations, weights,
                                             args.activation)}
     if args.as_published:
-        runs["as published"] = tutorial.run_scalar(x, args.target, args.lr, args.iterations,
+        runs["as published"] = tutorial.run_scalar(x, args.target, rate, args.iterations,
                                                     weights, as_published=True)
     report = _report(args, runs, weights, tutorial)
     if plot_path is not None:
@@ -113,7 +113,7 @@ def _report(args, runs: dict, weights: np.ndarray, tutorial) -> dict[str, Any]:
     and, for the correct derivative, the iteration it reaches the target at if later)."""
     x = args.inputs
     tolerance = args.tolerance
-    report = {"inputs": x, "target": args.target, "learning_rate": args.lr,
+    report = {"inputs": x, "target": args.target, "learning_rate": args.learning_rate,
               "iterations": args.iterations, "activation": args.activation,
               "initial_weights": [float(w) for w in weights], "tolerance": tolerance,
               "runs": {}}
@@ -122,8 +122,8 @@ def _report(args, runs: dict, weights: np.ndarray, tutorial) -> dict[str, Any]:
         if summary["first_iteration_within_tolerance"] is None:
             # Not within the iterations asked for: when would it be? Train on and see.
             start = run.weights[-1]
-            more = tutorial.iterations_to_reach(x, args.target, args.lr, start, tolerance,
-                                                args.activation if label == "correct"
+            more = tutorial.iterations_to_reach(x, args.target, args.learning_rate, start,
+                                                tolerance, args.activation if label == "correct"
                                                 else "sigmoid", limit=_REACH_LIMIT) \
                 if label == "correct" else None
             summary["reached_later_at"] = None if more is None else args.iterations + more
@@ -141,7 +141,7 @@ def _print_report(args, report: dict[str, Any], weights: np.ndarray) -> None:
     """The settings, then each run's trace and where it ended, as text."""
     x, tolerance = args.inputs, args.tolerance
     print(f"inputs {x}, target {args.target}, {args.activation} neuron, learning rate "
-          f"{args.lr}, {args.iterations} iterations, initial weights "
+          f"{args.learning_rate}, {args.iterations} iterations, initial weights "
           f"{[float(w) for w in weights]}")
     print(f"tolerance: |predicted - target| < {tolerance:g} (the squared error below "
           f"{tolerance ** 2:g})")

@@ -58,7 +58,7 @@ class Engine(FlatParameters, Passes):
     output_activation:
         The output layer's activation; ``None`` keeps what ``activation`` gives it.
     bias:
-        Whether layers have a bias, one value or one per layer.
+        Whether layers have a bias, one value or one per layer (kept as :attr:`has_bias`).
     loss:
         ``squared_error`` (the tutorial's), ``mse``, ``binary_cross_entropy`` or
         ``categorical_cross_entropy``.
@@ -68,6 +68,14 @@ class Engine(FlatParameters, Passes):
         Seed (or ``numpy.random.Generator``) for the initial weights and the shuffling.
     dtype:
         ``float64`` (default) or ``float32``, kept through the whole computation.
+    has_bias:
+        ``bias`` under the name of the attribute; give one of the two.
+
+    Attributes
+    ----------
+    has_bias:
+        One boolean per layer: whether it has a bias (the arrays are :attr:`biases`, ``None``
+        for a layer without). ``bias`` is its old name, still read.
     """
 
     #: The array module every array operation of this engine goes through (see
@@ -88,6 +96,8 @@ class Engine(FlatParameters, Passes):
         init: str = "xavier",
         seed: int | np.random.Generator | None = None,
         dtype: str | np.dtype | type = "float64",
+        *,
+        has_bias: bool | Sequence[bool] | None = None,
     ) -> None:
         self.sizes = self._check_sizes(sizes)
         n_layers = len(self.sizes) - 1
@@ -107,10 +117,14 @@ class Engine(FlatParameters, Passes):
                 "use sigmoid for one output"
             )
         self.activation_functions: list[Activation] = [f.on(self.xp) for f in functions]
+        if has_bias is not None:
+            if bias is not True:
+                raise ValueError("give has_bias or bias (its old name), not both")
+            bias = has_bias
         flags = _per_layer(bias, n_layers, "bias")
         if not all(isinstance(b, (bool, np.bool_)) for b in flags):
             raise ValueError(f"bias must be True or False (or one per layer), got {bias!r}")
-        self.bias = [bool(b) for b in flags]
+        self.has_bias: list[bool] = [bool(b) for b in flags]
         self.loss_function: Loss = get_loss(loss).on(self.xp)
         allowed = self.loss_function.allowed_activations
         if allowed is not None and functions[-1].name not in allowed:
@@ -133,7 +147,7 @@ class Engine(FlatParameters, Passes):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         weights, biases = initial_parameters(init, self.sizes, self.rng, self.dtype)
-        self._bind_parameters(weights, [b if on else None for b, on in zip(biases, self.bias)])
+        self._bind_parameters(weights, [b if on else None for b, on in zip(biases, self.has_bias)])
 
     # ------------------------------------------------------------------ description
     @staticmethod
@@ -158,7 +172,9 @@ class Engine(FlatParameters, Passes):
             "activations": self.activations,
             "leaky_relu_slopes": [f.slope if isinstance(f, LeakyReLU) else None
                                   for f in self.activation_functions],
-            "bias": list(self.bias),
+            # "bias", not "has_bias": the key model files (format version 3) and checkpoints
+            # store; renaming it would make every saved model unreadable.
+            "bias": list(self.has_bias),
             "loss": self.loss_name,
             "dtype": self.dtype.name,
         }
@@ -171,6 +187,16 @@ class Engine(FlatParameters, Passes):
                      for name, slope in zip(spec["activations"], slopes)]
         return cls(spec["sizes"], activation=functions, bias=spec["bias"], loss=spec["loss"],
                    seed=seed, dtype=spec["dtype"])
+
+    @property
+    def bias(self) -> list[bool]:
+        """The old name of :attr:`has_bias` (read-only): whether each layer has a bias."""
+        return self.has_bias
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "bias" in state:  # pickled before has_bias had its name
+            state = {k: v for k, v in state.items() if k != "bias"} | {"has_bias": state["bias"]}
+        super().__setstate__(state)
 
     @property
     def n_inputs(self) -> int:
@@ -197,7 +223,7 @@ class Engine(FlatParameters, Passes):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(sizes={self.sizes}, activations={self.activations}, "
-            f"bias={self.bias}, loss={self.loss_name!r}, dtype={self.dtype.name!r})"
+            f"has_bias={self.has_bias}, loss={self.loss_name!r}, dtype={self.dtype.name!r})"
         )
 
     def copy(self, dtype: str | np.dtype | None = None):

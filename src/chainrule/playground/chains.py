@@ -149,7 +149,7 @@ class Chains:
                 if source is None:
                     return offset + n_in * n_out + to
                 return offset + source * n_out + to
-            offset += n_in * n_out + (n_out if self.net.bias[at] else 0)
+            offset += n_in * n_out + (n_out if self.net.has_bias[at] else 0)
         raise ValueError(f"layer {layer} is outside the network")
 
 

@@ -38,7 +38,7 @@ def _cli(session: Any) -> tuple[str | None, str]:
         reasons.append("no held-out rows (--test-split is in (0, 1))")
     if len(set(c["activations"][:-1])) > 1:
         reasons.append("different activations in the hidden layers")
-    if not all(session.net.bias):
+    if not all(session.net.has_bias):
         reasons.append("layers without bias")
     if c["optimizer_settings"] or c["schedule_settings"]:
         reasons.append("optimizer or schedule settings other than the defaults")
@@ -69,7 +69,7 @@ def _cli(session: Any) -> tuple[str | None, str]:
         words += ["--activation", c["activations"][0]]
     words += ["--output-activation", c["activations"][-1], "--loss", c["loss"],
               "--init", c["init"], "--optimizer", c["optimizer"],
-              "--lr", repr(c["learning_rate"]),
+              "--learning-rate", repr(c["learning_rate"]),
               "--batch-size", str(session.batch_size or len(session.data.X_train)),
               "--epochs", str(session.trainer.epoch), "--l2", repr(c["l2"]),
               "--seed", str(c["seed"]), "--split-seed", str(c["seed"]),
@@ -86,7 +86,7 @@ def _cli(session: Any) -> tuple[str | None, str]:
 
 def _tutorial(session: Any) -> tuple[str | None, str]:
     c = session.config
-    if (session.net.sizes != [1, 1] or any(session.net.bias) or c["loss"] != "squared_error"
+    if (session.net.sizes != [1, 1] or any(session.net.has_bias) or c["loss"] != "squared_error"
             or c["optimizer"] != "gd" or c["activations"][0] not in ("sigmoid", "tanh",
                                                                       "identity")
             or session.edits or c["standardize"] or c["schedule"] != "constant" or c["l2"]):
@@ -94,7 +94,8 @@ def _tutorial(session: Any) -> tuple[str | None, str]:
                       "gd, unstandardised: this run differs; the Python code reproduces it")
     weight = float(session.initial_parameters[0])
     words = ["chainrule", "tutorial", "--inputs", repr(float(session.raw.X[0, 0])),
-             "--target", repr(float(session.raw.y[0, 0])), "--lr", repr(c["learning_rate"]),
+             "--target", repr(float(session.raw.y[0, 0])),
+             "--learning-rate", repr(c["learning_rate"]),
              "--iterations", str(max(1, session.position)), "--initial-weight", repr(weight),
              "--activation", c["activations"][0]]
     return shlex.join(words), "the tutorial's loop on the same sample and starting weight"

@@ -4,8 +4,11 @@ The page keeps it in its URL, so opening the URL rebuilds the same data and netw
 the same steps. :func:`check_config` fills in defaults and refuses anything the library would
 not take, with a message that names the field (``hidden[1]: ...``).
 
-The limits below keep one tab's session within what a laptop draws and trains at an interactive
-pace; they are documented in ``docs/playground.md``.
+The options of training are checked by the library's own table,
+:data:`chainrule.training.OPTIONS` (its rules, its choices), after :mod:`.inputs` has made each
+one a Python number: what the page takes the library takes. The limits below keep one tab's
+session within what a laptop draws and trains at an interactive pace; they are documented in
+``docs/playground.md``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from ..datasets import DATASETS
 from ..datasets.planar import GENERATORS, MULTICLASS
 from ..initializers import INITIALIZERS
 from ..losses import LOSSES
-from ..optimizers import OPTIMIZERS
-from ..schedules import SCHEDULES
+from ..training.options import OPTIONS, full_batch_as_none
 from .inputs import real, shown
 from .inputs import whole as whole_number
 
@@ -72,11 +74,16 @@ DEFAULT: dict[str, Any] = {
 OLD_NAMES = {"stop_loss": "target_loss", "stop_accuracy": "target_accuracy"}
 
 
+#: The library's training options by name (their rules and choices check the page's fields).
+TRAINING = {option.name: option for option in OPTIONS}
+
+
 def library_batch_size(batch_size: int, n_train: int) -> int | None:
     """The page's batch size as the library spells it, the one place the two spellings meet:
     the page's ``0`` (its field holds whole numbers), like any size of at least ``n_train``
-    rows, is one batch of every training row, the library's ``batch_size=None``."""
-    return batch_size if 0 < batch_size < n_train else None
+    rows, is one batch of every training row, the library's ``batch_size=None``
+    (:func:`chainrule.training.options.full_batch_as_none`)."""
+    return full_batch_as_none(batch_size, n_train)
 
 
 class ConfigError(ValueError):
@@ -91,6 +98,19 @@ def _number(value: Any, where: str, low: float | None = None, high: float | None
         return whole_number(value, where, None if low is None else math.ceil(low),
                             None if high is None else math.floor(high), ConfigError)
     return real(value, where, low, high, ConfigError)
+
+
+def _training(value: Any, name: str, where: str | None = None, high: float | None = None,
+              whole: bool = False) -> Any:
+    """The training option ``name``: a number of the configuration (at most ``high``, the
+    page's limit), then checked by the library's rule for it in :data:`TRAINING`."""
+    where = where or name
+    try:
+        return TRAINING[name].check(_number(value, where, None, high, whole), where)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # the table's "name must be ..." as the page's "name: must be ..."
+        raise ConfigError(f"{where}: {str(exc).removeprefix(where + ' ')}") from None
 
 
 def _choice(value: Any, where: str, choices) -> str:
@@ -204,20 +224,26 @@ def check_config(config: Any) -> dict[str, Any]:
     out["loss"] = _choice(merged["loss"], "loss", LOSSES)
     out["init"] = _choice(merged["init"], "init", INITIALIZERS)
     out["seed"] = _number(merged["seed"], "seed", 0, 2**32 - 1, True)
-    out["optimizer"] = _choice(merged["optimizer"], "optimizer", OPTIMIZERS)
+    # The page names its optimizer and schedule (their settings apart): the table's choices.
+    out["optimizer"] = _choice(merged["optimizer"], "optimizer", TRAINING["optimizer"].choices)
     out["optimizer_settings"] = _settings(merged["optimizer_settings"], "optimizer_settings")
-    out["learning_rate"] = _number(merged["learning_rate"], "learning_rate", 0)
-    if out["learning_rate"] == 0:
-        raise ConfigError("learning_rate: must be positive, got 0")
-    out["schedule"] = _choice(merged["schedule"], "schedule", SCHEDULES)
+    out["learning_rate"] = _training(merged["learning_rate"], "learning_rate")
+    out["schedule"] = _choice(merged["schedule"], "schedule", TRAINING["schedule"].choices)
     out["schedule_settings"] = _settings(merged["schedule_settings"], "schedule_settings")
-    out["l2"] = _number(merged["l2"], "l2", 0)
-    # 0: every training row in one batch (library_batch_size makes it the library's None).
-    out["batch_size"] = _number(merged["batch_size"], "batch_size", 0, None, True)
-    out["epochs"] = _number(merged["epochs"], "epochs", 1, LIMITS["epochs"], True)
-    for name, high in (("target_loss", None), ("target_accuracy", 1)):
-        value = merged[name]
-        out[name] = None if value is None else _number(value, named.get(name, name), 0, high)
+    out["l2"] = _training(merged["l2"], "l2")
+    # 0: every training row in one batch, the page's full batch (its field holds whole
+    # numbers); library_batch_size makes it the library's None, once the rows are known.
+    batch_size = _number(merged["batch_size"], "batch_size", 0, None, True)
+    out["batch_size"] = 0 if batch_size == 0 else _training(batch_size, "batch_size",
+                                                             whole=True)
+    out["epochs"] = _training(merged["epochs"], "epochs", high=LIMITS["epochs"], whole=True)
+    target_loss = merged["target_loss"]
+    out["target_loss"] = None if target_loss is None else _training(
+        target_loss, "target_loss", named.get("target_loss"))
+    # Not a training option: the page's stop rule TargetReached(accuracy=...) is built from it.
+    accuracy = merged["target_accuracy"]
+    out["target_accuracy"] = None if accuracy is None else _number(
+        accuracy, named.get("target_accuracy", "target_accuracy"), 0, 1)
     edits = merged["edits"]
     if not isinstance(edits, list) or len(edits) > LIMITS["edits"]:
         raise ConfigError(f"edits: a list of at most {LIMITS['edits']} weight edits")

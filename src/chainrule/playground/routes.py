@@ -252,7 +252,7 @@ async def upload(request: Request) -> Response:
 def _read_model_file(path: str, shown: str, key: str) -> dict[str, Any]:
     net = read_model(path, shown)  # sizes and checksums first, within the page's caps
     return {"model": key, "name": shown, "sizes": net.sizes, "activations": net.activations,
-            "bias": net.bias if len(set(net.bias)) > 1 else net.bias[0],
+            "bias": net.has_bias if len(set(net.has_bias)) > 1 else net.has_bias[0],
             "loss": net.loss_name}
 
 

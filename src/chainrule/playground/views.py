@@ -70,7 +70,7 @@ class Views:
             "epochs": trainer.epochs, "finished": trainer.finished,
             "stopped": self.stopped or (trainer.stopped_reason or "reached the last epoch "
                                         f"({trainer.epochs})" if trainer.finished else None),
-            "sizes": net.sizes, "activations": net.activations, "bias": net.bias,
+            "sizes": net.sizes, "activations": net.activations, "bias": net.has_bias,
             "loss_name": net.loss_name, "task": self.data.task,
             "weights": [encode(w) for w in net.weights],
             "biases": [None if b is None else encode(b) for b in net.biases],

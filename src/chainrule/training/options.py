@@ -17,7 +17,8 @@ from .._validation import flag, one_of, optional, positive_float, positive_int
 from ..optimizers import OPTIMIZERS, get_optimizer
 from ..schedules import SCHEDULES, get_schedule
 
-__all__ = ["DEFAULTS", "OPTIONS", "OPTION_RULES", "Option", "check_options"]
+__all__ = ["DEFAULTS", "OPTIONS", "OPTION_RULES", "Option", "check_options",
+           "full_batch_as_none"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,14 @@ OPTIONS: tuple[Option, ...] = (
            "batch: of updates).", minimum=1, required=True),
     Option("learning_rate", "float", 0.01, "The step size: w = w - learning_rate * gradient "
            "for gd.", minimum=0.0, above_minimum=True),
-    Option("optimizer", "choice", "gd", "The update rule, or an Optimizer carrying its own "
-           "hyper-parameters.", choices=tuple(OPTIMIZERS)),
+    Option("optimizer", "choice", "gd", "The update rule; from Python, also an Optimizer "
+           "carrying its own hyper-parameters.", choices=tuple(OPTIMIZERS)),
     Option("batch_size", "int", None, "Rows per update: b for mini-batches of b rows, 1 for "
            "stochastic gradient descent.", minimum=1, none="full batch, rows in order"),
     Option("shuffle", "flag", True, "Reshuffle the order of the samples every epoch "
            "(mini-batch only)."),
-    Option("schedule", "choice", None, "The learning rate of each epoch, or a Schedule.",
+    Option("schedule", "choice", None, "The learning rate of each epoch; from Python, also "
+           "a Schedule.",
            choices=tuple(SCHEDULES), none="constant"),
     Option("l2", "float", 0.0, "Weight decay: adds l2 / 2 * sum(weights^2) to the loss and "
            "l2 * weights to the weight gradients (biases are not penalised).", minimum=0.0),
@@ -122,6 +124,20 @@ def check_options(**options: Any) -> dict[str, Any]:
         raise TypeError(f"training needs {', '.join(missing)}")
     values = {**DEFAULTS, **options}
     return {name: rule(values[name], name) for name, rule in OPTION_RULES.items()}
+
+
+def full_batch_as_none(batch_size: int | None, n_rows: int) -> int | None:
+    """A batch size as training spells it: full batch is ``None``.
+
+    The library's full batch is ``batch_size=None``. Where a person types a size (the command
+    line's ``--batch-size``, the page's field, which also takes ``0`` for it), any size of at
+    least ``n_rows`` is one batch of every row, and becomes ``None`` here: the one rule both
+    translate through, each in one place (``chainrule.cli.training_run.train`` and
+    ``chainrule.playground.config.library_batch_size``).
+    """
+    if batch_size is None or batch_size <= 0 or batch_size >= n_rows:
+        return None
+    return batch_size
 
 
 def options_help() -> str:
