@@ -72,11 +72,17 @@ def page(chromium):
     assert not errors, errors
 
 
-def open_page(page, url, config=CONFIG, extra=""):
+def open_page(page, url, config=CONFIG, extra="", exact=True):
+    """The page on ``config``; with ``exact``, its full-precision switch on (so that each
+    number's text is the engine's value exactly: the tests compare with ``==``)."""
     page.goto("about:blank")  # a new hash alone would not load the page again
     page.goto(f"{url}/?token={TOKEN}#c={encode(config)}{extra}")
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     assert not page.is_visible("#message"), page.inner_text("#message")
+    if exact:
+        page.check("#precision-full")
+        page.wait_for_selector("body[data-precision=full]")
+        page.locator("#precision-full").blur()  # the page's keys act when no input has focus
 
 
 def state(page) -> dict:
@@ -156,7 +162,7 @@ def expected_chain(config, steps, layer, source, to) -> dict[str, float]:
            "g3": ex.sop_weight_deriv.value[0], "error": ex.error,
            f"sop:{layer}:{to}": ex.sops[layer][0, to],
            f"output:{layer}:{to}": ex.outputs[layer][0, to],
-           "per_sample_term": ex.per_sample_gradient[0],
+           "row_term": ex.delta.value[0] * ex.sop_weight_deriv.value[0],  # carries 1/n
            "learning_rate": record.learning_rate, "update_gradient":
                record.weight_grads[layer][source, to],
            "after": net.weights[layer][source, to]}
@@ -621,3 +627,153 @@ def test_a_url_the_server_cannot_run_says_why_and_opens_the_default(page, served
     assert "hidden[0]" in page.inner_text("#message")
     assert state(page)["sizes"] == [2, 8, 8, 1]
     click_step(page, "#step-batch", 1)
+
+
+# ---------------------------------------------------------------------------- lines that close
+def closing_lines(page) -> dict[str, int]:
+    """Every line of the chain panel that multiplies or adds shown numbers (its data-check:
+    the kind, the keys of its terms and of its result), recomputed from the numbers' text at
+    full precision: products and the combined (predicted - target) * (1/n) exactly (the
+    engine multiplies the same doubles in the same order), sums to 1e-12 of their terms'
+    size (the engine adds in its own order). Returns how many lines of each kind closed."""
+    pairs = page.eval_on_selector_all("#chain [data-key]",
+                                      "els => els.map(e => [e.dataset.key, e.textContent])")
+    values: dict[str, float] = {}
+    for key, text in pairs:
+        assert values.setdefault(key, float(text)) == float(text), key  # one value per key
+    lines = page.eval_on_selector_all(
+        "#chain [data-check]",
+        "els => els.map(e => [e.dataset.check, e.dataset.terms, e.dataset.result])")
+    counts: dict[str, int] = {}
+    for kind, terms, result in lines:
+        keys, shown = terms.split(), values[result]
+        if kind == "product":
+            got = values[keys[0]]
+            for key in keys[1:]:  # left to right, as shown
+                got *= values[key]
+            assert got == shown, (keys, result)
+        elif kind == "combined":
+            predicted, target, n = (values[k] for k in keys)
+            assert (predicted - target) * (1.0 / n) == shown, result
+        else:
+            products = [values[k] for k in keys] if kind == "sum" else \
+                [values[a] * values[b] for a, b in (k.split("*") for k in keys)]
+            total = 0.0
+            for term in products:
+                total += term
+            assert abs(total - shown) <= 1e-12 * sum(abs(t) for t in products), (kind, result)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+SQUARED = {**CONFIG, "data": {**CONFIG["data"], "classes": 2}, "loss": "squared_error",
+           "activations": ["tanh", "relu", "sigmoid"], "l2": 0.0, "optimizer": "gd",
+           "optimizer_settings": {}}
+SOFTMAX_SQUARED = {**CONFIG, "loss": "squared_error"}
+BINARY = {**CONFIG, "data": {**CONFIG["data"], "classes": 2}, "loss": "binary_cross_entropy",
+          "activations": ["tanh", "relu", "sigmoid"]}
+
+
+@pytest.mark.parametrize("config, weights", [
+    (CONFIG, [(0, 1, 2), (1, 3, 0), (2, 2, 1)]),
+    (SQUARED, [(0, 0, 3), (2, 1, 0)]),
+    (SOFTMAX_SQUARED, [(1, 0, 2)]),
+    (BINARY, [(0, 1, 1), (2, 0, 0)]),
+])
+def test_every_line_of_a_chain_closes_to_the_numbers_shown(page, served, config, weights):
+    """Each product and sum on the panel equals its result recomputed from its shown factors,
+    on every loss/output kind: g1 and g2 apart (and combined), the sums over the layer above,
+    the row's term (the batch's 1/n said once, in g1), the batch's sum of its rows' terms, L2's
+    term, and each path's product and the sum of the paths."""
+    open_page(page, served, config)
+    for position in range(1, 3):
+        click_step(page, "#step-batch", position)
+    for layer, source, to in weights:
+        click_weight(page, layer, source, to)
+        counts = closing_lines(page)
+        assert counts["product"] >= 3 and counts["sum"] >= 2, counts  # term, paths; rows, paths
+        chain = page.inner_text("#chain")
+        assert "Where 1/n enters" in chain and "own gradient" not in chain
+        assert page.locator("#one-over-n").count() == 1
+        expected = expected_chain(config, 2, layer, source, to)
+        assert chain_numbers(page)["gradient"] == expected["gradient"]
+        if config is SQUARED:  # g1 and g2 as they are
+            assert "g1 · g2 = " in chain and "combined" not in chain
+        if config is BINARY or config is CONFIG:  # both forms: apart, and as the engine uses
+            assert "g1 · g2 = " in chain or "g1[m] · g2[m]" in chain
+            assert "(predicted − target) · (1/n)" in chain and counts["combined"] >= 1
+    if config is CONFIG:
+        page.fill("#chain-row", "4")  # another row closes too
+        page.dispatch_event("#chain-row", "change")
+        page.wait_for_function(
+            "document.querySelector('#chain').textContent.includes('values of row 4')")
+        closing_lines(page)
+        page.click("#chain details summary")  # the neuron's forward pass, and its bias's
+        page.click("#chain-bias")  # chain (g3 = 1)
+        page.wait_for_function("document.querySelector('#chain b').textContent"
+                               ".includes('biases[2][1]')")
+        counts = closing_lines(page)  # the row's term, the one path; g1 · g2 after softmax
+        assert counts["product"] >= 2 and counts["dot"] >= 1 and chain_numbers(page)["g3"] == 1
+
+
+def test_a_chain_lists_its_paths_or_their_count(page, served):
+    """Up to 64 paths, each its product of factors (g1 · g2 · w · f′ · … · g3) on the row shown,
+    summing to the row's term; beyond that, the count alone beside the recursion."""
+    open_page(page, served, SQUARED)
+    click_step(page, "#step-batch", 1)
+    click_weight(page, 0, 1, 2)
+    rows = page.locator("#paths tr")
+    # a header, then one row per path 2 → k → m (squared error: one output per class)
+    assert state(page)["sizes"] == [2, 4, 3, 2] and rows.count() == 1 + 3 * 2
+    assert [rows.nth(p).inner_text().split()[:5] for p in (1, 6)] == [
+        ["2", "→", "0", "→", "0"], ["2", "→", "2", "→", "1"]]
+    assert closing_lines(page)["product"] >= 3 + 6
+    deep = {**CONFIG, "hidden": [5, 5, 5], "activations": ["tanh"] * 3 + ["softmax"]}
+    open_page(page, served, deep)
+    click_step(page, "#step-batch", 1)
+    click_weight(page, 0, 0, 0)
+    assert page.locator("#paths").count() == 0
+    assert page.inner_text("#paths-count").startswith("75 paths lead from weights[0][0, 0]")
+
+
+def test_numbers_read_short_and_give_their_exact_value(page, served):
+    """By default four significant digits; the exact value in the title and on copy; the
+    switch writes every number in full, and holds across a reload."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_page(page, served, exact=False)
+    click_step(page, "#step-batch", 1)
+    click_weight(page, 1, 3, 0)
+    expected = expected_chain(CONFIG, 1, 1, 3, 0)
+    gradient = page.locator("#chain [data-key=gradient]").first
+    text, exact = gradient.inner_text(), gradient.get_attribute("data-exact")
+    assert float(exact) == expected["gradient"] and exact in gradient.get_attribute("title")
+    assert float(text) == float(f"{expected['gradient']:.4g}") and len(text) < len(exact), text
+    loss = page.locator("#metrics [data-key=train-loss]")
+    assert len(loss.inner_text()) <= 7 and float(loss.get_attribute("data-exact")) > 0
+    gradient.click()
+    assert page.evaluate("navigator.clipboard.readText()") == exact
+    page.check("#precision-full")
+    assert gradient.inner_text() == exact and loss.inner_text() == loss.get_attribute("data-exact")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.is_checked("#precision-full")
+
+
+def test_a_loss_that_changes_the_output_layer_says_so(page, served):
+    open_page(page, served, BINARY)
+    assert page.is_hidden("#output-change")
+    page.select_option("#loss", "squared_error")
+    page.wait_for_function("window.chainrule.state().loss_name === 'squared_error'")
+    assert state(page)["sizes"] == [2, 4, 3, 2]  # squared error: one output per class
+    note = page.inner_text("#output-change")
+    assert note.startswith("The loss changed from binary_cross_entropy to squared_error, and "
+                           "with it the output layer: 1 sigmoid output became 2 ")
+    assert note.endswith("(network 2-4-3-1 → 2-4-3-2).")
+    page.select_option("#loss", "mse")  # the loss changes again: the note follows it
+    page.wait_for_function("window.chainrule.state().loss_name === 'mse'")
+    after = state(page)
+    if after["sizes"][-1] == 2 and after["activations"][-1] == "sigmoid":
+        assert page.is_hidden("#output-change")
+    else:
+        assert page.inner_text("#output-change").startswith(
+            "The loss changed from squared_error to mse")

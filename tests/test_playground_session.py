@@ -747,3 +747,78 @@ def test_a_chain_reserves_what_it_adds_and_gives_it_back():
     with pytest.raises(ValueError):
         Session(config(hidden=[3, "x"]), budget=held)  # refused before it reserves anything
     assert held.reserved == session.footprint.total
+
+
+# ---------------------------------------------------------------------------- the chain's paths
+LOSS_OUTPUTS = [(loss, output) for loss in ("squared_error", "mse", "binary_cross_entropy",
+                                            "categorical_cross_entropy")
+                for output in ("sigmoid", "tanh", "identity", "relu", "softmax")]
+
+
+def _random_network(sizes, loss, output, rng):
+    try:
+        net = Network(sizes, activation=["tanh"] * (len(sizes) - 2) + [output], loss=loss,
+                      seed=int(rng.integers(1000)))
+    except ValueError:  # a pair the library refuses (softmax on one output, ...)
+        return None
+    X = rng.normal(size=(6, sizes[0]))
+    if loss == "categorical_cross_entropy":
+        Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 6)]
+    else:
+        Y = (rng.random((6, sizes[-1])) > 0.5).astype(float)
+    return net, *net.check_data(X, Y)
+
+
+@pytest.mark.parametrize("sizes", [[2, 3, 1], [2, 4, 3, 2]])
+def test_the_paths_from_any_weight_sum_to_its_gradient(sizes):
+    """For every loss/output pair the library builds: each weight's (and bias's) sum over its
+    paths to the error equals the reference's gradient, and each path's product is its factors'
+    product, multiplied in the order shown."""
+    from chainrule.reference import backprop
+
+    rng, built = np.random.default_rng(21), 0
+    for loss, output in LOSS_OUTPUTS:
+        made = _random_network(sizes, loss, output, rng)
+        if made is None:
+            continue
+        net, X, Y = made
+        values, built = backprop(net, X, Y), built + 1
+        factors = chains.output_factors(net, values, Y, 32)
+        g1, g2 = np.asarray(factors["g1"]), np.asarray(factors["g2"])
+        together = np.einsum("im,imj->ij", g1, g2) if factors["softmax"] else g1 * g2
+        np.testing.assert_allclose(together, factors["delta"], rtol=1e-9, atol=1e-15)
+        for layer in range(net.n_layers):
+            for source in [*range(sizes[layer]), None]:
+                for to in range(sizes[layer + 1]):
+                    p = chains.paths(net, values, X, layer, source, to, 32)
+                    assert p["count"] == int(np.prod(sizes[layer + 2:])) == len(p["neurons"])
+                    gradient = values["weight_grads"][layer][source, to] if source is not None \
+                        else values["bias_grads"][layer][to]
+                    assert abs(p["sum"] - gradient) <= 1e-12 * max(abs(gradient), 1e-300)
+                    np.testing.assert_allclose(np.sum(p["product"], axis=1), p["total"],
+                                               rtol=1e-12, atol=0)
+    assert built >= 6
+
+
+def test_a_chain_gives_its_paths_and_its_rows_terms():
+    session = Session(config())
+    session.step("batch", 2)
+    chain = session.chain(0, 2, 1)  # weights[0][1, 2]
+    assert chain["paths"]["count"] == 4 * 1 == len(chain["paths"]["product"])
+    assert abs(chain["paths"]["sum"] - chain["gradient"]) <= 1e-12 * abs(chain["gradient"])
+    delta = chain["explanation"]["backward"][-1]["value"]
+    g3 = chain["explanation"]["dSop_dWeight"]["value"]
+    assert chain["row_terms"] == [d * g for d, g in zip(delta, g3)]  # carries the 1/n
+    assert abs(sum(chain["row_terms"]) - chain["gradient"]) <= 1e-12 * abs(chain["gradient"])
+    assert chain["output_layer"]["combined"] and chain["output_layer"]["n"] == 8
+
+
+def test_too_many_paths_give_their_count_alone():
+    session = Session(config(hidden=[10, 9], activations=["tanh", "tanh", "sigmoid"]))
+    session.step("batch", 1)
+    deep = session.chain(0, 0, 0)["paths"]
+    assert deep["count"] == 9 > 0 and "product" in deep
+    session = Session(config(hidden=[10, 9, 8], activations=["tanh"] * 3 + ["sigmoid"]))
+    session.step("batch", 1)
+    deep = session.chain(0, 0, 0)["paths"]
+    assert deep == {"count": 72, "limit": chains.MAX_PATHS}

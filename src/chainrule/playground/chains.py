@@ -5,7 +5,10 @@ On the batch of the step on show (and with the weights that step started from): 
 pass the weight depends on and the backward pass down to it (:func:`~chainrule.explain.explain`),
 the check by finite differences (:func:`~chainrule.gradcheck.numerical_derivative`), the
 gradient the engine used, and the optimizer's update of the weight (its own
-:meth:`~chainrule.optimizers.Optimizer.terms`). A chain whose values would take more than
+:meth:`~chainrule.optimizers.Optimizer.terms`); beside the delta recursion, the output layer's
+g1 and g2 apart (:func:`output_factors`) and the same gradient as the sum over the paths from the
+weight to the error (:func:`paths`, up to :data:`MAX_PATHS`), from the plain reference's values
+(:func:`~chainrule.reference.backprop`). A chain whose values would take more than
 :data:`~chainrule.playground.budget.MAX_STEP_BYTES` is refused before it is computed.
 """
 
@@ -20,13 +23,16 @@ from .. import tutorial
 from ..explain import explain
 from ..gradcheck import numerical_derivative
 from ..network import Network
+from ..reference import ACTIVATIONS, COMBINED, LOSSES, backprop, softmax_jacobian
 from .budget import MAX_STEP_BYTES, TooLarge, chain_bytes, size
 from .inputs import whole
 
-__all__ = ["SHOWN_SAMPLES", "Chains"]
+__all__ = ["MAX_PATHS", "SHOWN_SAMPLES", "Chains", "output_factors", "paths"]
 
 #: Samples of a batch whose own values a chain shows (all samples count in its sums).
 SHOWN_SAMPLES = 32
+#: The most paths from a weight to the error whose products a chain lists (beyond: the count).
+MAX_PATHS = 64
 
 
 class Chains:
@@ -97,6 +103,14 @@ class Chains:
         }
         if slip is not None:
             out["published_slip"] = slip
+        # Where the batch's 1/n enters: in g1 (the error is the mean of the rows' errors), so
+        # every dError/dSop carries it and each row's term below is its share of the sum.
+        out["row_terms"] = (explanation.delta.value
+                            * explanation.sop_weight_deriv.value)[:SHOWN_SAMPLES].tolist()
+        with np.errstate(over="ignore"):  # as explain runs it
+            values = backprop(net, *net.check_data(inputs, targets))
+        out["output_layer"] = output_factors(net, values, targets, SHOWN_SAMPLES)
+        out["paths"] = paths(net, values, inputs, layer, source, to, SHOWN_SAMPLES)
         out["incoming"] = {"weights": net.weights[layer][:, to].tolist(),
                            "bias": None if net.biases[layer] is None
                            else float(net.biases[layer][to])}
@@ -151,6 +165,80 @@ class Chains:
                 return offset + source * n_out + to
             offset += n_in * n_out + (n_out if self.net.has_bias[at] else 0)
         raise ValueError(f"layer {layer} is outside the network")
+
+
+def output_factors(net: Network, values: dict[str, Any], targets: np.ndarray,
+                   rows: int) -> dict[str, Any]:
+    """The output layer's g1 = dError/dPredicted and g2 = dPredicted/dSop apart, for every
+    loss and output pair, on the first ``rows`` rows: ``delta = g1 * g2`` (after a softmax
+    ``delta_j = sum_m g1_m * g2[m, j]``). For a pair whose product cancels (binary
+    cross-entropy with a sigmoid, categorical cross-entropy with a softmax) the engine uses the
+    combined form ``(predicted - target) / n`` (``combined``), which g1 * g2 equals up to
+    rounding (and up to the clipping of g1 where predicted saturates)."""
+    last = net.n_layers - 1
+    name, slope = net.activations[last], net.spec()["leaky_relu_slopes"][last]
+    sop, predicted, n = values["sops"][last], values["outputs"][last], len(targets)
+    with np.errstate(all="ignore"):
+        g1 = LOSSES[net.loss_name][1](predicted, targets)
+        g2 = softmax_jacobian(predicted) if name == "softmax" else \
+            ACTIVATIONS[name][1](sop, predicted, slope)
+    combined = (net.loss_name, name) in COMBINED
+    g1, g2 = g1[:rows], g2[:rows]
+    together = np.einsum("im,imj->ij", g1, g2) if name == "softmax" else g1 * g2
+    return {"g1": g1.tolist(), "g2": g2.tolist(), "g1g2": together.tolist(),
+            "g1_formula": f"({LOSSES[net.loss_name][2]}) / n",
+            "g2_formula": ACTIVATIONS[name][2].format(slope=slope),
+            "softmax": name == "softmax", "combined": combined, "n": n,
+            "delta": values["deltas"][last][:rows].tolist()}
+
+
+def paths(net: Network, values: dict[str, Any], inputs: np.ndarray, layer: int,
+          source: int | None, to: int, rows: int) -> dict[str, Any]:
+    """The gradient of ``weights[layer][source, to]`` (a bias: ``source`` None, g3 = 1) as the
+    sum over the paths from it to the error, one neuron per layer above::
+
+        dError/dW = sum over rows and over paths (to, k1, ..., m) of
+            g1[m] * g2[m] * weights[L][k, m] * f'(sop[L-1][k]) * ... * f'(sop[layer][to]) * g3
+
+    multiplied left to right in that order (after a softmax, or for a loss that combines with
+    the output, ``g1[m] * g2[m]`` is the engine's ``dError/dSop[L][m]``, one factor). With more
+    than :data:`MAX_PATHS` paths only their ``count`` is given. ``product``: each path's
+    product on the first ``rows`` rows; ``total``: summed over every row; ``sum``: of the
+    totals, the gradient (up to rounding)."""
+    last = net.n_layers - 1
+    widths = net.sizes[layer + 2:]
+    count = int(np.prod(widths, dtype=np.int64)) if widths else 1
+    out: dict[str, Any] = {"count": count, "limit": MAX_PATHS}
+    if count > MAX_PATHS:
+        return out
+    layer_input = inputs if layer == 0 else values["outputs"][layer - 1]
+    g3 = np.ones(len(inputs)) if source is None else layer_input[:, source]
+    grid = np.indices(widths).reshape(len(widths), -1) if widths else np.zeros((0, 1), int)
+    neurons = np.vstack([np.full((1, count), to), grid])  # a row per layer, layer..last
+    split = values["output_grads"][last] is not None and \
+        net.activations[last] != "softmax"  # g1 and g2 apart, element-wise
+    m = neurons[-1]
+    if split:
+        product = values["output_grads"][last][:, m] * values["derivatives"][last][:, m]
+    else:
+        product = values["deltas"][last][:, m].copy()
+    for at in range(last, layer, -1):  # down from the output layer: w, then f'
+        product = product * net.weights[at][neurons[at - layer - 1], neurons[at - layer]]
+        product = product * values["derivatives"][at - 1][:, neurons[at - layer - 1]]
+    product = product * g3[:, None]
+    total = product.sum(axis=0)
+    out.update(neurons=neurons.T.tolist(), split=split, product=product[:rows].T.tolist(),
+               total=total.tolist(), sum=float(total.sum()),
+               g3=g3[:rows].tolist(),
+               # f' of the weight's own neuron, then of each layer above (each under 64 wide)
+               own_derivative=None if layer == last else
+               values["derivatives"][layer][:rows, to].tolist(),
+               derivatives=[values["derivatives"][at][:rows].tolist()
+                            for at in range(layer + 1, last)],
+               # the weights out of the weight's own neuron, then each layer's above
+               own_weights=None if layer == last else net.weights[layer + 1][to].tolist(),
+               weights=[net.weights[at].tolist() for at in range(layer + 2, last + 1)])
+    return out
 
 
 def _relative(a: float, b: float) -> float:

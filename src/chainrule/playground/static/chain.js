@@ -1,56 +1,86 @@
 // The chain of derivatives of one weight, as the server's explain() gave it. Every number is
-// the engine's; the page lays them out and does no arithmetic on them.
+// the engine's; the page lays them out and does no arithmetic on them. Each line that
+// multiplies or adds shown numbers says so in its data-check (the kind, the keys of its terms,
+// the key of its result), so a test can recompute every line from the numbers on show.
 import { full } from "./api.js";
+import { at, check, num } from "./chain-lines.js";
+import { pathsSection } from "./chain-paths.js";
 import { html, setHtml } from "./html.js";
+import { applyPrecision } from "./precision.js";
 
-function num(key, value) {
-  return html`<span class="num" data-key="${key}">${full(value)}</span>`;
+function outputStep(chain, d, row) {
+  const e = chain.explanation, o = chain.output_layer, j = d.neuron, L = d.layer;
+  const head = `dError/dSop[${L}][${j}]`, delta = `delta:${L}:${j}`;
+  const g1 = at(o.g1, row), g2 = at(o.g2, row), width = g1.length;
+  const lines = [html`<div>g1 = dError/dPredicted = <code>${o.g1_formula}</code>, g2 = dPredicted/dSop = <code>${o.g2_formula}</code></div>`];
+  if (o.softmax) {  // every output m depends on sop j: delta_j = Σ_m g1[m] · g2[m, j]
+    const pairs = [], body = [];
+    for (let m = 0; m < width; m++) {
+      pairs.push(`g1:${m}*g2:${m}:${j}`);
+      body.push(html`${m ? " + " : ""}${num(`g1:${m}`, g1[m])} · ${num(`g2:${m}:${j}`, g2[m][j])}`);
+    }
+    lines.push(check("dot", pairs, o.combined ? `g1g2:${j}` : delta,
+      html`Σ over the outputs m of g1[m] · g2[m][${j}] = ${body} = ${num(o.combined ? `g1g2:${j}` : delta, o.combined ? at(o.g1g2, row)[j] : at(d.value, row))}`));
+  } else {
+    // explain's own factors when the engine multiplies g1 and g2 (keys factor:L:j:0 and :1)
+    const k1 = o.combined ? `g1:${j}` : `factor:${L}:${j}:0`, k2 = o.combined ? `g2:${j}` : `factor:${L}:${j}:1`;
+    lines.push(check("product", [k1, k2], o.combined ? `g1g2:${j}` : delta,
+      html`g1 · g2 = ${num(k1, g1[j])} · ${num(k2, g2[j])} = ${num(o.combined ? `g1g2:${j}` : delta, o.combined ? at(o.g1g2, row)[j] : at(d.value, row))}`));
+  }
+  if (o.combined) {
+    const p = at(e.forward.predicted, row)[j], t = at(e.forward.target, row)[j];
+    lines.push(check("combined", [`predicted:${j}`, `target:${j}`, "n"], `factor:${L}:${j}:0`,
+      html`combined (${e.forward.loss} with ${e.forward.layers[L].activation}, what the engine uses): g1 · g2 cancels to (predicted − target) · (1/n) = (${num(`predicted:${j}`, p)} − ${num(`target:${j}`, t)}) · (1/${num("n", o.n)}) = ${num(`factor:${L}:${j}:0`, at(d.value, row))}`));
+  }
+  return html`<div class="chain-step"><b>${head}</b> (output layer) = g1 · g2 = ${num(delta, at(d.value, row))}${lines}</div>`;
 }
 
-// One sample's value of a per-sample list (a number when the batch has one sample).
-function at(values, row) {
-  if (!Array.isArray(values)) return values;
-  return values.length > row ? values[row] : values[values.length - 1];
-}
-
-function show(values, row) {
-  const v = at(values, row);
-  return Array.isArray(v) ? `[${v.map(full).join(", ")}]` : full(v);
-}
-
-function factorLines(delta, row) {
-  return delta.factors.map((f, k) => {
-    const key = `factor:${delta.layer}:${delta.neuron}:${k}`;
-    const value = Array.isArray(at(f.value, row))
-      ? html`<span class="num" data-key="${key}">${show(f.value, row)}</span>` : num(key, at(f.value, row));
-    return html`<div>${f.name} = <code>${f.formula}</code> = ${value}</div>`;
+function hiddenStep(d, row, deltas) {
+  const key = `${d.layer}:${d.neuron}`, pairs = [];
+  const terms = d.paths.map((p, k) => {
+    const next = `delta:${d.layer + 1}:${p.to_neuron}`;
+    pairs.push(`path:${key}:${p.to_neuron}*${next}`);
+    return html`${k ? " + " : ""}${num(`path:${key}:${p.to_neuron}`, p.weight)} · ${num(next, at(deltas[`${d.layer + 1}:${p.to_neuron}`], row))}`;
   });
+  const f = d.factors[0];
+  return html`<div class="chain-step"><b>dError/dSop[${d.layer}][${d.neuron}]</b> = dError/dOutput · dOutput/dSop = ${num(`delta:${key}`, at(d.value, row))}
+    ${check("dot", pairs, `output_grad:${key}`, html`dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length === 1 ? "1 neuron" : `${d.paths.length} neurons`} k of layer ${d.layer + 1}: weights[${d.layer + 1}][${d.neuron}, k] · dError/dSop[${d.layer + 1}][k] = ${terms} = ${num(`output_grad:${key}`, at(d.dError_dOutput, row))}`)}
+    <div>${f.name} = <code>${f.formula}</code> = ${num(`factor:${key}:0`, at(f.value, row))}</div>
+    ${check("product", [`output_grad:${key}`, `factor:${key}:0`], `delta:${key}`, html`dError/dOutput · dOutput/dSop = ${num(`output_grad:${key}`, at(d.dError_dOutput, row))} · ${num(`factor:${key}:0`, at(f.value, row))} = ${num(`delta:${key}`, at(d.value, row))}`)}</div>`;
+}
+
+function backwardSteps(chain, row) {
+  const e = chain.explanation, last = e.forward.layers.length - 1, deltas = {};
+  for (const d of e.backward) deltas[`${d.layer}:${d.neuron}`] = d.value;
+  return e.backward.map((d) => (d.layer === last ? outputStep(chain, d, row) : hiddenStep(d, row, deltas)));
 }
 
 function forwardRows(e, row, source) {
   const layer = e.layer, last = e.forward.layers.length - 1, target = e.forward.layers[layer];
   const rows = [];
-  if (e.from_neuron !== null) rows.push(html`<tr><td>g3 = dSop[${layer}][${e.to_neuron}]/dW = ${source}[${e.from_neuron}]</td><td class="num">${num("g3", at(e.dSop_dWeight.value, row))}</td></tr>`);
   rows.push(html`<tr><td>sop[${layer}][${e.to_neuron}]</td><td class="num">${num(`sop:${layer}:${e.to_neuron}`, at(target.sop, row)[e.to_neuron])}</td></tr>`);
   rows.push(html`<tr><td>output[${layer}][${e.to_neuron}] = ${target.activation}(sop)</td><td class="num">${num(`output:${layer}:${e.to_neuron}`, at(target.output, row)[e.to_neuron])}</td></tr>`);
   const predicted = at(e.forward.predicted, row), wanted = at(e.forward.target, row);
   rows.push(html`<tr><td>predicted (output layer ${last})</td><td class="num">${predicted.map((v, k) => html`${k ? " " : ""}${num(`predicted:${k}`, v)}`)}</td></tr>`);
   rows.push(html`<tr><td>target</td><td class="num">${wanted.map((v, k) => html`${k ? " " : ""}${num(`target:${k}`, v)}`)}</td></tr>`);
-  rows.push(html`<tr><td>error of the batch (${e.forward.loss})</td><td class="num">${num("error", e.forward.error)}</td></tr>`);
+  rows.push(html`<tr><td>error of the batch (${e.forward.loss}): the mean of its rows' errors</td><td class="num">${num("error", e.forward.error)}</td></tr>`);
   return rows;
 }
 
-function backwardSteps(e, row) {
-  const last = e.forward.layers.length - 1;
-  return e.backward.map((d) => {
-    const head = `dError/dSop[${d.layer}][${d.neuron}]`;
-    if (d.layer === last) {
-      return html`<div class="chain-step"><b>${head}</b> (output layer) = g1 · g2 = ${num(`delta:${d.layer}:${d.neuron}`, at(d.value, row))}${factorLines(d, row)}</div>`;
-    }
-    const paths = d.paths.map((p, k) => html`${k ? " + " : ""}weights[${d.layer + 1}][${d.neuron}, ${p.to_neuron}] ${num(`path:${d.layer}:${d.neuron}:${p.to_neuron}`, p.weight)} · dError/dSop[${d.layer + 1}][${p.to_neuron}]`);
-    return html`<div class="chain-step"><b>${head}</b> = dError/dOutput · dOutput/dSop = ${num(`delta:${d.layer}:${d.neuron}`, at(d.value, row))}
-      <div>dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length === 1 ? "1 path" : `${d.paths.length} paths`} through layer ${d.layer + 1}: ${paths} = ${num(`output_grad:${d.layer}:${d.neuron}`, at(d.dError_dOutput, row))}</div>${factorLines(d, row)}</div>`;
-  });
+function gradientStep(chain, row, n, source) {
+  const e = chain.explanation, isBias = e.from_neuron === null, delta = `delta:${e.layer}:${e.to_neuron}`;
+  const g3 = html`g3 = dSop[${e.layer}][${e.to_neuron}]/d${isBias ? "Bias = 1" : `W = ${source}[${e.from_neuron}]`} = ${num("g3", at(e.dSop_dWeight.value, row))}`;
+  const term = check("product", [delta, "g3"], "row_term", html`this row's term, dError/dSop[${e.layer}][${e.to_neuron}] · g3 = ${num(delta, at(e.backward.at(-1).value, row))} · ${num("g3", at(e.dSop_dWeight.value, row))} = ${num("row_term", at(chain.row_terms, row))}`);
+  const terms = chain.row_terms;
+  let sum;
+  if (terms.length === n && n > 1) {
+    sum = check("sum", terms.map((_, i) => `row_term:${i}`), "gradient", html`the batch's gradient, the sum of its ${n} rows' terms: ${terms.map((t, i) => html`${i ? " + " : ""}${num(`row_term:${i}`, t)}`)} = <b>${num("gradient", chain.gradient)}</b>`);
+  } else if (n > 1) {
+    sum = html`<div>the batch's gradient, the sum of its ${n} rows' terms (the first ${terms.length} can be shown): <b>${num("gradient", chain.gradient)}</b></div>`;
+  } else {
+    sum = html`<div>the batch's gradient (it has this row alone): <b>${num("gradient", chain.gradient)}</b></div>`;
+  }
+  return html`<div class="chain-step"><b>dError/d${chain.parameter}</b> = Σ over the rows of dError/dSop[${e.layer}][${e.to_neuron}] · g3<div>${g3}</div>${term}${sum}</div>`;
 }
 
 function checks(chain, e, row) {
@@ -59,9 +89,11 @@ function checks(chain, e, row) {
     <span class="${fdOk ? "ok" : "bad"}">relative difference ${full(chain.numerical_relative_difference)}</span></div>`];
   if (chain.engine_gradient !== undefined) {
     const ok = chain.engine_relative_difference <= 1e-12;
-    const l2 = chain.l2.term ? html` (with L2: + l2 · w = ${num("l2_term", chain.l2.term)})` : "";
-    out.push(html`<div>the engine's gradient in this step${l2}: ${num("engine_gradient", chain.engine_gradient)}
-      <span class="${ok ? "ok" : "bad"}">relative difference ${full(chain.engine_relative_difference)}</span></div>`);
+    const l2 = chain.l2.term ? html`${check("product", ["l2", "value"], "l2_term", html`L2's term: l2 · w = ${num("l2", chain.l2.l2)} · ${num("value", chain.value)} = ${num("l2_term", chain.l2.term)}`)}` : "";
+    const used = chain.l2.term
+      ? check("sum", ["gradient", "l2_term"], "engine_gradient", html`the gradient with L2's term: ${num("gradient", chain.gradient)} + ${num("l2_term", chain.l2.term)} = the engine's gradient in this step ${num("engine_gradient", chain.engine_gradient)}`)
+      : html`<div>the engine's gradient in this step: ${num("engine_gradient", chain.engine_gradient)}</div>`;
+    out.push(html`${l2}${used}<div><span class="${ok ? "ok" : "bad"}">relative difference from the chain's ${full(chain.engine_relative_difference)}</span></div>`);
   }
   if (chain.published_slip) {
     const slip = chain.published_slip;
@@ -108,14 +140,17 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
       <tr><td colspan="2">bias</td><td>biases[${layer}][${e.to_neuron}]</td><td class="num">${incoming.bias === null ? "none" : num("bias", incoming.bias)}</td></tr></table></div>
       ${incoming.bias !== null && !isBias ? html`<button id="chain-bias">chain of this neuron's bias</button>` : ""}
     </details>
-    <h3>Backward pass, from the output layer down</h3>${backwardSteps(e, row)}
-    <div class="chain-step"><b>dError/d${chain.parameter}</b> = dError/dSop[${layer}][${e.to_neuron}] · ${isBias ? "1" : "g3"}: this row's own gradient ${num("per_sample_term", at(e.per_sample_gradient, row))} (of its own error, without the batch's 1/n);
-      ${n > 1 ? `the batch's gradient, the mean of its ${n} rows' gradients` : "the batch's gradient (it has this row alone)"}: <b>${num("gradient", chain.gradient)}</b></div>
+    <h3>Backward pass, from the output layer down</h3>
+    <p class="note" id="one-over-n">Where 1/n enters: the batch's error is the mean of its ${n === 1 ? "one row's error" : `${n} rows' errors`}, so g1 = dError/dPredicted carries the 1/n (n = ${n}), and so does every dError/dSop below. Each row's term dError/dSop · g3 is its share of the gradient, and the gradient is the sum of the terms: no other 1/n appears.</p>
+    ${backwardSteps(chain, row)}
+    ${gradientStep(chain, row, n, source)}
+    ${pathsSection(chain, row)}
     <h3>Checks</h3>${checks(chain, e, row)}
     ${update(chain)}
     <h3>Edit</h3>
     <label>set ${chain.parameter} to <input id="edit-value" type="text" value="${full(chain.update ? chain.update.after : chain.value)}"></label>
     <button id="edit-apply">set</button> <span class="note">training goes on from the edited value; the edit is part of the URL</span>`);
+  applyPrecision(element);
   element.querySelector("#edit-apply").onclick = () => {
     const value = Number(element.querySelector("#edit-value").value);
     onEdit(e.layer, e.from_neuron, e.to_neuron, value);

@@ -3,6 +3,7 @@
 import { decode, full, short } from "./api.js";
 import { DataView, NetworkView, drawCurves, neuronPictures } from "./draw.js";
 import { html, setHtml } from "./html.js";
+import { applyPrecision } from "./precision.js";
 import { $, S } from "./state.js";
 import { writeHash } from "./url.js";
 
@@ -24,8 +25,19 @@ function merge(state) {
   }
 }
 
+// A change of loss that also changed the output layer (its width or its activation), said
+// on the page: e.g. squared error takes one output per class where binary cross-entropy took one.
+function outputChange(before, state) {
+  const note = $("output-change");
+  if (!note || !before || before.loss_name === state.loss_name) return;
+  const was = `${before.sizes.at(-1)} ${before.activations.at(-1)}`, now = `${state.sizes.at(-1)} ${state.activations.at(-1)}`;
+  note.hidden = was === now;
+  note.textContent = was === now ? "" : `The loss changed from ${before.loss_name} to ${state.loss_name}, and with it the output layer: ${was} output${before.sizes.at(-1) === 1 ? "" : "s"} became ${now} output${state.sizes.at(-1) === 1 ? "" : "s"} (network ${before.sizes.join("-")} → ${state.sizes.join("-")}).`;
+}
+
 export function render(state) {
   const t0 = performance.now();
+  outputChange(S.state, state);
   S.state = state;
   merge(state);
   S.view = {
@@ -60,9 +72,9 @@ export function render(state) {
 }
 
 function renderMetrics(state) {
-  const rows = Object.entries(state.metrics).map(([part, m]) => html`<tr><td>${part === "train" ? "training" : "held out"}</td><td class="num" data-key="${part}-loss">${full(m.loss)}</td>${
-    "accuracy" in m ? html`<td>accuracy <span class="num" data-key="${part}-accuracy">${full(m.accuracy)}</span></td>` : ""}${
-    "r2" in m ? html`<td>R² <span class="num" data-key="${part}-r2">${full(m.r2)}</span> · mse ${short(m.mse)}</td>` : ""}</tr>`);
+  const rows = Object.entries(state.metrics).map(([part, m]) => html`<tr><td>${part === "train" ? "training" : "held out"}</td><td class="num" data-key="${part}-loss" data-exact="${full(m.loss)}" title="${full(m.loss)}" tabindex="0">${full(m.loss)}</td>${
+    "accuracy" in m ? html`<td>accuracy <span class="num" data-key="${part}-accuracy" data-exact="${full(m.accuracy)}" title="${full(m.accuracy)}" tabindex="0">${full(m.accuracy)}</span></td>` : ""}${
+    "r2" in m ? html`<td>R² <span class="num" data-key="${part}-r2" data-exact="${full(m.r2)}" title="${full(m.r2)}" tabindex="0">${full(m.r2)}</span> · mse ${short(m.mse)}</td>` : ""}</tr>`);
   const shown = state.metrics.test || state.metrics.train;
   let confusion = "";
   if (shown.confusion_matrix) {
@@ -72,4 +84,5 @@ function renderMetrics(state) {
       ${shown.confusion_matrix.map((row, i) => html`<tr><th>${labels[i]}</th>${row.map((v) => html`<td>${v}</td>`)}</tr>`)}</table>`;
   }
   setHtml($("metrics"), html`<table class="values"><tr><th></th><th>loss</th><th></th></tr>${rows}</table>${confusion}`);
+  applyPrecision($("metrics"));
 }
