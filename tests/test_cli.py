@@ -91,6 +91,19 @@ def test_explain_and_gradcheck_commands(capsys):
     assert code == 0, err
     assert "dError/dOutput[0][2] = sum over k of weights[1][2, k]" in out
     assert "gradient =" in out
+    # The forward pass shows the weight's own value and what feeds its neuron, the same
+    # numbers --json gives; the batch's 1/n is said once.
+    code, dumped, _ = run(capsys, "explain", "--sizes", "2,3,1", "--layer", "0", "--weight",
+                          "1,2", "--json")
+    data = json.loads(dumped)
+    value, column, bias = data["value"], data["incoming"]["weights"], data["incoming"]["bias"]
+    assert value == column[1]
+    assert f"to neuron 2 of layer 0, whose value is {value:.10g}" in out
+    assert f"(weights[0][1, 2] = {value:.10g})" in out
+    assert (f"weights[0][:, 2] = [{column[0]:.10g}, {column[1]:.10g}]; "
+            f"biases[0][2] = {bias:.10g}") in out
+    assert "sop[0][2] = x[0] * weights[0][0, 2] + x[1] * weights[0][1, 2] + biases[0][2]" in out
+    assert out.count("1/n") == 1 and "1/n enters once" in " ".join(out.split())
     code, out, _ = run(capsys, "explain", "--sizes", "2,3,1", "--layer", "1", "--bias", "0",
                        "--json")
     assert code == 0 and json.loads(out)["parameter"] == "biases[1][0]"

@@ -107,7 +107,14 @@ def test_a_batch_shows_values_per_sample_and_the_mean():
     X, Y = [[0.1, 0.4], [0.9, -0.2], [0.5, 0.5]], [[0.3], [0.8], [0.1]]
     explanation = net.explain(X, Y, 0, (0, 1))
     text = str(explanation)
-    assert "a batch of 3 samples" in text and "the mean of the per-sample gradients" in text
+    assert "a batch of 3 samples" in text and "(here n = 3)" in text
+    # The 1/n is said once, where it enters; the gradient is the sum of the rows' terms.
+    assert text.count("1/n") == 1 and "1/n enters once, in g1" in " ".join(text.split())
+    terms = explanation.terms
+    assert explanation.per_sample_gradient == pytest.approx(3 * terms, rel=1e-12)
+    shown = " + ".join(f"({t:.10g})" if t < 0 else f"{t:.10g}" for t in terms)
+    assert f"= {shown} = {explanation.gradient:.10g}" in text
+    assert terms.sum() == pytest.approx(explanation.gradient, rel=1e-12)
     assert explanation.per_sample_gradient.shape == (3,)
     assert np.mean(explanation.per_sample_gradient) == pytest.approx(explanation.gradient,
                                                                      rel=1e-12)
@@ -117,6 +124,66 @@ def test_a_batch_shows_values_per_sample_and_the_mean():
     assert data["forward"]["x"] == X and len(data["forward"]["layers"]) == 2
     assert [(d["layer"], d["neuron"]) for d in data["backward"]] == [(1, 0), (0, 1)]
     assert data["per_sample_gradient"] == pytest.approx(single)
+    assert data["terms"] == pytest.approx(list(terms))
+
+
+def _number(text: str) -> float:
+    return float(text.strip("()"))
+
+
+@pytest.mark.parametrize("layer, weight, bias", [(0, (1, 2), None), (1, (2, 0), None),
+                                                 (2, (0, 0), None), (1, None, 1)])
+def test_the_forward_pass_shows_the_parameter_and_what_feeds_its_neuron(layer, weight, bias):
+    """The parameter's own value, the weights and bias feeding its neuron, and that neuron's sop
+    written as their sum of products, each number the network's and the sum closing to the
+    sop shown."""
+    net = Network([2, 3, 2, 1], activation="tanh", output_activation="sigmoid", seed=7)
+    X = [[0.1, -0.4]]
+    explanation = net.explain(X, [[0.3]], layer, weight, bias=bias)
+    text = str(explanation)
+    forward = text.split("Backward pass")[0]
+    to = weight[1] if bias is None else bias
+    column, b = net.weights[layer][:, to], net.biases[layer][to]
+    value = b if bias is not None else net.weights[layer][weight]
+    assert explanation.value == value
+    np.testing.assert_array_equal(explanation.incoming, column)
+    assert explanation.incoming_bias == b
+    assert text.splitlines()[0].endswith(f"whose value is {value:.10g}")
+    if bias is None:
+        assert (f"which the weight explained feeds (weights[{layer}][{weight[0]}, {to}] = "
+                f"{value:.10g})") in forward
+    else:
+        assert f"whose bias is explained (biases[{layer}][{to}] = {value:.10g})" in forward
+    shown = "[" + ", ".join(f"{w:.10g}" for w in column) + "]"
+    assert f"weights[{layer}][:, {to}] = {shown}; biases[{layer}][{to}] = {b:.10g}" in forward
+    source = "x" if layer == 0 else f"output[{layer - 1}]"
+    names = " + ".join(f"{source}[{i}] * weights[{layer}][{i}, {to}]" for i in range(len(column)))
+    assert f"sop[{layer}][{to}] = {names} + biases[{layer}][{to}]" in forward
+    # The numbers written out close to the sop shown (to the 10 digits shown).
+    line = next(line for line in forward.splitlines()
+                if line.strip().startswith("= ") and " * " in line)
+    *products, result = line.strip()[2:].split(" = ")
+    terms = products[0].split(" + ")
+    total = sum(_number(t.split(" * ")[0]) * _number(t.split(" * ")[1]) for t in terms[:-1])
+    total += _number(terms[-1])
+    sop = explanation.sops[layer][0, to]
+    assert float(result) == pytest.approx(sop, rel=1e-9)
+    assert total == pytest.approx(sop, rel=1e-8, abs=1e-9)
+    inputs = np.asarray(X[0]) if layer == 0 else explanation.outputs[layer - 1][0]
+    assert [_number(t.split(" * ")[0]) for t in terms[:-1]] == pytest.approx(inputs, rel=1e-9)
+    data = explanation.to_dict()
+    assert data["value"] == value and data["incoming"] == {"weights": list(column), "bias": b}
+
+
+def test_a_neuron_without_bias_and_a_wide_layer_read_plainly():
+    net = Network([20, 2, 1], bias=[False, True], seed=0)
+    X = np.linspace(-1, 1, 20).reshape(1, -1)
+    explanation = net.explain(X, [[0.3]], 0, (15, 1))
+    text = str(explanation)
+    assert "; no bias" in text and "biases[0][1]" not in text
+    assert "x[10] * weights[0][10, 1] + ... + x[19] * weights[0][19, 1]\n" in text
+    assert explanation.incoming_bias is None and explanation.to_dict()["incoming"]["bias"] is None
+    assert f"(weights[0][15, 1] = {net.weights[0][15, 1]:.10g})" in text
 
 
 def test_a_bias_and_a_softmax_read_plainly():

@@ -114,6 +114,54 @@ def test_the_token_in_the_url_sets_a_strict_cookie(served):
         assert page.headers["referrer-policy"] == "no-referrer"
 
 
+PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Chromium's
+
+
+@pytest.mark.parametrize("query, headers", [
+    ("", {}),
+    ("?token=wrong", {}),
+    ("?token=%3Cscript%3Ealert(1)%3C/script%3E", {}),
+    ("", {"Host": "evil.example:80"}),
+    (f"?token={TOKEN}", {"Sec-Fetch-Site": "cross-site"}),
+])
+def test_a_browser_refused_a_page_is_told_how_to_open_the_playground(served, query, headers):
+    """A link opened without the server's token (a teacher's link on a student's own server)
+    is a small HTML page that says what to run, with every security header, no script and
+    nothing of the request in it; the API's clients keep the JSON error."""
+    url, _ = served
+    for path in ("/", "/static/app.js", "/no/such/page"):
+        answer = httpx.get(url + path + query, headers={"Accept": PAGE_ACCEPT, **headers})
+        assert answer.status_code == 403
+        assert answer.headers["content-type"].startswith("text/html")
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value, name
+        assert "set-cookie" not in answer.headers
+        text = answer.text
+        assert text.startswith("<!doctype html>") and "<code>chainrule serve</code>" in text
+        assert "open the link it prints" in text
+        assert "<script" not in text.lower() and "alert" not in text and "wrong" not in text
+        assert "evil" not in text and TOKEN not in text
+    for path, accept in (("/api/options", PAGE_ACCEPT), ("/", "application/json"),
+                         ("/", "*/*")):
+        answer = httpx.get(url + path + query, headers={"Accept": accept, **headers})
+        assert answer.status_code == 403 and "error" in answer.json(), (path, accept)
+    posted = httpx.post(url + "/" + query, headers={"Accept": PAGE_ACCEPT, **headers})
+    assert posted.status_code in (403, 405) and "error" in posted.json()
+
+
+def test_the_cookie_is_named_for_the_servers_port(served):
+    """Two servers on one machine share the browser's cookies for 127.0.0.1 whatever their
+    port: each names its cookie for its port, so neither overwrites the other's token."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    with httpx.Client(base_url=url) as browser_like:
+        cookie = browser_like.get(f"/?token={TOKEN}").headers["set-cookie"]
+        assert cookie.startswith(f"chainrule_token_{port}={TOKEN};")
+        assert browser_like.get("/api/options").status_code == 200
+    other = httpx.get(url + "/api/options", cookies={"chainrule_token_1": TOKEN})
+    assert other.status_code == 403
+
+
 @pytest.mark.parametrize("host", ["evil.example:80", "attacker.test", "127.0.0.1:1", ""])
 def test_another_host_name_is_refused(client, host):
     answer = client.get("/api/options", headers={"Host": host})

@@ -19,9 +19,12 @@ the sum over all paths, in linear time. Every value is the reference engine's
 (:func:`chainrule.reference.backprop`, plain NumPy with its own table of derivatives, which the
 fast engine is proved equal to) and every formula its table's: this module picks one neuron's
 column of each layer's arrays and lays the chain out, and ``tests/test_explain.py`` checks that
-the gradients agree with the engine's. The text shows the forward pass, then the backward pass
-in the order a person derives it, every number to 10 significant digits; for a batch, each value
-per sample.
+the gradients agree with the engine's. The text shows the forward pass (with the parameter's
+own value, and its neuron's sop written out as the sum of the weights and the bias feeding it),
+then the backward pass in the order a person derives it, every number to 10 significant digits;
+for a batch, each value per sample. It says once where the batch's 1/n enters: in g1 (the error
+is the mean over the n samples), so every ``dError/dSop`` carries it and the gradient is the sum
+over the samples of ``dError/dSop * g3``, as the playground's chain says it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine
+from .notebook import explanation_html
 from .reference import ACTIVATIONS, LOSSES, backprop
 
 __all__ = ["Explanation", "Factor", "NeuronDelta", "explain"]
@@ -121,6 +125,11 @@ class Explanation:
     #: Every neuron's delta the chain needs, in the order derived (output layer first).
     derivation: list[NeuronDelta] = field(default_factory=list)
     bias: list[bool] = field(default_factory=list)
+    #: The parameter's own value, and the weights (``weights[layer][:, to_neuron]``) and bias
+    #: feeding its neuron, as the chain was computed with them (None: not known).
+    value: float | None = None
+    incoming: np.ndarray | None = None
+    incoming_bias: float | None = None
 
     @property
     def parameter(self) -> str:
@@ -133,6 +142,12 @@ class Explanation:
         """Each sample's own ``dError/dW`` (of its own error, without the batch's 1/n); their
         mean is :attr:`gradient`."""
         return self.delta.value * self.sop_weight_deriv.value * len(self.delta.value)
+
+    @property
+    def terms(self) -> np.ndarray:
+        """Each sample's share of the gradient, ``dError/dSop * g3`` (the batch's 1/n already
+        in it, from g1); their sum is :attr:`gradient`."""
+        return self.delta.value * self.sop_weight_deriv.value
 
     def to_dict(self) -> dict[str, Any]:
         last = len(self.sops) - 1
@@ -152,7 +167,15 @@ class Explanation:
             "dSop_dWeight": self.sop_weight_deriv.to_dict(),
             "per_sample_gradient": self.per_sample_gradient.tolist(),
             "gradient": self.gradient,
+            "value": self.value,
+            "incoming": {"weights": None if self.incoming is None else self.incoming.tolist(),
+                         "bias": self.incoming_bias},
+            "terms": self.terms.tolist(),
         }
+
+    def _repr_html_(self) -> str:
+        """The chain as HTML tables, for Jupyter (see :mod:`chainrule.notebook`)."""
+        return explanation_html(self)
 
     def __str__(self) -> str:
         last = len(self.sops) - 1
@@ -163,12 +186,17 @@ class Explanation:
             source = "input x" if self.layer == 0 else f"output[{self.layer - 1}]"
             what = (f"the weight from {source}[{self.from_neuron}] to neuron {self.to_neuron} "
                     f"of layer {self.layer}")
+        if self.value is not None:
+            what += f", whose value is {self.value:.{DIGITS}g}"
         batch = "one sample" if n == 1 else f"a batch of {n} samples: each value is per sample"
         legend = textwrap.fill(
             f"Legend: layer l is the neurons weights[l] feeds (layer 0 takes the inputs x, "
             f"layer {last} is the output layer); weights[l][i, j] joins input i of layer l to "
             "its neuron j. g1 = dError/dPredicted, g2 = dPredicted/dSop, g3 = dSop/dWeight. "
-            f"Numbers to {DIGITS} significant digits; {batch}.", width=100)
+            f"Numbers to {DIGITS} significant digits; {batch}. The error is the mean over the "
+            f"n samples (here n = {n}): its 1/n enters once, in g1 (or in g1 * g2 where the "
+            "two combine) at the output layer, so every dError/dSop below carries it, and the "
+            "gradient is the sum over the samples of dError/dSop * g3.", width=100)
         lines = [
             f"dError/d{self.parameter}: {what}",
             "",
@@ -186,6 +214,8 @@ class Explanation:
                          f"weights[{at}]{plus} = {_neurons(sop)}")
             lines.append(f"      {name} = {self.activations[at]}(sop[{at}]) = "
                          f"{_neurons(output)}")
+            if at == self.layer:
+                lines += _neuron_lines(self)
         lines.append(f"  target = {_neurons(self.targets)}; error ({self.loss}) = "
                      f"{self.error:.{DIGITS}g}")
         lines += ["", "Backward pass, from the error down to the parameter"]
@@ -199,11 +229,10 @@ class Explanation:
             lines.append(f"gradient = {product} = {_fmt(self.delta.value)} * "
                          f"{_fmt(factor.value)} = {self.gradient:.{DIGITS}g}")
         else:
-            lines.append(f"gradient = sum over the samples of {product} = "
-                         f"{self.gradient:.{DIGITS}g}")
-            lines.append(f"  = the mean of the per-sample gradients "
-                         f"{_fmt(self.per_sample_gradient)} (each dError/dSop above carries the "
-                         "batch's 1/n)")
+            terms = " + ".join(_signed(t) for t in self.terms[:_SHOWN])
+            more = f" + ... ({n} terms)" if n > _SHOWN else ""
+            lines.append(f"gradient = sum over the samples of {product}")
+            lines.append(f"         = {terms}{more} = {self.gradient:.{DIGITS}g}")
         return "\n".join(lines)
 
 
@@ -214,6 +243,52 @@ def _neurons(values: np.ndarray) -> str:
         return _fmt(values[0]) if values.shape[1] > 1 else f"[{_fmt(values[0])}]"
     return "[" + ", ".join(_fmt(row) if row.size > 1 else f"[{_fmt(row)}]"
                            for row in values) + "]"
+
+
+def _signed(value: float) -> str:
+    """A number to DIGITS digits, in brackets when negative (as a term of a sum or product)."""
+    text = f"{float(value):.{DIGITS}g}"
+    return f"({text})" if text.startswith("-") else text
+
+
+def _neuron_lines(e: Explanation) -> list[str]:
+    """The forward pass of the parameter's own neuron ``j`` of layer ``l``: the weights
+    ``weights[l][:, j]`` and the bias feeding it, ``sop[l][j] = sum over i of input[i] *
+    weights[l][i, j] + biases[l][j]`` written out (with its numbers, for one sample), and its
+    output ``f(sop[l][j])``."""
+    if e.incoming is None:
+        return []
+    at, j, last = e.layer, e.to_neuron, len(e.sops) - 1
+    source = "x" if at == 0 else f"output[{at - 1}]"
+    layer_input = e.inputs if at == 0 else e.outputs[at - 1]
+    weights = np.asarray(e.incoming, dtype=float)
+    has_bias = e.incoming_bias is not None
+    if e.from_neuron is None:
+        role = f"whose bias is explained (biases[{at}][{j}] = {e.incoming_bias:.{DIGITS}g})"
+    else:
+        role = (f"which the weight explained feeds (weights[{at}][{e.from_neuron}, {j}] = "
+                f"{weights[e.from_neuron]:.{DIGITS}g})")
+    shown = _fmt(weights) if len(weights) > 1 else f"[{_fmt(weights)}]"
+    feeding = f"weights[{at}][:, {j}] = {shown}" + (
+        f"; biases[{at}][{j}] = {e.incoming_bias:.{DIGITS}g}" if has_bias else "; no bias")
+    names = [f"{source}[{i}] * weights[{at}][{i}, {j}]" for i in range(len(weights))]
+    if len(names) > _SHOWN:
+        names = [*names[:_SHOWN - 1], "...", names[-1]]
+    bias_name = f" + biases[{at}][{j}]" if has_bias else ""
+    sop = e.sops[at][:, j]
+    lines = [f"    neuron {j} of layer {at}, {role}:", f"      {feeding}",
+             f"      sop[{at}][{j}] = {' + '.join(names)}{bias_name}"]
+    if len(sop) == 1 and len(weights) <= _SHOWN:
+        products = " + ".join(f"{_signed(x)} * {_signed(w)}"
+                              for x, w in zip(layer_input[0], weights))
+        bias_value = f" + {_signed(e.incoming_bias)}" if has_bias else ""
+        lines.append(f"          = {products}{bias_value} = {_fmt(sop)}")
+    else:
+        lines.append(f"          = {_fmt(sop)}")
+    name = f"predicted[{j}]" if at == last else f"output[{at}][{j}]"
+    lines.append(f"      {name} = {e.activations[at]}(sop[{at}][{j}]) = "
+                 f"{_fmt(e.outputs[at][:, j])}")
+    return lines
 
 
 def _describe(delta: NeuronDelta, last: int) -> list[str]:
@@ -267,10 +342,16 @@ def explain(
             layer_input[:, from_neuron],
         )
     gradient = float(np.sum(delta.value * sop_weight_deriv.value))
+    biases = net.biases[layer]
+    incoming_bias = None if biases is None else float(biases[to_neuron])
+    value = incoming_bias if from_neuron is None else float(net.weights[layer][from_neuron,
+                                                                                to_neuron])
     return Explanation(layer, from_neuron, to_neuron, delta, sop_weight_deriv, gradient,
                        inputs, targets, values["sops"], values["outputs"], spec["activations"],
                        spec["loss"], values["error"], derivation,
-                       [b is not None for b in net.biases])
+                       [b is not None for b in net.biases], value=value,
+                       incoming=np.array(net.weights[layer][:, to_neuron], dtype=float),
+                       incoming_bias=incoming_bias)
 
 
 def _parameter(net: Engine, layer: Any, weight: Any, bias: Any) -> tuple[int | None, int]:

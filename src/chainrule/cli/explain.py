@@ -19,7 +19,10 @@ def add_parser(commands, formatter_class):
     """``explain [network options] --layer L (--weight FROM,TO | --bias NEURON)``."""
     explain = commands.add_parser("explain", help="the chain of derivatives for one weight",
                                   formatter_class=formatter_class,
-                                  description="Print dError/dWeight as a chain of derivatives.")
+                                  description="Print dError/dWeight as a chain of derivatives: "
+                                              "the forward pass (the weight's value, the weights "
+                                              "and bias feeding its neuron), then the backward "
+                                              "pass down to the weight.")
     add_network_options(explain, "2,3,1", "explain")
     explain.add_argument("--layer", type=int, default=0,
                          help="the layer l of weights[l] (0: the weights from the inputs)")

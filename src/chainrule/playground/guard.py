@@ -8,7 +8,11 @@ and 405, and every error), so that a rule holds for all of them rather than rout
 * every request is checked before it is routed: the ``Host`` header must name this server (no
   DNS rebinding), a request that says where it comes from (``Origin``, ``Sec-Fetch-Site``) must
   come from this page, and the token must come with it (``?token=`` once, which sets an
-  HttpOnly, SameSite=Strict cookie, or an ``Authorization: token ...`` header);
+  HttpOnly, SameSite=Strict cookie named for the port, or an ``Authorization: token ...``
+  header);
+* a request refused there that a browser makes for a page (a ``GET`` that accepts
+  ``text/html``, outside ``/api/``) is answered with a small HTML page that says how to open the
+  playground (:func:`refusal_page`); the API's clients get the JSON error;
 * every exception becomes a JSON ``{"error": ...}`` by one table (:func:`status_of`): what the
   client sent is a 4xx with a message, memory running out a 503, only a fault of the server
   itself a 500; the server goes on.
@@ -19,6 +23,7 @@ stalls for :data:`BODY_PAUSE` seconds, or takes longer than :data:`BODY_TIMEOUT`
 
 from __future__ import annotations
 
+import html
 import http.cookies
 import json
 import logging
@@ -28,12 +33,13 @@ from typing import Any
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from .inputs import shown, whole_text
 
 __all__ = ["BODY_PAUSE", "BODY_TIMEOUT", "SECURITY_HEADERS", "Guard", "JSONResponse", "Refused",
-           "error_response", "read_body", "status_of"]
+           "error_response", "read_body", "refusal_page", "status_of", "wants_page"]
 
 COOKIE = "chainrule_token"
 SECURITY_HEADERS = {
@@ -109,6 +115,40 @@ def error_response(status: int, message: str, close: bool = False) -> JSONRespon
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def wants_page(request: Request) -> bool:
+    """Whether a browser asks for a page: a ``GET`` (or ``HEAD``) that accepts ``text/html``,
+    outside the API (whose clients, the page's own scripts included, read JSON)."""
+    return (request.method in ("GET", "HEAD") and not request.url.path.startswith("/api/")
+            and "text/html" in request.headers.get("accept", "").lower())
+
+
+_REFUSAL_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>chainrule playground: open the link it printed</title></head>
+<body>
+<h1>chainrule playground</h1>
+<p>The server refused this request ({reason}).</p>
+<p>The playground runs on your own computer, and only the link it prints opens it:</p>
+<ol>
+<li>run <code>chainrule serve</code> in a terminal (after
+<code>pip install "chainrule[serve]"</code>);</li>
+<li>open the link it prints, like <code>http://127.0.0.1:8765/?token=...</code> (its token lets
+your browser in; the page then keeps it in a cookie and takes it out of the address bar).</li>
+</ol>
+<p>A link someone shared names its run in the part of the address from <code>#</code> on: add
+that part to the link <code>chainrule serve</code> printed, and the page replays the same run.</p>
+</body>
+</html>
+"""
+
+
+def refusal_page(status: int, message: str) -> HTMLResponse:
+    """The answer to a browser's request for a page that the checks refused: how to open the
+    playground, and the reason (the server's own message, escaped; nothing of the request)."""
+    reason = html.escape(message.rstrip("."), quote=True)
+    return HTMLResponse(_REFUSAL_PAGE.format(reason=reason), status_code=status)
+
+
 def raw_error(status: int, message: str) -> bytes:
     """A whole HTTP answer as bytes, for the connection layer to write where no request was
     read (a timeout, a refused connection): the same JSON error, the same headers."""
@@ -124,13 +164,16 @@ def raw_error(status: int, message: str) -> bytes:
 class Guard:
     """The ASGI middleware around the whole application (see the module's text)."""
 
-    def __init__(self, app, token: str, hosts: set[str]) -> None:
+    def __init__(self, app, token: str, hosts: set[str], port: int | None = None) -> None:
         self.app, self.token = app, token
         self.hosts = hosts
         self.origins = {f"http://{h}" for h in hosts}
+        # A browser keeps one set of cookies for a host whatever the port: a cookie named for
+        # the port keeps two servers on one machine from overwriting each other's token.
+        self.cookie_name = COOKIE if port is None else f"{COOKIE}_{port}"
         cookie = http.cookies.SimpleCookie()
-        cookie[COOKIE] = token
-        cookie[COOKIE].update({"httponly": True, "samesite": "Strict", "path": "/"})
+        cookie[self.cookie_name] = token
+        cookie[self.cookie_name].update({"httponly": True, "samesite": "Strict", "path": "/"})
         self.cookie = cookie.output(header="").strip().encode("latin-1")
 
     def check(self, request: Request) -> bool:
@@ -148,7 +191,8 @@ class Guard:
         from_query = given is not None
         if given is None:
             header = request.headers.get("authorization", "")
-            given = header[6:] if header.startswith("token ") else request.cookies.get(COOKIE)
+            given = (header[6:] if header.startswith("token ")
+                     else request.cookies.get(self.cookie_name))
         if not given or not secrets.compare_digest(given.encode(), self.token.encode()):
             raise Refused(403, "this server wants its token: open the URL that `chainrule "
                                "serve` printed")
@@ -176,8 +220,15 @@ class Guard:
             await send(message)
 
         try:
-            if self.check(Request(scope)):
-                cookie = self.cookie
+            request = Request(scope)
+            try:
+                if self.check(request):
+                    cookie = self.cookie
+            except Refused as exc:
+                if not wants_page(request):
+                    raise
+                await refusal_page(exc.status, str(exc))(scope, receive, guarded)
+                return
             await self.app(scope, receive, guarded)
         except ClientDisconnect:
             return  # nobody to answer

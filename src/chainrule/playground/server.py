@@ -8,7 +8,8 @@ server that guards itself, each rule in one place that every request goes throug
   needs the token printed with the URL, the ``Host`` header must name this server and a
   request that says where it comes from must come from this page; every answer, the static
   files and every error included, carries the security headers; every exception is a JSON
-  ``{"error": ...}`` with a 4xx for what the client sent, and the server goes on;
+  ``{"error": ...}`` with a 4xx for what the client sent, and the server goes on (a browser
+  refused a page gets a small HTML page instead, which says how to open the playground);
 * :mod:`~chainrule.playground.connections`: ``TCP_NODELAY``, a time limit on a request's
   headers and body, and a cap on connections that idle clients cannot use to lock the user out;
 * :mod:`~chainrule.playground.inputs`: every number from the client converted by one checked
@@ -69,7 +70,7 @@ def create_app(token: str, port: int, host: str = "127.0.0.1",
 
     app = Starlette(routes=ROUTES, lifespan=lifespan,
                     middleware=[Middleware(Guard, token=token,
-                                           hosts=allowed_hosts(host, port))],
+                                           hosts=allowed_hosts(host, port), port=port)],
                     exception_handlers={HTTPException: http_error})
     app.state.sessions, app.state.files = sessions, files
     return app

@@ -7,7 +7,7 @@ import { html, setHtml } from "./html.js";
 import { act, guarded, play, say, select, start } from "./play.js";
 import { dataView, networkView } from "./render.js";
 import { $, S } from "./state.js";
-import { readHash, writeHash } from "./url.js";
+import { dropToken, readHash, writeHash } from "./url.js";
 
 // A URL pasted or edited in the address bar: replay the run it names.
 window.addEventListener("hashchange", () => {
@@ -191,6 +191,7 @@ function buildClassroom() {
 
 async function main() {
   S.options = await get("/api/options");
+  dropToken();  // that answer came on the cookie alone: the address bar needs no token
   const o = S.options;
   fillSelect($("data-name"), o.generators);
   fillSelect($("data-builtin"), Object.keys(o.datasets));

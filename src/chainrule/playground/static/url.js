@@ -1,5 +1,7 @@
 // The URL that replays a run: the configuration, the update on show and what classroom mode
-// hides, in the hash (base64url of the configuration's JSON).
+// hides, in the hash (base64url of the configuration's JSON). The token is not part of it:
+// once the page has its cookie, dropToken takes it out of the address bar, so the address a
+// person copies replays the run without handing out the server's token.
 import { S } from "./state.js";
 
 function encodeConfig(config) {
@@ -34,4 +36,13 @@ export function writeHash() {
   if (S.hide.size) params.set("hide", [...S.hide].join(","));
   S.lastHash = `#${params}`;
   history.replaceState(null, "", `${location.pathname}${location.search}${S.lastHash}`);
+}
+
+// The address without its ?token= (the rest of the query and the hash kept as they are).
+export function dropToken() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("token")) return;
+  params.delete("token");
+  const query = params.toString();
+  history.replaceState(history.state, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
 }
