@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "chainrule"
 
 FLOORS = {
     0: ["arrays", "_files", "_signals", "_validation", "_version", "exceptions", "datasets",
-        "plotting", "columns", "column_schema", "csv_messages", "csv_ranges",
+        "plotting", "notebook", "columns", "column_schema", "csv_messages", "csv_ranges",
         "tables", "block_medians"],
     1: ["activations", "losses", "initializers", "optimizers", "schedules"],
     2: ["engine", "reference"],

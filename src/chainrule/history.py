@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .notebook import history_html
+
 __all__ = ["History"]
 
 
@@ -76,6 +78,11 @@ class History:
         from .plotting import plot_history
 
         return plot_history(self, path=path, ax=ax)
+
+    def _repr_html_(self) -> str:
+        """The curves (an inline SVG) and the last epoch, for Jupyter (see
+        :mod:`chainrule.notebook`)."""
+        return history_html(self)
 
     def __repr__(self) -> str:
         last = self.last("loss")

@@ -17,6 +17,7 @@ from . import persistence
 from .engine import Engine
 from .explain import Explanation, explain
 from .history import History
+from .notebook import network_html
 from .training import Trainer, prepare_run
 
 __all__ = ["Network", "load"]
@@ -74,6 +75,10 @@ class Network(Engine):
     def save(self, path: str | os.PathLike, **kwargs: Any) -> None:
         """Save to a model file; see :func:`chainrule.persistence.save`."""
         persistence.save(self, os.fspath(path), **kwargs)
+
+    def _repr_html_(self) -> str:
+        """The architecture as an HTML table, for Jupyter (see :mod:`chainrule.notebook`)."""
+        return network_html(self)
 
 
 def _path(path: str | os.PathLike | None) -> str | None:
