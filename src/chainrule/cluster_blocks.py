@@ -6,8 +6,10 @@ the kind of each column and the part (training, validation, held out) of each ro
 
 from __future__ import annotations
 
+import functools
 import glob
 import io
+import json
 import os
 from collections import OrderedDict
 from typing import Any
@@ -18,8 +20,8 @@ from . import tables
 from .columns import FALSE_WORDS, TRUE_WORDS, as_kind, read_column
 from .csv_messages import locate_refusal
 
-__all__ = ["BLOCK_CACHE_BYTES", "bad_cell", "block_column", "kind_of_kinds", "load", "plan",
-           "scan_block", "unify"]
+__all__ = ["BLOCK_CACHE_BYTES", "bad_cell", "block_column", "held_out_block", "kind_of_kinds",
+           "load", "plan", "scan_block", "unify", "worker_network"]
 
 
 def _files(source: str) -> list[str]:
@@ -210,3 +212,23 @@ def block_column(table: Any, name: str, ctx: dict[str, Any]):
     if name == ctx["target"]:
         return as_kind(read_column(table, name, keep_text=True), ctx["target_kind"])
     return as_kind(read_column(table, name), ctx["kinds"][name])
+
+
+# ---------------------------------------------------------------- the network on a worker
+@functools.lru_cache(maxsize=8)
+def worker_network(spec: str) -> Any:
+    """The network a worker computes with, built once per architecture and process from the
+    JSON of :meth:`Engine.spec` (its parameters are copied in for each task)."""
+    from .engine import Engine
+
+    return Engine.from_spec(json.loads(spec))
+
+
+def held_out_block(spec: str, parameters: np.ndarray, metadata: dict, accumulate: Any,
+                   X: np.ndarray, Y: np.ndarray) -> Any:
+    """``accumulate(net, X, Y)`` (the held-out metrics' sums) of a block, with the network of
+    ``spec`` and ``parameters``."""
+    net = worker_network(spec)
+    np.copyto(net.flat_parameters(), parameters)
+    net.metadata = metadata
+    return accumulate(net, np.ascontiguousarray(X), np.ascontiguousarray(Y))

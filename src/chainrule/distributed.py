@@ -37,6 +37,7 @@ import numpy as np
 
 from ._validation import first_non_finite
 from .callbacks import Callback, EarlyStopping
+from .cluster_blocks import worker_network
 from .distributed_table import ClusterTable, _reduce, prepare_on_cluster
 from .engine import Engine
 from .history import History
@@ -46,18 +47,6 @@ from .sources import GradientSource
 from .training import Descent, Trainer, prepare_run
 
 __all__ = ["ClusterTable", "DaskBlocks", "fit", "prepare_on_cluster"]
-
-_WORKER_NETWORKS: dict[str, Engine] = {}
-
-
-def _worker_network(spec: str) -> Engine:
-    """The network a worker computes with, built once per architecture and process from the
-    JSON of :meth:`Engine.spec`."""
-    net = _WORKER_NETWORKS.get(spec)
-    if net is None:
-        net = _WORKER_NETWORKS[spec] = Engine.from_spec(json.loads(spec))
-    return net
-
 
 def _refusal_of(task, *args):
     """``task(*args)``, or its ``ValueError``'s message: a worker logs a task that raises, its
@@ -70,7 +59,7 @@ def _refusal_of(task, *args):
 
 def _check_block(index: int, X: np.ndarray, Y: np.ndarray, spec: str) -> int:
     """Validate one row-block where it lives; return its number of rows."""
-    net = _worker_network(spec)
+    net = worker_network(spec)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(f"block {index}: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
     for name, array, columns in (("X", X, net.n_inputs), ("Y", Y, net.n_outputs)):
@@ -94,7 +83,7 @@ def _block_data(net: Engine, X: np.ndarray, Y: np.ndarray, rows: np.ndarray | No
 def _block_sums(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray,
                 rows: np.ndarray | None) -> tuple[float, np.ndarray, int]:
     """``(summed loss, summed gradient, rows)`` of one block, for all its rows or ``rows``."""
-    net = _worker_network(spec)
+    net = worker_network(spec)
     if rows is not None and rows.size == 0:
         return 0.0, np.zeros_like(parameters), 0
     np.copyto(net.flat_parameters(), parameters)
@@ -106,7 +95,7 @@ def _block_sums(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray,
 
 
 def _block_predictions(spec: str, parameters: np.ndarray, X: np.ndarray) -> np.ndarray:
-    net = _worker_network(spec)
+    net = worker_network(spec)
     np.copyto(net.flat_parameters(), parameters)
     return net.evaluate(np.ascontiguousarray(X, dtype=net.dtype), None)[1]
 
@@ -124,7 +113,7 @@ def _visit_block(spec: str, parameters: np.ndarray, optimizer_name: str, hyperpa
     update). Returns the new parameters, optimizer state and step count, the summed loss
     (each mini-batch's before its update, times its rows), the rows, and the loss of the
     mini-batch that diverged (``None`` if none did: the visit stops there)."""
-    net = _worker_network(spec)
+    net = worker_network(spec)
     np.copyto(net.flat_parameters(), parameters)
     optimizer = OPTIMIZERS[optimizer_name](**hyperparameters)
     optimizer.bind([net.flat_parameters()], [net.parameter_scratch()])

@@ -15,7 +15,6 @@ to them. Each row's part is drawn from a generator seeded by ``(seed, block)``. 
 from __future__ import annotations
 
 import bisect
-import functools
 import json
 import os
 from typing import Any
@@ -28,7 +27,16 @@ from .block_medians import histogram as _histogram
 from .block_medians import keys as _keys
 from .block_medians import matching as _matching
 from .block_medians import medians as _medians
-from .cluster_blocks import bad_cell, block_column, kind_of_kinds, load, plan, scan_block, unify
+from .cluster_blocks import (
+    bad_cell,
+    block_column,
+    held_out_block,
+    kind_of_kinds,
+    load,
+    plan,
+    scan_block,
+    unify,
+)
 from .columns import merge_stats
 from .feature_rules import DataError, _numeric_values, target_stats
 from .features import Preparation
@@ -409,7 +417,7 @@ class ClusterTable:
         spec, parameters = json.dumps(net.spec(), sort_keys=True), net.flat_parameters().copy()
         x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
         blocks = client.compute(x_blocks + y_blocks)  # one graph: each block prepared once
-        parts = [client.submit(_held_out_block, spec, parameters, dict(net.metadata),
+        parts = [client.submit(held_out_block, spec, parameters, dict(net.metadata),
                                accumulate, xb, yb, pure=False)
                  for xb, yb in zip(blocks[:len(x_blocks)], blocks[len(x_blocks):])]
         return client.gather(parts)
@@ -445,19 +453,3 @@ def prepare_on_cluster(source: str, *, client: Any, target: str | None = None,
     return TrainingData(table.name, prep.task, table.loss, {**prep.metadata(),
                                                             "dataset": table.name},
                         X_train, Y_train, validation, table, table.parts[2][2], prep)
-
-
-def _held_out_block(spec: str, parameters: np.ndarray, metadata: dict, accumulate: Any,
-                    X: np.ndarray, Y: np.ndarray) -> Any:
-    net = _network(spec)
-    np.copyto(net.flat_parameters(), parameters)
-    net.metadata = metadata
-    return accumulate(net, np.ascontiguousarray(X), np.ascontiguousarray(Y))
-
-
-@functools.lru_cache(maxsize=8)
-def _network(spec: str) -> Any:
-    """The network a worker evaluates with, built once per architecture and process."""
-    from .engine import Engine
-
-    return Engine.from_spec(json.loads(spec))
