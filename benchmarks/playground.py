@@ -17,7 +17,6 @@ mean time per update spent waiting for the server and drawing.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -41,12 +40,8 @@ CASES = {
 }
 
 
-def encode(config: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
-
-
 def measure(page, base_url: str, config: dict, warmup: float, seconds: float) -> dict:
-    page.goto(f"{base_url}#c={encode(config)}")
+    page.goto(f"{base_url}#c={browser.encode_config(config)}")
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
     page.select_option("#speed", "0")
     page.click("#play")

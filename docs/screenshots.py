@@ -7,8 +7,6 @@ sample, whose chain is the one Part 1 of the tutorial derives by hand.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import sys
 
@@ -30,10 +28,6 @@ TUTORIAL = {"data": {"source": "builtin", "name": "tutorial"}, "test_split": 0,
 PANELS = ["data", "network", "training", "metrics", "chain", "export"]
 
 
-def encode(config: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
-
-
 def click_weight(page, layer: int, source: int, to: int) -> None:
     point = page.evaluate(f"window.chainrule.edgePoint({layer}, {source}, {to})")
     box = page.locator("#network").bounding_box()
@@ -50,7 +44,7 @@ def main(folder: str) -> None:
         chromium = browser.launch(playwright)
         page = chromium.new_page(viewport={"width": 1500, "height": 1300})
         base = url.split("#")[0]
-        page.goto(f"{base}#c={encode(SPIRAL)}&p={STEPS}")
+        page.goto(f"{base}#c={browser.encode_config(SPIRAL)}&p={STEPS}")
         page.wait_for_selector("body[data-ready=true]")
         click_weight(page, 1, 2, 9)
         page.hover("#step-batch")
@@ -59,7 +53,7 @@ def main(folder: str) -> None:
             page.locator(f"#panel-{panel}").screenshot(
                 path=os.path.join(folder, f"playground-{panel}.png"))
         page.goto("about:blank")
-        page.goto(f"{base}#c={encode(TUTORIAL)}&p=3")
+        page.goto(f"{base}#c={browser.encode_config(TUTORIAL)}&p=3")
         page.wait_for_selector("body[data-ready=true]")
         click_weight(page, 0, 0, 0)
         page.locator("#panel-chain").screenshot(

@@ -3,7 +3,9 @@ and Debian's Chromium driven by Playwright (``playwright install`` is never need
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,6 +21,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
 TOKEN = "test-token-0123456789"
+
+
+def encode_config(config: dict) -> str:
+    """A run's configuration as the page's address carries it (``#c=...``)."""
+    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
 
 
 def chromium_available() -> bool:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 
 import numpy as np
 import pytest
-from browser import TOKEN, chromium_available, launch, server_thread
+from browser import TOKEN
+from browser import encode_config as encode
+from browser_fixtures import playwright_api  # noqa: F401 - skips the module without Chromium
 
 from chainrule import load
 from chainrule.datasets.planar import generate
@@ -24,13 +25,6 @@ from chainrule.network import Network
 from chainrule.optimizers import get_optimizer
 from chainrule.preparation import prepare
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not chromium_available():
-    if os.environ.get("CHAINRULE_BROWSER_TESTS") == "required":
-        raise RuntimeError("Chromium is missing; .ci/run installs it (apt-get install chromium)")
-    pytest.skip("Debian's chromium is not installed (.ci/run installs it)",
-                allow_module_level=True)
-
 CONFIG = {"data": {"source": "generator", "name": "spiral", "samples": 60, "noise": 0.05,
                    "classes": 3, "seed": 2},
           "test_split": 0.25, "hidden": [4, 3], "activations": ["tanh", "relu", "softmax"],
@@ -38,24 +32,6 @@ CONFIG = {"data": {"source": "generator", "name": "spiral", "samples": 60, "nois
           "optimizer": "momentum", "optimizer_settings": {"momentum": 0.8},
           "learning_rate": 0.1, "batch_size": 7, "l2": 0.01, "epochs": 40}
 WIDTH, HEIGHT = 760, 420  # the network canvas's own pixels
-
-
-def encode(config: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
-
-
-@pytest.fixture(scope="module")
-def served():
-    with server_thread() as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

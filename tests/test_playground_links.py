@@ -5,42 +5,15 @@ playground."""
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-
 import pytest
-from browser import TOKEN, chromium_available, launch, server_thread
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not chromium_available():
-    if os.environ.get("CHAINRULE_BROWSER_TESTS") == "required":
-        raise RuntimeError("Chromium is missing; .ci/run installs it (apt-get install chromium)")
-    pytest.skip("Debian's chromium is not installed (.ci/run installs it)",
-                allow_module_level=True)
+from browser import TOKEN
+from browser import encode_config as encode
+from browser_fixtures import playwright_api  # noqa: F401 - skips the module without Chromium
 
 CONFIG = {"data": {"source": "generator", "name": "xor", "samples": 40, "noise": 0.05,
                    "classes": 2, "seed": 3},
           "hidden": [3], "activations": ["tanh", "sigmoid"], "loss": "binary_cross_entropy",
           "seed": 4, "learning_rate": 0.5, "batch_size": 5, "epochs": 20}
-
-
-def encode(config: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode().rstrip("=")
-
-
-@pytest.fixture(scope="module")
-def served():
-    with server_thread() as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
