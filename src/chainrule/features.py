@@ -104,7 +104,9 @@ class Preparation(PreparationRules):
         self.scaling = None
         if self.task == "regression" and self.standardize:
             values = self.target_values(target_column)
-            self.target_scaling = _fit_scaling(values, rows, [self.target_name])
+            # Standardised on a copy only for its scaling; the targets are scaled later.
+            self.target_scaling = _standardize(np.array(values, dtype=float), rows,
+                                               [self.target_name])
         return self._fit_scaling(table, rows, consume)
 
     def _fit_scaling(self, table: Any, rows: np.ndarray | None, consume: bool) -> np.ndarray:
@@ -377,33 +379,12 @@ def _each(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         return list(pool.map(function, items))
 
 
-def _fit_scaling(X: np.ndarray, rows: np.ndarray | None, names: list[str]
-                 ) -> dict[str, list[float]]:
-    """The mean and standard deviation of each column of ``X[rows]`` (two passes: the mean,
-    then the squared deviations from it), a column at a time."""
-    n = len(X) if rows is None else len(rows)
-    if n == 0:
-        raise DataError("no rows to fit the preparation on")
-
-    def moments(j: int) -> tuple[float, float]:
-        column = X[:, j] if rows is None else X[rows, j]
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = column.mean()
-            deviation = column - mean
-            return mean, deviation @ deviation
-
-    found = _each(moments, range(X.shape[1]))
-    mean = np.array([m for m, _ in found], dtype=float)
-    squares = np.array([s for _, s in found], dtype=float)
-    return _finish_scaling(mean, squares, n, names,
-                           lambda i: np.max(np.abs(X[:, i])))
-
-
 def _standardize(X: np.ndarray, rows: np.ndarray | None, names: list[str]
                  ) -> dict[str, list[float]]:
-    """:func:`_fit_scaling` of ``X`` and ``X`` standardised with it, in place and in fewer
-    passes: each column is centred on its mean, its squared deviations are summed from the
-    centred values, and it is divided by its standard deviation (the same numbers)."""
+    """The mean and standard deviation of each column of ``X[rows]``, and ``X`` standardised
+    with them, in place, a column at a time: each column is centred on its mean (the first
+    pass), its squared deviations are summed from the centred values (the second), and it is
+    divided by its standard deviation."""
     n = len(X) if rows is None else len(rows)
     if n == 0:
         raise DataError("no rows to fit the preparation on")
