@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from architectures import networks_and_data, targets_for
 from hypothesis import assume, given, settings
+from test_dropout_normalization import differences as layered_differences
+from test_dropout_normalization import layered_networks
 
-from chainrule import Network, reference
+from chainrule import Network, reference, reference_layers, reference_maths
 from chainrule.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from chainrule.gradcheck import gradcheck, numerical_gradients, relative_error
 from chainrule.losses import (
@@ -19,6 +21,7 @@ from chainrule.losses import (
     MeanSquaredError,
     SquaredError,
 )
+from chainrule.smooth_activations import ELU, GELU, SELU, SiLU, Softplus, TanhGELU
 
 
 def close(fast, ref, rtol=1e-12):
@@ -83,7 +86,7 @@ def test_the_reference_equals_finite_differences(case):
     net, X, Y = case
     sops, _ = reference.forward(net, X)  # finite differences cannot step over a relu's kink
     assume(all(np.min(np.abs(sop)) > 1e-2 for sop, name in zip(sops, net.activations)
-               if name in ("relu", "leaky_relu")))
+               if name in ("relu", "leaky_relu", "selu")))
     assert max(reference_against_finite_differences(net, X, Y)) < 1e-5
 
 
@@ -119,6 +122,13 @@ BROKEN = {
     "leaky_relu": (LeakyReLU, "derivative", None, ("leaky_relu", "identity", "mse")),
     "identity": (Identity, "backward", None, ("identity", "sigmoid", "squared_error")),
     "softmax's Jacobian": (Softmax, "backward", None, ("tanh", "softmax", "squared_error")),
+    "elu": (ELU, "derivative", None, ("elu", "identity", "squared_error")),
+    "selu": (SELU, "backward", None, ("selu", "identity", "mse")),
+    "gelu": (GELU, "backward", None, ("gelu", "identity", "squared_error")),
+    "gelu_tanh": (TanhGELU, "backward", None, ("gelu_tanh", "sigmoid", "squared_error")),
+    "softplus": (Softplus, "derivative", None, ("softplus", "identity", "mse")),
+    "silu": (SiLU, "backward", None, ("silu", "identity", "squared_error")),
+    "gelu at the output": (GELU, "backward", None, ("tanh", "gelu", "mse")),
     "squared_error": (SquaredError, "value_and_predicted_deriv", 2,
                       ("tanh", "sigmoid", "squared_error")),
     "mse": (MeanSquaredError, "value_and_predicted_deriv", 2, ("tanh", "identity", "mse")),
@@ -182,15 +192,61 @@ def test_the_reference_refuses_what_its_tables_lack(options, name):
         reference.backprop(net, np.zeros((1, 2)), np.zeros((1, 1)))
 
 
-def test_the_reference_takes_no_maths_from_the_engine():
-    tree = ast.parse(inspect.getsource(reference))
+REFERENCE_MODULES = (reference, reference_maths, reference_layers)
+
+
+@pytest.mark.parametrize("module", REFERENCE_MODULES, ids=lambda m: m.__name__)
+def test_the_reference_takes_no_maths_from_the_engine(module):
+    tree = ast.parse(inspect.getsource(module))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported == {"__future__", "typing", "numpy"}
-    assert "out=" not in inspect.getsource(reference)
+    # math: libm's erfc; the reference's own tables, and nothing of the engine's
+    assert imported <= {"__future__", "math", "typing", "numpy", "reference_maths",
+                        "reference_layers"}
+    assert "out=" not in inspect.getsource(module)
 
 
 def test_the_reference_fits_on_a_screen_or_two():
     assert len(inspect.getsource(reference.backprop).splitlines()) <= 40
-    assert len(inspect.getsource(reference).splitlines()) <= 160
+    # the algorithm, and each of the two tables it looks up
+    for module in REFERENCE_MODULES:
+        assert len(inspect.getsource(module).splitlines()) <= 160, module.__name__
+
+
+@settings(max_examples=100)
+@given(networks_and_data(max_width=5, max_inputs=4, max_samples=6))
+def test_the_engine_equals_the_reference_with_sample_weights(case):
+    net, X, Y = case
+    weights = np.random.default_rng(X.shape[0]).uniform(0.0, 3.0, size=X.shape[0])
+    with np.errstate(over="ignore"):
+        expected = reference.backprop(net, X, Y, weights)
+        workspace = net.workspace(X.shape[0])
+        net.forward(X, workspace)
+        error, _ = net.output_delta(Y, workspace, weights)
+        net.backward(X, workspace)
+    assert close(error, expected["error"])
+    for layer in range(net.n_layers):
+        assert close(workspace.deltas[layer], expected["deltas"][layer])
+        assert close(net.weight_grads[layer], expected["weight_grads"][layer])
+        if net.biases[layer] is not None:
+            assert close(net.bias_grads[layer], expected["bias_grads"][layer])
+
+
+@settings(max_examples=15)
+@given(networks_and_data(max_width=4, max_inputs=3, max_samples=4))
+def test_gradcheck_checks_the_weighted_loss(case):
+    net, X, Y = case
+    sops, _ = reference.forward(net, X)
+    assume(all(np.min(np.abs(sop)) > 1e-2 for sop, name in zip(sops, net.activations)
+               if name in ("relu", "leaky_relu", "selu")))
+    weights = np.arange(1.0, X.shape[0] + 1.0)
+    assert max(gradcheck(net, X, Y, sample_weight=weights)) < 1e-5
+
+
+@settings(max_examples=150, deadline=None)
+@given(layered_networks())
+def test_the_engine_equals_the_reference_with_dropout_and_normalization(case):
+    """Dropout (the engine's masks given to the reference), batch and layer normalisation;
+    the comparison and its rounding floors: tests/test_dropout_normalization.py."""
+    assert layered_differences(*case) == []

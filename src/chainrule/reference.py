@@ -1,11 +1,16 @@
 """The reference engine: backpropagation in plain NumPy, on a screen or two, for any network.
 
 The algorithm as a learner reads it, in the notation of :mod:`chainrule.engine`: a new array for
-every value, no buffers, and maths of its own. Every function and derivative is written below
+every value, no buffers, and maths of its own. Every function and derivative is written
 from its formula; of the network only the weights, biases, activation names (leaky relu's slope
-as a number) and loss name are read. The fast engine computes the same allocation-free, and
+as a number), loss name and, for dropout and normalisation, the rates, kinds, ``gammas``,
+``betas`` and running statistics are read. The fast engine computes the same allocation-free, and
 ``tests/test_reference.py`` proves the two equal on random architectures (relative 1e-12), so a
 wrong derivative in the engine fails it. :mod:`chainrule.explain` prints the values made here.
+
+The functions and their derivatives are a table of their own (:mod:`chainrule.reference_maths`),
+and so is the maths of normalisation and dropout (:mod:`chainrule.reference_layers`): this file
+is the algorithm that looks them up.
 """
 
 from __future__ import annotations
@@ -14,82 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from .reference_layers import normalize, through_layer
+from .reference_maths import ACTIVATIONS, COMBINED, LOSSES, softmax_jacobian
+
 __all__ = ["ACTIVATIONS", "COMBINED", "LOSSES", "backprop", "forward", "softmax_jacobian"]
 
 
-def _sigmoid(sop, slope):
-    with np.errstate(over="ignore"):  # exp(-sop) = inf for sop < -709: 1 / inf is exactly 0
-        return 1.0 / (1.0 + np.exp(-sop))
-
-
-def _softmax(sop, slope):
-    exp = np.exp(sop - sop.max(axis=1, keepdims=True))  # the row's maximum off: no overflow
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def softmax_jacobian(output: np.ndarray) -> np.ndarray:
-    """Softmax's derivative, ``J[i, k, j] = dOutput_k/dSop_j = output_k (delta_kj - output_j)``
-    for each sample ``i``: a softmax neuron's output depends on every sop of its layer."""
-    return output[:, :, None] * (np.eye(output.shape[1], dtype=output.dtype) - output[:, None, :])
-
-
-#: name: ``(f(sop, slope), f'(sop, output, slope), f' as printed)``: ``output = f(sop)`` and
-#: its derivative ``dOutput/dSop`` element-wise, at the sop (``slope``: leaky relu's).
-ACTIVATIONS: dict[str, tuple[Any, Any, str]] = {
-    "sigmoid": (_sigmoid, lambda z, out, a: out * (1.0 - out),
-                "sigmoid(sop) * (1 - sigmoid(sop))"),
-    "tanh": (lambda z, a: np.tanh(z), lambda z, out, a: 1.0 - out * out, "1 - tanh(sop)^2"),
-    "relu": (lambda z, a: np.maximum(z, 0.0), lambda z, out, a: (z > 0).astype(z.dtype),
-             "1 if sop > 0 else 0"),  # 0 at the kink
-    "leaky_relu": (lambda z, a: np.where(z > 0, z, a * z),
-                   lambda z, out, a: np.where(z > 0, 1.0, a).astype(z.dtype),
-                   "1 if sop > 0 else {slope:g}"),
-    "identity": (lambda z, a: z, lambda z, out, a: np.ones_like(z), "1"),
-    "softmax": (_softmax, None, "softmax_k * (delta_kj - softmax_j)"),  # see softmax_jacobian
-}
-
-
-def _clip(p):
-    """Probabilities clipped into ``[eps, 1 - eps]`` (as the engine clips them): no log(0)."""
-    return np.clip(p, np.finfo(p.dtype).eps, 1.0 - np.finfo(p.dtype).eps)
-
-
-#: name: ``(error(p, t), g1(p, t), g1 per sample as printed)``, ``p`` predicted, ``t`` target.
-#: The error is summed over the outputs (``mse``: averaged) and averaged over the ``n``
-#: samples, so ``g1 = dError/dPredicted`` carries the 1/n; the squared error has no 1/2.
-LOSSES: dict[str, tuple[Any, Any, str]] = {
-    "squared_error": (lambda p, t: np.sum((p - t) ** 2) / len(p),
-                      lambda p, t: (p - t) * (2.0 / len(p)), "2 * (predicted - target)"),
-    "mse": (lambda p, t: np.sum((p - t) ** 2) / p.size, lambda p, t: (p - t) * (2.0 / p.size),
-            "2 * (predicted - target) / n_outputs"),
-    "binary_cross_entropy": (  # -(t log p + (1 - t) log(1 - p)) per output
-        lambda p, t: -np.sum(t * np.log(_clip(p)) + (1 - t) * np.log1p(-_clip(p))) / len(p),
-        lambda p, t: (_clip(p) - t) / (_clip(p) * (1.0 - _clip(p)) * len(p)),
-        "(predicted - target) / (predicted * (1 - predicted))"),
-    "categorical_cross_entropy": (  # -sum_k t_k log p_k per sample; rows of t sum to 1
-        lambda p, t: -np.sum(t * np.log(_clip(p))) / len(p),
-        lambda p, t: t / _clip(p) * (-1.0 / len(p)), "-target / predicted"),
-}
-
-
-def _log_sum_exp(sop):
-    """``log(sum_k exp(sop_k))`` per sample, the row's maximum taken out first."""
-    top = sop.max(axis=1)
-    return top + np.log(np.exp(sop - top[:, None]).sum(axis=1))
-
-
-#: ``(loss, output activation)`` whose ``g1 * g2`` cancels to ``(predicted - target) / n``,
-#: and the error's sum over the batch from the output sop ``z``, exact where ``log(p)`` would
-#: round: ``log(1 + exp(z)) - t z`` after a sigmoid, ``logsumexp(z) - sum_k t_k z_k`` after a
-#: softmax.
-COMBINED = {
-    ("binary_cross_entropy", "sigmoid"): lambda z, t: np.sum(np.logaddexp(0.0, z) - t * z),
-    ("categorical_cross_entropy", "softmax"): lambda z, t: np.sum(_log_sum_exp(z)) - np.sum(t * z),
-}
-
-
 def _names(net: Any) -> tuple[list[tuple[str, Any]], str]:
-    """``[(activation, slope)]`` per layer and the loss; a name missing above is refused."""
+    """``[(activation, slope)]`` per layer and the loss; a name missing from the tables is
+    refused."""
     spec = net.spec()
     for name, table in [*((a, ACTIVATIONS) for a in spec["activations"]), (spec["loss"], LOSSES)]:
         if name not in table:
@@ -99,16 +37,44 @@ def _names(net: Any) -> tuple[list[tuple[str, Any]], str]:
     return list(zip(spec["activations"], spec["leaky_relu_slopes"])), spec["loss"]
 
 
-def forward(net: Any, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``(sops, outputs)`` per layer: ``sop[l] = input[l] @ W[l] + b[l]``, ``output[l] =
-    f(sop[l])``, where ``input[0] = X`` and ``input[l + 1] = output[l]``."""
-    sops, outputs, layer_input = [], [], X
-    for weight, bias, (name, slope) in zip(net.weights, net.biases, _names(net)[0]):
+def _forward_all(net: Any, X: np.ndarray, training: bool, masks: Any) -> dict[str, list]:
+    """Every value of the forward pass, per layer: ``sops``, ``zs`` (the activation's input:
+    the normalised sop, or the sop), ``xhats`` and ``stds`` (normalised layers), ``activated``
+    (``f(z)``) and ``outputs`` (``f(z) * mask / (1 - p)`` for dropout in training)."""
+    spec = net.spec()
+    n_hidden = net.n_layers - 1
+    kinds = [*spec.get("normalization", [None] * n_hidden), None]
+    rates = [*spec.get("dropout", [0.0] * n_hidden), 0.0]
+    if training and any(rates) and masks is None:
+        raise ValueError("the reference engine replays dropout with the engine's masks: give "
+                         "masks=net.dropout_masks() (or training=False)")
+    values: dict[str, list] = {k: [] for k in ("sops", "zs", "xhats", "stds", "activated",
+                                                "outputs")}
+    layer_input = X
+    for layer, (weight, bias, (name, slope)) in enumerate(zip(net.weights, net.biases,
+                                                              _names(net)[0])):
         sop = layer_input @ weight + (0.0 if bias is None else bias)
-        layer_input = ACTIVATIONS[name][0](sop, slope)
-        sops.append(sop)
-        outputs.append(layer_input)
-    return sops, outputs
+        xhat, z, std = None, sop, None
+        if kinds[layer] is not None:
+            running = (net.running_means[layer], net.running_vars[layer])
+            xhat, z, std = normalize(sop, net.gammas[layer], net.betas[layer], kinds[layer],
+                                      running, training)
+        activated = layer_input = ACTIVATIONS[name][0](z, slope)
+        if rates[layer] and training:
+            layer_input = activated * masks[layer] / (1.0 - rates[layer])
+        for key, value in zip(values, (sop, z, xhat, std, activated, layer_input)):
+            values[key].append(value)
+    return values | {"rates": rates, "kinds": kinds, "masks": masks}
+
+
+def forward(net: Any, X: np.ndarray, training: bool = False,
+            masks: Any = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(sops, outputs)`` per layer: ``sop[l] = input[l] @ W[l] + b[l]``, ``output[l] =
+    f(sop[l])``, where ``input[0] = X`` and ``input[l + 1] = output[l]`` (with dropout or
+    normalisation: see :func:`_forward_all`; ``training``: batch statistics and dropout with
+    ``masks``, as :func:`backprop` computes; by default evaluation's)."""
+    values = _forward_all(net, X, training, masks)
+    return values["sops"], values["outputs"]
 
 
 def _output_layer(loss: str, activation: tuple[str, Any], sop, predicted, target):
@@ -127,7 +93,20 @@ def _output_layer(loss: str, activation: tuple[str, Any], sop, predicted, target
     return error, g1, g2, g1 * g2
 
 
-def backprop(net: Any, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+def _weighted(loss, activation, sop, predicted, target, weights, g1, delta):
+    """``(error, g1, delta)`` of the weighted mean ``sum_i w_i e_i / W``, ``W = sum_i w_i``:
+    ``e_i`` the error of sample ``i`` alone; the rows of g1 and delta (which carry ``1/n``)
+    scaled by ``w_i n / W`` (all by 0 when ``W`` is 0: such a batch weighs nothing)."""
+    n, total = len(predicted), float(np.sum(weights))
+    rows = [_output_layer(loss, activation, sop[i:i + 1], predicted[i:i + 1], target[i:i + 1])[0]
+            for i in range(n)]
+    scale = (np.asarray(weights, dtype=float) * (n / total if total else 0.0))[:, None]
+    error = float(np.dot(weights, rows)) / total if total else 0.0
+    return error, None if g1 is None else g1 * scale, delta * scale
+
+
+def backprop(net: Any, X: np.ndarray, Y: np.ndarray,
+             sample_weight: np.ndarray | None = None, masks: Any = None) -> dict[str, Any]:
     """The error and every value of the chain rule, on checked data; from the output down,
     with ``delta[l] = dError/dSop[l]`` (the output layer's: :func:`_output_layer`)::
 
@@ -138,18 +117,27 @@ def backprop(net: Any, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
 
     Keys: ``error``, ``sops``, ``outputs``, ``deltas``, ``output_grads`` (dError/dOutput; the
     output layer's is g1), ``derivatives`` (dOutput/dSop; the output layer's is g2),
-    ``weight_grads`` and ``bias_grads`` (None for a layer without bias)."""
-    sops, outputs = forward(net, X)
+    ``weight_grads`` and ``bias_grads`` (None for a layer without bias); with dropout (the
+    engine's ``masks``) or normalisation, also those of ``reference_layers.through_layer``."""
+    values = _forward_all(net, X, True, masks)
+    sops, outputs = values["sops"], values["outputs"]
     layers, loss = _names(net)
     error, g1, g2, delta = _output_layer(loss, layers[-1], sops[-1], outputs[-1], Y)
-    deltas, output_grads, derivatives = [delta], [g1], [g2]
+    if sample_weight is not None:  # the weighted mean over the samples: see _weighted
+        error, g1, delta = _weighted(loss, layers[-1], sops[-1], outputs[-1], Y, sample_weight,
+                                     g1, delta)
+    deltas, output_grads, derivatives, extra = [delta], [g1], [g2], [(delta, None, None)]
     for below in range(len(sops) - 2, -1, -1):         # from the output layer down
         name, slope = layers[below]
         output_grads.insert(0, deltas[0] @ net.weights[below + 1].T)
-        derivatives.insert(0, ACTIVATIONS[name][1](sops[below], outputs[below], slope))
-        deltas.insert(0, output_grads[0] * derivatives[0])
+        derivatives.insert(0, ACTIVATIONS[name][1](values["zs"][below],
+                                                   values["activated"][below], slope))
+        *parts, delta = through_layer(net, values, below, output_grads[0], derivatives[0])
+        extra.insert(0, parts)
+        deltas.insert(0, delta)
     weight_grads = [layer_input.T @ delta for layer_input, delta in zip([X, *outputs[:-1]], deltas)]
     bias_grads = [None if b is None else delta.sum(axis=0) for b, delta in zip(net.biases, deltas)]
-    return {"error": float(error), "sops": sops, "outputs": outputs, "deltas": deltas,
-            "output_grads": output_grads, "derivatives": derivatives,
-            "weight_grads": weight_grads, "bias_grads": bias_grads}
+    return values | {"error": float(error), "deltas": deltas, "output_grads": output_grads,
+                     "derivatives": derivatives, "weight_grads": weight_grads,
+                     "bias_grads": bias_grads} | dict(zip(("z_grads", "gamma_grads",
+                                                          "beta_grads"), map(list, zip(*extra))))
