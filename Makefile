@@ -55,9 +55,11 @@ serve: $(VENV)/.installed-serve
 screenshots: $(VENV)/.installed-dev
 	$(BIN)/python docs/screenshots.py docs/img
 
-# The speed comparisons (several minutes); tables in docs/benchmarks-latest.md.
+# The speed comparisons (several minutes); tables in docs/benchmarks-latest.md. Then the
+# agreement with PyTorch (seconds), table in docs/oracle-latest.md.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py --markdown docs/benchmarks-latest.md
+	$(BIN)/python benchmarks/torch_oracle.py --markdown docs/oracle-latest.md
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -5,13 +5,16 @@ from hypothesis import strategies as st
 
 from chainrule import Network
 
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "elu", "selu", "gelu", "gelu_tanh",
+          "softplus", "silu"]
 # (loss, output activation) pairs that make sense together.
 OUTPUT_PAIRS = [
     ("squared_error", "sigmoid"), ("squared_error", "identity"), ("squared_error", "tanh"),
     ("squared_error", "softmax"), ("squared_error", "relu"), ("squared_error", "leaky_relu"),
     ("mse", "identity"), ("mse", "sigmoid"), ("mse", "softmax"), ("mse", "tanh"),
     ("binary_cross_entropy", "sigmoid"),
+    ("squared_error", "softplus"), ("mse", "gelu"), ("mse", "gelu_tanh"), ("squared_error", "elu"),
+    ("squared_error", "silu"),
     ("categorical_cross_entropy", "softmax"), ("categorical_cross_entropy", "sigmoid"),
 ]
 

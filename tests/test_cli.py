@@ -150,7 +150,7 @@ def bad_cases(tmp_path, model):
         (train + ["--dataset", "regression", "--loss", "categorical_cross_entropy"],
          "cannot take real-valued targets"),
         (train + [tmp_path / "data.csv", "--lr", "-0.1"], "must be a finite number > 0"),
-        (train + [tmp_path / "data.csv", "--activation", "swish"], "invalid choice: 'swish'"),
+        (train + [tmp_path / "data.csv", "--activation", "mish"], "invalid choice: 'mish'"),
         (train + [tmp_path / "data.csv", "--epochs", "0"], "must be an integer >= 1"),
         (train + [tmp_path / "data.csv", "--batch-size", "0"], "must be an integer >= 1"),
         (["predict", model, wide], "lacks the model's feature column\\(s\\) 'a', 'b', 'c'"),

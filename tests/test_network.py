@@ -14,7 +14,7 @@ def near_kink(net, X, margin=1e-2):
     layer_input = X
     for weight, bias, name in zip(net.weights, net.biases, net.activations):
         sop = layer_input @ weight + (0 if bias is None else bias)
-        if name in ("relu", "leaky_relu") and np.min(np.abs(sop)) < margin:
+        if name in ("relu", "leaky_relu", "selu") and np.min(np.abs(sop)) < margin:
             return True
         from chainrule.activations import get_activation
 
@@ -178,7 +178,7 @@ def test_uniform_init_is_the_tutorials_rand():
         ({"sizes": [3]}, "at least two entries"),
         ({"sizes": [3, 0, 1]}, "positive integer"),
         ({"sizes": [2, 1.5]}, "positive integer"),
-        ({"sizes": [2, 1], "activation": "swish"}, "unknown activation 'swish'"),
+        ({"sizes": [2, 1], "activation": "mish"}, "unknown activation 'mish'"),
         ({"sizes": [2, 1], "loss": "hinge"}, "unknown loss 'hinge'"),
         ({"sizes": [2, 1], "init": "zeros"}, "unknown init 'zeros'"),
         ({"sizes": [2, 3, 2], "activation": "softmax"}, "layer 0's"),

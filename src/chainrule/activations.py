@@ -22,65 +22,42 @@ Callers on the hot path run inside ``numpy.errstate(over="ignore")``: the sigmoi
 ``1 / (1 + exp(-sop))``, whose ``exp`` overflows to ``inf`` for ``sop < -709`` (float64), and
 ``1 / inf`` is exactly the saturated value 0. Calling an activation (``sigmoid(sop)``) sets that
 state itself.
+
+The base class is in :mod:`chainrule.activation_base`; ELU, SELU, GELU (exact and tanh),
+softplus and SiLU (swish) in :mod:`chainrule.smooth_activations`, with their formulas and the
+PyTorch conventions they follow; all are registered in :data:`ACTIVATIONS` here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .arrays import ArrayModuleUser
+from .activation_base import Activation
+from .smooth_activations import ELU, GELU, SELU, SiLU, Softplus, TanhGELU
 
 __all__ = [
     "ACTIVATIONS",
+    "ELU",
+    "GELU",
+    "SELU",
     "Activation",
+    "SiLU",
+    "Softplus",
+    "TanhGELU",
+    "elu",
+    "gelu",
+    "gelu_tanh",
     "get_activation",
     "identity",
     "leaky_relu",
     "relu",
+    "selu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
     "tanh",
 ]
-
-
-class Activation(ArrayModuleUser):
-    """Base class: an element-wise activation ``output = f(sop)``."""
-
-    name: str = ""
-    #: True when ``f`` mixes the neurons of a layer (softmax): its derivative is a Jacobian.
-    couples_neurons: bool = False
-
-    def forward(self, sop: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-        """Return ``f(sop)``, written into ``out`` (identity returns ``sop`` itself)."""
-        raise NotImplementedError
-
-    def derivative(self, sop: np.ndarray, output: np.ndarray,
-                   out: np.ndarray | None = None) -> np.ndarray:
-        """Element-wise ``dOutput/dSop`` at ``sop`` (``output`` is ``f(sop)``, already known),
-        written into ``out`` when given, else into a new array."""
-        raise NotImplementedError
-
-    def backward(
-        self, output_grad: np.ndarray, sop: np.ndarray, output: np.ndarray, out: np.ndarray,
-        scratch: np.ndarray,
-    ) -> np.ndarray:
-        """The chain rule through the activation: ``dError/dSop = dError/dOutput * f'(sop)``,
-        written into ``out`` (``scratch`` holds the derivative meanwhile)."""
-        return self.xp.multiply(self.derivative(sop, output, out=scratch), output_grad, out=out)
-
-    def formula(self) -> str:
-        """The derivative as a formula, for explanations."""
-        raise NotImplementedError
-
-    def __call__(self, sop: np.ndarray) -> np.ndarray:
-        """Apply the activation to a new array (convenience, not the hot path)."""
-        xp = self.xp
-        sop = xp.asarray(sop, dtype=xp.result_type(sop, xp.float32))
-        with np.errstate(over="ignore"):
-            return self.forward(sop, xp.empty_like(sop), xp.empty_like(sop))
-
-    def __repr__(self) -> str:
-        return f"<activation {self.name}>"
 
 
 class Sigmoid(Activation):
@@ -127,7 +104,11 @@ class ReLU(Activation):
     name = "relu"
 
     def forward(self, sop, out, scratch):
-        return self.xp.maximum(sop, 0.0, out=out)
+        # Against an array of zeros rather than the scalar 0.0: NumPy (2.4) takes a scalar on a
+        # path about three times slower (11 against 4 us on 200 x 100; 2.5 % of a W2 step).
+        # The scratch is free until the backward pass writes the derivative into it.
+        scratch.fill(0.0)
+        return self.xp.maximum(sop, scratch, out=out)
 
     def derivative(self, sop, output, out=None):
         # The comparison written straight into a float buffer: 1.0 where sop > 0, else 0.0 (the
@@ -246,8 +227,14 @@ relu = ReLU()
 leaky_relu = LeakyReLU()
 identity = Identity()
 softmax = Softmax()
+elu = ELU()
+selu = SELU()
+gelu = GELU()
+gelu_tanh = TanhGELU()
+softplus = Softplus()
+silu = SiLU()
 
-#: The activations by name. ``linear`` is an alias of ``identity``.
+#: The activations by name. ``linear`` is an alias of ``identity``, ``swish`` of ``silu``.
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": sigmoid,
     "tanh": tanh,
@@ -256,6 +243,13 @@ ACTIVATIONS: dict[str, Activation] = {
     "identity": identity,
     "linear": identity,
     "softmax": softmax,
+    "elu": elu,
+    "selu": selu,
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+    "softplus": softplus,
+    "silu": silu,
+    "swish": silu,
 }
 
 
