@@ -18,6 +18,9 @@ Each loss provides
   loss whose ``combined_activation`` is the output's activation says so itself, and then
   ``delta = (predicted - target) / n`` directly, which is both faster and stable. Categorical
   cross-entropy combines with softmax, binary cross-entropy with sigmoid.
+* ``row_values(predicted, target, sop)``: the error of each sample, for weights per sample:
+  :func:`weigh_rows` turns a batch's mean and its delta into the weighted mean ``sum_i w_i e_i /
+  sum_i w_i`` and its delta (rows scaled by ``w_i n / sum_i w_i``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ __all__ = [
     "Loss",
     "MeanSquaredError",
     "SquaredError",
+    "check_sample_weight",
     "get_loss",
+    "weigh_rows",
 ]
 
 #: A sigmoid output above this is read as the positive class (yes/no decisions, accuracy).
@@ -105,6 +110,12 @@ class Loss(ArrayModuleUser):
     def _combined_value(self, predicted, target, sop, by_product, scratch) -> float:
         return self.value(predicted, target, sop, scratch)
 
+    def row_values(self, predicted: np.ndarray, target: np.ndarray,
+                   sop: np.ndarray | None = None) -> np.ndarray:
+        """The error of each sample, ``(n,)``: what :meth:`value` averages over the batch
+        (from the logits ``sop`` where it takes them)."""
+        raise NotImplementedError
+
     def formula(self) -> str:
         """``dError/dPredicted`` for one sample, as a formula."""
         raise NotImplementedError
@@ -144,6 +155,11 @@ class SquaredError(Loss):
         error = float(xp.vdot(difference, difference)) * scale
         xp.multiply(difference, 2.0 * scale, out=out)
         return error
+
+    def row_values(self, predicted, target, sop=None):
+        difference = predicted - target
+        return self.xp.einsum("ij,ij->i", difference, difference) * (
+            self._output_scale(predicted) * predicted.shape[0])
 
     def formula(self):
         return "2 * (predicted - target)"
@@ -188,6 +204,13 @@ class BinaryCrossEntropy(Loss):
         p = _clipped(xp, predicted)
         xp.subtract(p, target, out=out)
         return xp.divide(out, p * (1.0 - p) * predicted.shape[0], out=out)
+
+    def row_values(self, predicted, target, sop=None):
+        xp = self.xp
+        if sop is not None:
+            return xp.add.reduce(xp.logaddexp(0.0, sop) - target * sop, axis=1)
+        p = _clipped(xp, predicted)
+        return -xp.add.reduce(target * xp.log(p) + (1.0 - target) * xp.log1p(-p), axis=1)
 
     def formula(self):
         return "(predicted - target) / (predicted * (1 - predicted))"
@@ -239,6 +262,14 @@ class CategoricalCrossEntropy(Loss):
         xp.divide(target, _clipped(xp, predicted), out=out)
         return xp.multiply(out, -1.0 / predicted.shape[0], out=out)
 
+    def row_values(self, predicted, target, sop=None):
+        xp = self.xp
+        if sop is not None:
+            top = xp.maximum.reduce(sop, axis=1, keepdims=True)
+            log_sum_exp = xp.log(xp.add.reduce(xp.exp(sop - top), axis=1)) + top[:, 0]
+            return log_sum_exp - xp.add.reduce(target * sop, axis=1)
+        return -xp.add.reduce(target * xp.log(_clipped(xp, predicted)), axis=1)
+
     def formula(self):
         return "-target / predicted"
 
@@ -253,6 +284,47 @@ class CategoricalCrossEntropy(Loss):
                     f"{self.name} needs each row of {where} to sum to 1 (one-hot or "
                     f"probabilities); row {int(bad[0]) + start} sums to {row_sums[bad[0]]:g}"
                 )
+
+
+def weigh_rows(loss: Loss, predicted: np.ndarray, target: np.ndarray, sop: np.ndarray | None,
+               delta: np.ndarray, sample_weight: np.ndarray) -> float:
+    """Turn the batch mean into the weighted mean: return ``sum_i w_i e_i / sum_i w_i`` (``e_i``
+    the error of sample ``i``) and scale row ``i`` of the output layer's ``delta`` (the mean's
+    ``dError/dSop``, which carries ``1/n``) by ``w_i * n / sum_i w_i``, so that it becomes
+    ``w_i / sum_i w_i * de_i/dSop_i``. A batch whose weights sum to 0 weighs nothing: error 0,
+    ``delta`` 0. ``sop`` is the output sop where the loss works from logits, else ``None``."""
+    xp = loss.xp
+    total = float(xp.add.reduce(sample_weight, axis=None))
+    if total == 0.0:
+        delta.fill(0.0)
+        return 0.0
+    n = predicted.shape[0]
+    xp.multiply(delta, (sample_weight * (n / total))[:, None], out=delta)
+    return float(xp.dot(sample_weight, loss.row_values(predicted, target, sop))) / total
+
+
+def check_sample_weight(sample_weight: object, n_samples: int, dtype: object = np.float64,
+                        name: str = "sample_weight") -> np.ndarray:
+    """``sample_weight`` as a ``(n_samples,)`` array of ``dtype``, or a ``ValueError``: one
+    finite number >= 0 per sample, not all 0."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, one per sample") from None
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(f"{name} must hold one weight per sample ({n_samples}), got shape "
+                         f"{weights.shape}")
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:
+        raise ValueError(f"{name}[{int(bad[0])}] is {weights[bad[0]]}: weights must be finite")
+    bad = np.flatnonzero(weights < 0)
+    if bad.size:
+        raise ValueError(f"{name}[{int(bad[0])}] is {weights[bad[0]]:g}: weights must be >= 0")
+    if n_samples and not weights.any():
+        raise ValueError(f"{name}: every weight is zero, nothing to learn from")
+    return np.ascontiguousarray(weights, dtype=dtype)
 
 
 def _clipped(xp, predicted: np.ndarray) -> np.ndarray:

@@ -35,7 +35,9 @@ HEADER = "chainrule.json"
 #: The samples a checkpoint's order may hold, checked before anything is read.
 MAX_SAMPLES = 2**40
 #: The names an archive member may have (without ``.npy``).
-_MEMBER = re.compile(r"(chainrule\.json|layers\.\d+\.(weight|bias)|optimizer\.[a-z_]+\.\d+"
+_MEMBER = re.compile(r"(chainrule\.json"
+                     r"|layers\.\d+\.(weight|bias|gamma|beta|running_mean|running_var)"
+                     r"|optimizer\.[a-z_]+\.\d+"
                      r"|trainer\.order|history\.[A-Za-z_][A-Za-z0-9_]*)")
 #: The bytes of a stored array hashed at a time by :meth:`Archive.stored_digest`.
 _CHUNK = 2**18
@@ -215,8 +217,20 @@ def _check_members(archive: Archive, spec: dict[str, Any], training: Any) -> dic
         expected[f"layers.{layer}.weight"] = ((n_in, n_out), dtype)
         if spec["bias"][layer]:
             expected[f"layers.{layer}.bias"] = ((n_out,), dtype)
+    kinds = spec.get("normalization", [])
+    for layer, kind in enumerate(kinds):  # normalisation's scale and shift, trained
+        if kind is not None:
+            for name in ("gamma", "beta"):
+                expected[f"layers.{layer}.{name}"] = ((sizes[layer + 1],), dtype)
     n_parameters = sum(math.prod(shape) for shape, _ in expected.values())
+    for layer, kind in enumerate(kinds):  # batch normalisation's running statistics: state
+        if kind == "batch":
+            for name in ("running_mean", "running_var"):
+                expected[f"layers.{layer}.{name}"] = ((sizes[layer + 1],), dtype)
     extra = [name for name in archive.members if name not in expected and name != HEADER]
+    unexpected = [name for name in extra if name.startswith("layers.")]
+    if unexpected:
+        raise _fail(path, f"arrays do not match the architecture (unexpected {unexpected[:3]})")
     if training is None and extra:
         raise _fail(path, f"a model file with members only checkpoints have: {extra[:3]}")
     declared = {}

@@ -1,7 +1,8 @@
 """A model file's header: its JSON read within limits, and every field checked against its schema.
 
 The header (``chainrule.json``, ``docs/model-format.md``) holds ``format``, ``format_version``,
-the ``architecture`` (sizes, activation names, bias flags, loss name), the ``dtype``, the
+the ``architecture`` (sizes, activation names, bias flags, loss name and, for a network that
+has them, dropout and normalization per hidden layer), the ``dtype``, the
 ``metadata`` (data scaling, class labels, training settings and, from version 3, the columns'
 ``preparation``), a checkpoint's trainer state and the checksums. :func:`parse_json` reads the
 text (no ``NaN``, at most :data:`MAX_JSON_DEPTH` levels deep); :func:`check_header` checks every
@@ -22,6 +23,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .column_schema import check_stored_columns
+from .engine.normalization import KINDS
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
 
@@ -81,7 +83,8 @@ def checked_spec(path: str, header: dict[str, Any]) -> dict[str, Any]:
     architecture = header.get("architecture")
     if not isinstance(architecture, dict):
         raise _fail(path, "the header has no architecture")
-    unknown = set(architecture) - {"sizes", "activations", "leaky_relu_slopes", "bias", "loss"}
+    unknown = set(architecture) - {"sizes", "activations", "leaky_relu_slopes", "bias", "loss",
+                                   "dropout", "normalization"}
     if unknown:
         raise _fail(path, f"architecture has fields the format does not define: {sorted(unknown)}")
     sizes = architecture.get("sizes")
@@ -111,8 +114,31 @@ def checked_spec(path: str, header: dict[str, Any]) -> dict[str, Any]:
         s is None or (isinstance(s, float) and 0.0 <= s < 1.0) for s in slopes
     ):
         raise _fail(path, f"malformed leaky_relu_slopes {str(slopes)[:80]}")
-    return {"sizes": sizes, "activations": activations, "leaky_relu_slopes": slopes,
+    spec = {"sizes": sizes, "activations": activations, "leaky_relu_slopes": slopes,
             "bias": bias, "loss": loss, "dtype": dtype}
+    return spec | _checked_layers(path, architecture, n_layers - 1)
+
+
+def _checked_layers(path: str, architecture: dict[str, Any], n_hidden: int) -> dict[str, Any]:
+    """The optional ``dropout`` (a probability in [0, 1) per hidden layer) and ``normalization``
+    (``null``, ``"batch"`` or ``"layer"`` per hidden layer), present only where a network has
+    them; files written before they existed have neither."""
+    found = {}
+    if "dropout" in architecture:
+        rates = architecture["dropout"]
+        if not isinstance(rates, list) or len(rates) != n_hidden or not all(
+                _is_number(p) and 0.0 <= p < 1.0 for p in rates):
+            raise _fail(path, f"malformed dropout {str(rates)[:80]} (one probability in [0, 1) "
+                              f"per hidden layer, {n_hidden})")
+        found["dropout"] = [float(p) for p in rates]
+    if "normalization" in architecture:
+        kinds = architecture["normalization"]
+        if not isinstance(kinds, list) or len(kinds) != n_hidden or not all(
+                k is None or (isinstance(k, str) and k in KINDS) for k in kinds):
+            raise _fail(path, f"malformed normalization {str(kinds)[:80]} (null, 'batch' or "
+                              f"'layer' per hidden layer, {n_hidden})")
+        found["normalization"] = kinds
+    return found
 
 
 def _check_metadata(path: str, metadata: Any, spec: dict[str, Any],

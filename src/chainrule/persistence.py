@@ -5,12 +5,15 @@ Layout (format version 3, documented in ``docs/model-format.md``)::
     chainrule.json          a 0-d unicode array: the JSON header
     layers.<i>.weight       float32/float64, shape (n_in, n_out)
     layers.<i>.bias         shape (n_out,), present only for layers with a bias
+    layers.<i>.gamma/beta   shape (n_out,), normalised hidden layers only (trained)
+    layers.<i>.running_mean/running_var   shape (n_out,), batch-normalised layers only (state)
     optimizer.<name>.<k>    checkpoints only: the optimizer's state arrays
     trainer.order           checkpoints only: the current order of the samples
     history.<key>           checkpoints only: one float64 value per epoch done
 
 The header holds ``format``, ``format_version``, ``architecture`` (sizes, activation names,
-bias flags, loss name), ``dtype``, ``metadata`` (data scaling, class labels, training
+bias flags, loss name; ``dropout`` and ``normalization`` only where a network has them, so
+older files load as they are), ``dtype``, ``metadata`` (data scaling, class labels, training
 settings and, from version 3, the ``preparation``: each column's role, categories and fill
 value) and a SHA-256 ``checksum`` over the arrays and the rest of the header. This module
 writes them and builds networks from them; reading is checked elsewhere, everything declared
@@ -50,13 +53,26 @@ _Archive, _digest = Archive, digest
 
 
 # ---------------------------------------------------------------------------- writing
+def _layer_arrays(net: Engine) -> dict[str, np.ndarray]:
+    """Normalisation's arrays by member name: ``gamma``, ``beta`` and, for batch
+    normalisation, ``running_mean`` and ``running_var``."""
+    arrays = {}
+    for layer, arrays_of_layer in enumerate(zip(net.gammas, net.betas, net.running_means,
+                                                net.running_vars)):
+        for name, array in zip(("gamma", "beta", "running_mean", "running_var"),
+                               arrays_of_layer):
+            if array is not None:
+                arrays[f"layers.{layer}.{name}"] = array
+    return arrays
+
+
 def _network_arrays(net: Engine) -> dict[str, np.ndarray]:
     arrays = {}
     for layer, (weight, bias) in enumerate(zip(net.weights, net.biases)):
         arrays[f"layers.{layer}.weight"] = weight
         if bias is not None:
             arrays[f"layers.{layer}.bias"] = bias
-    return arrays
+    return arrays | _layer_arrays(net)
 
 
 def _header(net: Engine, **extra: Any) -> dict[str, Any]:
@@ -110,6 +126,10 @@ def _check_finite(net: Engine, path: str) -> None:
             if array is not None and not np.isfinite(array).all():
                 raise ValueError(f"{path}: not saved: {kind}[{layer}] holds non-finite values "
                                  "(training diverged?)")
+    for name, array in _layer_arrays(net).items():
+        if not np.isfinite(array).all():
+            raise ValueError(f"{path}: not saved: {name} holds non-finite values "
+                             "(training diverged?)")
 
 
 def save(net: Engine, path: str, metadata: dict[str, Any] | None = None) -> None:
@@ -163,6 +183,16 @@ def _read_all(path: str, network_class: type[Engine]):
         net.weights[layer] = arrays[f"layers.{layer}.weight"]
         if spec["bias"][layer]:
             net.biases[layer] = arrays[f"layers.{layer}.bias"]
+        if net.gammas[layer] is not None:
+            net.gammas[layer] = arrays[f"layers.{layer}.gamma"]
+            net.betas[layer] = arrays[f"layers.{layer}.beta"]
+    try:
+        net.set_running_statistics([arrays[f"layers.{layer}.{name}"]
+                                    for layer, mean in enumerate(net.running_means)
+                                    if mean is not None
+                                    for name in ("running_mean", "running_var")])
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     net.metadata = header.get("metadata", {})
     return net, header, arrays, training
 
@@ -199,7 +229,8 @@ def read_checkpoint(path: str, net: Engine) -> dict[str, Any]:
         "epoch": training["epoch"], "batch": training.get("batch", 0),
         "epoch_error": training.get("epoch_error", 0.0),
         "first_loss": training.get("first_loss"),
-        "parameters": saved.flat_parameters(), "optimizer": optimizer,
+        "parameters": saved.flat_parameters(), "statistics": saved.running_statistics(),
+        "optimizer": optimizer,
         "rng_state": training["rng_state"], "order": arrays.get("trainer.order"),
         "history": history, "data": training.get("data"),
     }

@@ -22,6 +22,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._sklearn_weights import checked_weights, row_weights, with_class_weight
 from ._validation import non_negative_float, positive_int
 from .callbacks import EarlyStopping
 from .exceptions import warn_at_caller
@@ -74,15 +75,19 @@ _PARAMETERS_DOC = """
     hidden_layer_sizes : tuple of int, default=(100,)
         The width of each hidden layer.
     activation : str, default="relu"
-        The hidden layers' activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid`` or
-        ``identity``.
+        The hidden layers' activation: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``,
+        ``identity``, ``elu``, ``selu``, ``gelu``, ``gelu_tanh``, ``softplus`` or ``silu``
+        (``swish``); see ``docs/toolbox.md``.
     optimizer : str, default="adam"
-        ``gd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adagrad`` or ``adam``.
+        ``gd``, ``momentum``, ``nesterov``, ``rmsprop``, ``adagrad``, ``adam``, ``amsgrad``,
+        ``adamw``, ``nadam`` or ``adadelta`` (each with its default settings; ``adadelta``
+        wants ``learning_rate=1.0``, PyTorch's).
     learning_rate : float, default=0.001
         The optimizer's step size.
     schedule : str or None, default=None
-        A learning-rate schedule (``step``, ``exponential``, ``inverse_time``, ``cosine``);
-        ``None`` keeps it constant.
+        A learning-rate schedule (``step``, ``exponential``, ``inverse_time``, ``cosine``,
+        ``linear_warmup``, ``plateau``: on the validation loss with ``early_stopping``, else
+        the training loss); ``None`` keeps it constant.
     batch_size : int or None, default=200
         Rows per update; ``None``, or a size at least the number of rows, is full batch.
     epochs : int, default=200
@@ -91,6 +96,11 @@ _PARAMETERS_DOC = """
     l2 : float, default=0.0001
         Weight decay (scikit-learn's ``alpha``): ``l2 / 2 * sum(weights ** 2)`` is added to
         the loss.
+    l1 : float, default=0.0
+        ``l1 * sum(|weights|)`` is added to the loss (with ``l2``: the elastic net).
+    clip_norm, clip_value : float or None, default=None
+        Gradient clipping by global norm and by value (as PyTorch's ``clip_grad_norm_`` and
+        ``clip_grad_value_``), after the penalties.
     tol : float, default=1e-4
         The tolerance: an epoch improves when the monitored loss (the training loss, or the
         validation loss with ``early_stopping``) is at least ``tol`` below the best so far.
@@ -115,6 +125,19 @@ _PARAMETERS_DOC = """
         without improvement, as scikit-learn's do) instead of starting afresh.
     verbose : bool, default=False
         Show a progress bar.
+    dropout : float or tuple of float, default=0.0
+        Inverted dropout after each hidden layer's activation, in training only: one
+        probability in [0, 1) for every hidden layer, or one per hidden layer (0: none).
+    normalization : str, tuple or None, default=None
+        ``"batch"`` or ``"layer"`` normalisation of each hidden layer's sop before its
+        activation (learnable scale and shift; batch norm keeps running statistics for
+        prediction), or one per hidden layer (``None``: none).
+
+    ``fit`` and ``partial_fit`` take ``sample_weight`` (one weight >= 0 per row) as
+    scikit-learn's MLP does since 1.7: each batch's loss is the weighted mean over its rows,
+    ``sum_i w_i loss_i / sum_i w_i`` (the batch's own sum of weights). With
+    ``early_stopping`` the held-out rows' weights are set aside with them and the validation
+    loss is unweighted.
 
     Attributes
     ----------
@@ -146,6 +169,11 @@ def _with_parameters(cls):
     return cls
 
 
+def _listed(value):
+    """A tuple parameter as the list the network takes (one value stays one value)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 class _GDBase(BaseEstimator):
     _output_activation = "identity"
     _loss = "mse"
@@ -160,6 +188,9 @@ class _GDBase(BaseEstimator):
         batch_size: int | None = 200,
         epochs: int = 200,
         l2: float = 0.0001,
+        l1: float = 0.0,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
         tol: float = 1e-4,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
@@ -168,6 +199,8 @@ class _GDBase(BaseEstimator):
         random_state: int | None = None,
         warm_start: bool = False,
         verbose: bool = False,
+        dropout: float | tuple[float, ...] = 0.0,
+        normalization: str | tuple[str | None, ...] | None = None,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -177,6 +210,9 @@ class _GDBase(BaseEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.l2 = l2
+        self.l1 = l1
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
         self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -185,6 +221,8 @@ class _GDBase(BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.dropout = dropout
+        self.normalization = normalization
 
     # -------------------------------------------------------------- helpers
     def _seed(self) -> int | None:
@@ -197,9 +235,11 @@ class _GDBase(BaseEstimator):
         hidden = [hidden] if isinstance(hidden, (int, np.integer)) else list(hidden)
         return Network([n_inputs, *hidden, n_outputs], activation=self.activation,
                        output_activation=self._output_activation, loss=self._loss,
-                       init=self.init, seed=self._seed(), dtype=dtype)
+                       init=self.init, seed=self._seed(), dtype=dtype,
+                       dropout=_listed(self.dropout), normalization=_listed(self.normalization))
 
-    def _train(self, X: np.ndarray, Y: np.ndarray, epochs: int, incremental: bool) -> None:
+    def _train(self, X: np.ndarray, Y: np.ndarray, epochs: int, incremental: bool,
+               sample_weight: np.ndarray | None = None) -> None:
         tol = non_negative_float(self.tol, "tol")
         n_iter_no_change = positive_int(self.n_iter_no_change, "n_iter_no_change")
         reuse = (incremental or self.warm_start) and hasattr(self, "network_")
@@ -227,6 +267,8 @@ class _GDBase(BaseEstimator):
                 held, kept = order[:n_validation], order[n_validation:]
                 options["validation_data"] = (X[held], Y[held])
                 X, Y = X[kept], Y[kept]
+                if sample_weight is not None:
+                    sample_weight = sample_weight[kept]
                 validating = True
         # scikit-learn's rule, carried on from the previous fit on a warm start / partial_fit.
         count = getattr(self, "_no_improvement_count", 0)
@@ -244,7 +286,8 @@ class _GDBase(BaseEstimator):
         history = net.fit(X, Y, epochs=epochs, learning_rate=self.learning_rate,
                           optimizer=self.optimizer, batch_size=batch, schedule=self.schedule,
                           l2=self.l2, progress=bool(self.verbose), early_stopping=rule,
-                          **options)
+                          l1=self.l1, clip_norm=self.clip_norm, clip_value=self.clip_value,
+                          sample_weight=sample_weight, **options)
         self.history_ = history
         self._no_improvement_count = rule.wait
         self.loss_curve_ = list(self.loss_curve_) + list(history["loss"])
@@ -287,25 +330,34 @@ class _GDBase(BaseEstimator):
         return tags
 
 
+@with_class_weight(_GDBase)
 @_with_parameters
 class GDClassifier(ClassifierMixin, _GDBase):
     """A fully-connected classifier trained by chainrule's gradient descent.
 
     Binary and multi-class targets use a softmax output with categorical cross-entropy;
     multi-label targets (a 0/1 indicator matrix) use sigmoid outputs with binary cross-entropy.
+    ``class_weight`` (classifier only, as in scikit-learn's linear models): ``None``,
+    ``"balanced"`` (each class weighs ``n_samples / (n_classes * count)``) or a dict label ->
+    weight; it multiplies ``sample_weight``.
     """
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         epochs = self._check_epochs()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         Y = self._encode(y, reset=True)
-        self._train(X, Y, epochs, incremental=False)
+        self._train(X, Y, epochs, incremental=False,
+                    sample_weight=self._weights(y, sample_weight, X.shape[0]))
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def _weights(self, y, sample_weight, n_samples: int) -> np.ndarray | None:
+        """``sample_weight`` times each row's ``class_weight`` (``None``: neither given)."""
+        return row_weights(sample_weight, self.class_weight, y, self._multilabel, n_samples)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
@@ -317,7 +369,8 @@ class GDClassifier(ClassifierMixin, _GDBase):
             self.classes_ = self._label_binarizer.classes_
             self._multilabel = False
         Y = self._encode(y, reset=False)
-        self._train(X, Y, 1, incremental=True)
+        self._train(X, Y, 1, incremental=True,
+                    sample_weight=self._weights(y, sample_weight, X.shape[0]))
         return self
 
     def _encode(self, y, reset: bool) -> np.ndarray:
@@ -366,18 +419,20 @@ class GDRegressor(RegressorMixin, _GDBase):
     command line, which owns its whole pipeline, does standardise regression targets (and undoes
     it in ``predict``)."""
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         epochs = self._check_epochs()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True)
-        self._train(X, self._targets(y, X.dtype), epochs, incremental=False)
+        self._train(X, self._targets(y, X.dtype), epochs, incremental=False,
+                    sample_weight=checked_weights(sample_weight, X.shape[0]))
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         first = not hasattr(self, "network_")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
                              y_numeric=True, reset=first)
-        self._train(X, self._targets(y, X.dtype), 1, incremental=True)
+        self._train(X, self._targets(y, X.dtype), 1, incremental=True,
+                    sample_weight=checked_weights(sample_weight, X.shape[0]))
         return self
 
     def _targets(self, y, dtype) -> np.ndarray:

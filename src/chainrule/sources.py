@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine
+from .losses import check_sample_weight
 
 __all__ = ["GradientSource", "LocalData"]
 
@@ -38,6 +39,13 @@ class GradientSource:
     #: The training inputs and targets, where they are at hand (``None`` otherwise).
     X: np.ndarray | None = None
     Y: np.ndarray | None = None
+    #: Whether the samples carry weights: each batch's error is then the weighted mean over
+    #: its rows, and :attr:`last_batch_weight` the sum of its weights (the loop weighs the
+    #: epoch's loss by it).
+    weighted: bool = False
+    last_batch_weight: float = 0.0
+    #: The sum of every sample's weight (weighted sources set it).
+    total_weight: float = 0.0
 
     def __init__(self, net: Engine) -> None:
         self.net = net
@@ -102,48 +110,64 @@ class LocalData(GradientSource):
 
     Batches are views of the data when the order is fixed, or gathered into buffers (one per
     batch size, reused every epoch) when it is shuffled: the data itself is never copied.
+    ``sample_weight`` (one weight >= 0 per sample, or ``None``) makes each batch's error the
+    weighted mean over its rows, normalised by the batch's sum of weights (scikit-learn's
+    convention for mini-batches).
     """
 
     name = "engine"
 
-    def __init__(self, net: Engine, X: Any, Y: Any) -> None:
+    def __init__(self, net: Engine, X: Any, Y: Any, sample_weight: Any = None) -> None:
         super().__init__(net)
         self.X, self.Y = net.check_data(X, Y)
         self.n_samples = self.X.shape[0]
+        self.sample_weight = None
+        if sample_weight is not None:
+            self.sample_weight = check_sample_weight(sample_weight, self.n_samples, net.dtype)
+            self.weighted = True
+            self.total_weight = float(self.sample_weight.sum())
 
     def start(self, batch_size: int | None) -> None:
-        X, Y, n = self.X, self.Y, self.n_samples
+        X, Y, n, W = self.X, self.Y, self.n_samples, self.sample_weight
         size = n if batch_size is None else batch_size
-        buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._plan = []  # per batch: (first row, views in order, gather buffers)
+        buffers: dict[int, tuple[np.ndarray, ...]] = {}
+        self._plan = []  # per batch: (first row, views in order, gather buffers, weights)
         for start in range(0, n, size):
             stop = min(start + size, n)
             rows = stop - start
             if rows not in buffers and batch_size is not None:
                 buffers[rows] = (np.empty((rows, X.shape[1]), dtype=X.dtype),
-                                 np.empty((rows, Y.shape[1]), dtype=Y.dtype))
-            self._plan.append((start, X[start:stop], Y[start:stop], buffers.get(rows)))
+                                 np.empty((rows, Y.shape[1]), dtype=Y.dtype),
+                                 None if W is None else np.empty(rows, dtype=W.dtype))
+            self._plan.append((start, X[start:stop], Y[start:stop], buffers.get(rows),
+                               None if W is None else W[start:stop]))
 
     def gradient(self, batch, index, observe):
-        start, inputs, targets, gather = self._plan[batch]
+        start, inputs, targets, gather, weights = self._plan[batch]
         if index is not None and gather is not None:
-            inputs, targets = gather
+            inputs, targets, gathered_weights = gather
             # mode="clip" skips the bounds-checking copy that ``out`` costs otherwise; the
             # indices are a permutation of the rows, so clipping never changes one.
             self.X.take(index, axis=0, out=inputs, mode="clip")
             self.Y.take(index, axis=0, out=targets, mode="clip")
-        return self.net.compute_gradients(inputs, targets, observe)
+            if weights is not None:
+                weights = self.sample_weight.take(index, out=gathered_weights, mode="clip")
+        if weights is None:
+            return self.net.compute_gradients(inputs, targets, observe)
+        self.last_batch_weight = float(weights.sum())
+        return self.net.compute_gradients(inputs, targets, observe, weights)
 
     def batch_data(self, batch: int, index: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The inputs and targets of a batch (new arrays), for whoever looks at a step."""
-        start, inputs, targets, _ = self._plan[batch]
+        start, inputs, targets = self._plan[batch][:3]
         if index is not None:
             return self.X[index], self.Y[index]
         return inputs.copy(), targets.copy()
 
     def fingerprint(self):
         digest = hashlib.sha256()
-        for array in (self.X, self.Y):
+        for array in (self.X, self.Y) if self.sample_weight is None else \
+                (self.X, self.Y, self.sample_weight):
             digest.update(f"{array.dtype.str}{array.shape}".encode())
             digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
         return digest.hexdigest()
@@ -156,4 +180,4 @@ class LocalData(GradientSource):
         return Engine.evaluate(self.net, self.X, None)[1]
 
     def loss(self):
-        return float(Engine.evaluate(self.net, self.X, self.Y)[0])
+        return float(Engine.evaluate(self.net, self.X, self.Y, self.sample_weight)[0])

@@ -12,9 +12,9 @@ import argparse
 
 import numpy as np
 
-__all__ = ["UsageError", "count_or_zero", "float_list", "hidden_list", "index_list",
-           "int_list", "names", "option", "positive_count", "add_model_command",
-           "add_training_option", "training_options"]
+__all__ = ["UsageError", "count_or_zero", "dropout_list", "float_list", "hidden_list",
+           "index_list", "int_list", "names", "normalization_list", "option", "positive_count",
+           "add_model_command", "add_training_option", "training_options"]
 
 
 class UsageError(ValueError):
@@ -51,6 +51,25 @@ hidden_list = _numbers(int, 1, "hidden layer sizes", allow_none=True)
 index_list = _numbers(int, 0, "neuron indices")
 float_list = _numbers(float, None, "values")
 _count = _numbers(int, 1, "a count")
+
+
+def dropout_list(text: str) -> list[float]:
+    """An argparse type: ``--dropout``'s probabilities in [0, 1), one for every hidden layer or
+    one per hidden layer, separated by commas."""
+    values = float_list(text)
+    if not all(0.0 <= p < 1.0 for p in values):
+        raise argparse.ArgumentTypeError(f"dropout must be in [0, 1), got {text!r}")
+    return values
+
+
+def normalization_list(text: str) -> list[str | None]:
+    """An argparse type: ``--normalization``'s ``batch``, ``layer`` or ``none``, one for every
+    hidden layer or one per hidden layer, separated by commas."""
+    kinds = [part.strip().lower() for part in text.split(",")]
+    if not all(kind in ("batch", "layer", "none") for kind in kinds):
+        raise argparse.ArgumentTypeError(f"expected batch, layer or none (or one per hidden "
+                                         f"layer, separated by commas), got {text!r}")
+    return [None if kind == "none" else kind for kind in kinds]
 
 
 def names(text: str) -> list[str]:

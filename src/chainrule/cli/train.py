@@ -25,11 +25,14 @@ from .arguments import (
     UsageError,
     add_training_option,
     count_or_zero,
+    dropout_list,
     hidden_list,
     names,
+    normalization_list,
     option,
     positive_count,
 )
+from .sample_weights import add_weight_options, check_weight_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..preparation import TrainingData
@@ -97,6 +100,13 @@ def _add_training_options(parser) -> None:
                              "binary_cross_entropy, identity otherwise")
     parser.add_argument("--loss", choices=sorted(LOSSES),
                         help="default: categorical_cross_entropy for classes, mse otherwise")
+    parser.add_argument("--dropout", type=dropout_list, metavar="P", default=[0.0],
+                        help="inverted dropout after each hidden layer's activation, in "
+                             "training only: one probability, or one per hidden layer (0.2,0)")
+    parser.add_argument("--normalization", type=normalization_list, metavar="KIND",
+                        default=[None], help="batch or layer normalisation of each hidden "
+                                             "layer's sop before its activation: batch, layer "
+                                             "or none, or one per hidden layer (batch,none)")
     # The options of training come from its table (chainrule.training.OPTIONS): their checks,
     # their help, and their defaults except where the command line keeps its own, as
     # docs/tables.md documents ("Defaults, the command line beside the estimators"): adam at
@@ -112,6 +122,10 @@ def _add_training_options(parser) -> None:
     add_training_option(parser, "epochs", parse=int, default=DEFAULT_EPOCHS,
                         note="early stopping usually ends sooner")
     add_training_option(parser, "l2", default=DEFAULT_L2, note="as scikit-learn's alpha")
+    add_training_option(parser, "l1")
+    add_training_option(parser, "clip_norm")
+    add_training_option(parser, "clip_value")
+    add_weight_options(parser)
     parser.add_argument("--init", default=DEFAULT_INIT, choices=sorted(INITIALIZERS),
                         help="the initial weights' rule")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"],
@@ -169,6 +183,7 @@ def cmd_train(args) -> int:
         args.early_stopping = DEFAULT_PATIENCE if args.validation_split else 0
     if args.early_stopping and not args.validation_split:
         raise UsageError("--early-stopping needs --validation-split above 0")
+    check_weight_options(args)
     if not (args.dask or args.dask_workers):
         return train(args, _local_data(args, task), None)
     from ..distributed_run import dask_client, prepare_table

@@ -22,6 +22,7 @@ import numpy as np
 from .. import _signals
 from ..callbacks import Callback
 from .arguments import training_options
+from .sample_weights import training_weights
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
@@ -82,6 +83,11 @@ def _outputs(args, data: TrainingData) -> tuple[str, str, str | None]:
     return model_path, curve_path, checkpoint_path
 
 
+def _one_or_each(values: list) -> Any:
+    """``--dropout`` or ``--normalization``: one value for every hidden layer, or the list."""
+    return values[0] if len(values) == 1 else values
+
+
 def _network(args, data: TrainingData) -> Network:
     from ..network import Network
     from ..preparation import output_activation
@@ -90,7 +96,8 @@ def _network(args, data: TrainingData) -> Network:
     n_inputs, n_outputs = data.X_train.shape[1], data.Y_train.shape[1]
     net = Network([n_inputs, *args.hidden, n_outputs], activation=args.activation,
                   output_activation=output, loss=data.loss, init=args.init, seed=args.seed,
-                  dtype=args.dtype)
+                  dtype=args.dtype, dropout=_one_or_each(getattr(args, "dropout", [0.0])),
+                  normalization=_one_or_each(getattr(args, "normalization", [None])))
     net.metadata = dict(data.metadata)
     return net
 
@@ -125,7 +132,11 @@ def train(args, data: TrainingData, client) -> int:
             raise ValueError(f"--resume: no checkpoint at {checkpoint_path}")
         fit_args["resume_from"] = checkpoint_path
     options = training_options(args, ("epochs", "learning_rate", "optimizer", "batch_size",
-                                      "schedule", "l2", "progress"))
+                                      "schedule", "l2", "l1", "clip_norm", "clip_value",
+                                      "progress"))
+    weights = training_weights(args, data)
+    if weights is not None:
+        options["sample_weight"] = weights
     # The one place the command line's full batch becomes the library's: a size of at least
     # the training rows is batch_size=None.
     options["batch_size"] = full_batch_as_none(options["batch_size"], data.X_train.shape[0])

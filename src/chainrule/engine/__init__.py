@@ -17,6 +17,11 @@ The backward pass is the chain rule in matrix form for the whole batch. With
 ``delta[l] @ weights[l].T`` sums, for each neuron of layer ``l - 1``, the contributions of every
 neuron it feeds: the sum over all paths to the outputs, computed in one matrix product.
 
+A hidden layer may also normalise its sop (batch or layer normalisation, a learnable
+``gamma`` and ``beta``) before its activation and drop some of its outputs after it (inverted
+dropout, in training only): :mod:`.layer_passes` has that chain, :mod:`.normalization` and
+:mod:`.dropout` its maths; a network without them never runs it.
+
 This module computes that without allocating: every array lives in a :class:`Workspace`
 allocated once per batch size, and the parameters and their gradients are views of one flat
 buffer each. :mod:`chainrule.reference` computes the same in plain NumPy on one screen, and

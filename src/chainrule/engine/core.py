@@ -1,5 +1,5 @@
 """The :class:`Engine`: a network's architecture, and the rest assembled from its parts
-(:mod:`.parameters`, :mod:`.passes`)."""
+(:mod:`.parameters`, :mod:`.passes`, :mod:`.layer_passes` for dropout and normalisation)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from .._validation import as_matrix, check_same_rows
 from ..activations import Activation, LeakyReLU, get_activation
 from ..initializers import initial_parameters
 from ..losses import Loss, get_loss
+from .dropout import check_dropout
+from .layer_passes import LayerPasses
+from .normalization import check_normalization
 from .parameters import FlatParameters
 from .passes import Passes
 
@@ -44,7 +47,7 @@ def _per_layer(value: Any, n_layers: int, name: str) -> list:
     return [value] * n_layers
 
 
-class Engine(FlatParameters, Passes):
+class Engine(FlatParameters, Passes, LayerPasses):
     """A fully-connected feed-forward network: its architecture, parameters and backprop.
 
     Parameters
@@ -70,12 +73,25 @@ class Engine(FlatParameters, Passes):
         ``float64`` (default) or ``float32``, kept through the whole computation.
     has_bias:
         ``bias`` under the name of the attribute; give one of the two.
+    dropout:
+        Inverted dropout after the activation of every hidden layer (one probability in
+        ``[0, 1)``), or a list with one per hidden layer (0 or ``None``: none); training only
+        (:mod:`chainrule.engine.dropout`). Never on the output layer.
+    normalization:
+        ``"batch"`` or ``"layer"`` normalisation of every hidden layer's sop before its
+        activation, or a list with one per hidden layer (``None``: none), with a learnable
+        ``gamma`` and ``beta`` per neuron (:mod:`chainrule.engine.normalization`). Never on the
+        output layer. ``l2`` does not penalise ``gamma`` and ``beta`` (as it spares biases).
 
     Attributes
     ----------
     has_bias:
         One boolean per layer: whether it has a bias (the arrays are :attr:`biases`, ``None``
         for a layer without). ``bias`` is its old name, still read.
+    dropout, normalization:
+        One entry per layer (the output layer's 0.0 and ``None``); :attr:`gammas`,
+        :attr:`betas`, :attr:`running_means` and :attr:`running_vars` hold one array per
+        normalised layer (the running ones: batch normalisation's), ``None`` elsewhere.
     """
 
     #: The array module every array operation of this engine goes through (see
@@ -83,7 +99,9 @@ class Engine(FlatParameters, Passes):
     xp: ModuleType = arrays.DEFAULT
 
     #: Batches with more rows than this go through the network in slices of this many rows,
-    #: whose gradient sums are added up (see :data:`chainrule.arrays.ROWS_PER_SLICE`).
+    #: whose gradient sums are added up (see :data:`chainrule.arrays.ROWS_PER_SLICE`). Batch
+    #: normalisation couples a batch's rows (:attr:`couples_rows`): a training batch then goes
+    #: through whole, so that its statistics are the batch's (evaluation still slices).
     rows_per_slice: int = arrays.ROWS_PER_SLICE
 
     def __init__(
@@ -98,6 +116,8 @@ class Engine(FlatParameters, Passes):
         dtype: str | np.dtype | type = "float64",
         *,
         has_bias: bool | Sequence[bool] | None = None,
+        dropout: float | Sequence[float | None] = 0.0,
+        normalization: str | None | Sequence[str | None] = None,
     ) -> None:
         self.sizes = self._check_sizes(sizes)
         n_layers = len(self.sizes) - 1
@@ -147,7 +167,28 @@ class Engine(FlatParameters, Passes):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         weights, biases = initial_parameters(init, self.sizes, self.rng, self.dtype)
-        self._bind_parameters(weights, [b if on else None for b, on in zip(biases, self.has_bias)])
+        self._set_layers(dropout, normalization)
+        gammas = [None if kind is None else np.ones(n, dtype=self.dtype)
+                  for kind, n in zip(self.normalization, self.sizes[1:])]
+        self._bind_parameters(weights, [b if on else None for b, on in zip(biases, self.has_bias)],
+                              gammas, [None if g is None else g * 0.0 for g in gammas])
+
+    def _set_layers(self, dropout: Any, normalization: Any) -> None:
+        """Check and keep ``dropout`` and ``normalization`` (one entry per layer, the output
+        layer's none) and make the running statistics (mean 0, variance 1)."""
+        n_hidden = self.n_layers - 1
+        self.dropout: list[float] = [*check_dropout(dropout, n_hidden), 0.0]
+        self.normalization: list[str | None] = [*check_normalization(normalization, n_hidden),
+                                                None]
+        batch = [kind == "batch" for kind in self.normalization]
+        self.running_means = [self.xp.zeros(n, dtype=self.dtype) if on else None
+                              for on, n in zip(batch, self.sizes[1:])]
+        self.running_vars = [self.xp.ones(n, dtype=self.dtype) if on else None
+                             for on, n in zip(batch, self.sizes[1:])]
+        #: Whether any layer has dropout or normalisation: the passes check only this.
+        self.has_layers = any(self.dropout) or any(self.normalization)
+        #: Whether a training batch's rows depend on each other (batch normalisation).
+        self.couples_rows = any(batch)
 
     # ------------------------------------------------------------------ description
     @staticmethod
@@ -177,6 +218,10 @@ class Engine(FlatParameters, Passes):
             "bias": list(self.has_bias),
             "loss": self.loss_name,
             "dtype": self.dtype.name,
+            # Only when used, one entry per hidden layer: a plain network's description (and
+            # model file) is what it was before these layers existed.
+            **({"dropout": self.dropout[:-1]} if any(self.dropout) else {}),
+            **({"normalization": self.normalization[:-1]} if any(self.normalization) else {}),
         }
 
     @classmethod
@@ -186,7 +231,8 @@ class Engine(FlatParameters, Passes):
         functions = [LeakyReLU(slope) if name == "leaky_relu" and slope is not None else name
                      for name, slope in zip(spec["activations"], slopes)]
         return cls(spec["sizes"], activation=functions, bias=spec["bias"], loss=spec["loss"],
-                   seed=seed, dtype=spec["dtype"])
+                   seed=seed, dtype=spec["dtype"], dropout=spec.get("dropout", 0.0),
+                   normalization=spec.get("normalization"))
 
     @property
     def bias(self) -> list[bool]:
@@ -197,6 +243,8 @@ class Engine(FlatParameters, Passes):
         if "bias" in state:  # pickled before has_bias had its name
             state = {k: v for k, v in state.items() if k != "bias"} | {"has_bias": state["bias"]}
         super().__setstate__(state)
+        if "dropout" not in state:  # pickled before dropout and normalisation existed
+            self._set_layers(0.0, None)
 
     @property
     def n_inputs(self) -> int:
@@ -221,20 +269,25 @@ class Engine(FlatParameters, Passes):
         return self.loss_function.name
 
     def __repr__(self) -> str:
+        layers = "".join(f", {key}={value}" for key, value in self.spec().items()
+                         if key in ("dropout", "normalization"))
         return (
             f"{type(self).__name__}(sizes={self.sizes}, activations={self.activations}, "
-            f"has_bias={self.has_bias}, loss={self.loss_name!r}, dtype={self.dtype.name!r})"
+            f"has_bias={self.has_bias}{layers}, loss={self.loss_name!r}, "
+            f"dtype={self.dtype.name!r})"
         )
 
     def copy(self, dtype: str | np.dtype | None = None):
-        """An independent network with the same architecture, weights, metadata and generator
-        state (optionally re-typed)."""
+        """An independent network with the same architecture, weights (normalisation's gamma
+        and beta too), running statistics, metadata and generator state (optionally
+        re-typed)."""
         spec = self.spec()
         if dtype is not None:
             spec["dtype"] = _as_dtype(dtype).name
         clone = type(self).from_spec(spec)
         clone.init, clone.seed = self.init, self.seed
         clone.flat_parameters()[...] = self.flat_parameters()
+        clone.set_running_statistics(self.running_statistics())
         clone.rng.bit_generator.state = self.rng.bit_generator.state
         clone.metadata = dict(self.metadata)
         return clone

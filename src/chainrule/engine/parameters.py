@@ -1,8 +1,12 @@
 """The parameters of a network as views of one flat buffer, and their gradients likewise.
 
-Order: ``weights[0], biases[0], weights[1], ...``. An optimizer then updates every parameter
-of the network with a handful of array calls on the flat buffer, however many layers there
-are; the per-layer ``weights`` and ``biases`` a user reads and edits are views into it.
+Order: ``weights[0], biases[0], weights[1], ...``, then for each normalised layer its
+``gammas[l], betas[l]`` (after every weight and bias, so that a plain layer's place in the
+buffer does not depend on them). An optimizer then updates every parameter of the network with
+a handful of array calls on the flat buffer, however many layers there are; the per-layer
+``weights``, ``biases``, ``gammas`` and ``betas`` a user reads and edits are views into it.
+The running statistics of batch normalisation are state, not parameters: they are kept beside
+(:meth:`FlatParameters.running_statistics`), never trained.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ class ParameterList(list):
         shape = self._shapes[layer]
         if shape is None:
             if value is not None:
-                raise ValueError(f"layer {layer} has no bias; it cannot be set")
+                what = "bias" if self._kind == "biases" else "normalisation"
+                raise ValueError(f"layer {layer} has no {what}; {self._kind}[{layer}] cannot "
+                                 "be set")
             return
         array = np.asarray(value, dtype=self._dtype)
         if array.shape != shape:
@@ -58,15 +64,19 @@ class FlatParameters:
     """The part of :class:`~chainrule.engine.Engine` that lays out and hands out its
     parameters (it needs the network's ``xp`` and ``dtype``)."""
 
-    def _bind_parameters(self, weights: list, biases: list) -> None:
+    def _bind_parameters(self, weights: list, biases: list, gammas: list | None = None,
+                         betas: list | None = None) -> None:
         """Lay the parameters (and their gradients) out as views of one flat buffer each.
 
-        Order: weights[0], biases[0], weights[1], ... An optimizer then updates every
-        parameter of the network with a handful of array calls on the flat buffer, however
-        many layers there are.
+        Order: weights[0], biases[0], weights[1], ..., then gammas[l], betas[l] of each
+        normalised layer. An optimizer then updates every parameter of the network with a
+        handful of array calls on the flat buffer, however many layers there are.
         """
         xp = self.xp
+        gammas = gammas or [None] * len(weights)
+        betas = betas or [None] * len(weights)
         arrays_in_order = [a for pair in zip(weights, biases) for a in pair if a is not None]
+        arrays_in_order += [a for pair in zip(gammas, betas) for a in pair if a is not None]
         size = sum(a.size for a in arrays_in_order)
         self._flat_parameters = xp.empty(size, dtype=self.dtype)
         self._flat_gradients = xp.zeros_like(self._flat_parameters)
@@ -91,6 +101,20 @@ class FlatParameters:
             bias_grads.append(None if bias is None else next(gradient_views))
             if bias is not None:
                 bias_views[-1][...] = bias
+        scales, shifts, scale_grads, shift_grads = [], [], [], []
+        for gamma, beta in zip(gammas, betas):
+            for values, views, grads in ((gamma, scales, scale_grads),
+                                         (beta, shifts, shift_grads)):
+                views.append(None if values is None else next(parameter_views))
+                grads.append(None if values is None else next(gradient_views))
+                if values is not None:
+                    views[-1][...] = values
+        shapes = [None if g is None else g.shape for g in gammas]
+        #: Batch and layer normalisation's scale and shift per layer (``None`` for a layer
+        #: without normalisation), and their gradients, views of the flat buffers.
+        self.gammas = ParameterList(scales, shapes, self.dtype, "gammas")
+        self.betas = ParameterList(shifts, shapes, self.dtype, "betas")
+        self.gamma_grads, self.beta_grads = scale_grads, shift_grads
         self.weights = ParameterList(weight_views, [w.shape for w in weights], self.dtype,
                                      "weights")
         self.biases = ParameterList(bias_views, [None if b is None else b.shape for b in biases],
@@ -106,27 +130,34 @@ class FlatParameters:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["weights"], state["biases"] = list(self.weights), list(self.biases)
+        state["gammas"], state["betas"] = list(self.gammas), list(self.betas)
         for key in ("_flat_parameters", "_flat_gradients", "_slice_sums", "_scratch",
-                    "weight_grads", "bias_grads", "_workspaces", "last_workspace"):
+                    "weight_grads", "bias_grads", "gamma_grads", "beta_grads", "_workspaces",
+                    "last_workspace"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         weights, biases = state.pop("weights"), state.pop("biases")
+        gammas, betas = state.pop("gammas", None), state.pop("betas", None)
         self.__dict__.update(state)
-        self._bind_parameters(weights, biases)
+        self._bind_parameters(weights, biases, gammas, betas)
 
     @property
     def n_parameters(self) -> int:
         return int(self._flat_parameters.size)
 
     def parameters(self) -> list[np.ndarray]:
-        """The arrays that training updates, in order: weights[0], biases[0], weights[1], ..."""
+        """The arrays that training updates, in order: weights[0], biases[0], weights[1], ...,
+        then gammas[l], betas[l] of each normalised layer (the flat buffer's order)."""
         params = []
         for weight, bias in zip(self.weights, self.biases):
             params.append(weight)
             if bias is not None:
                 params.append(bias)
+        for gamma, beta in zip(self.gammas, self.betas):
+            if gamma is not None:
+                params += [gamma, beta]
         return params
 
     def flat_parameters(self) -> np.ndarray:
@@ -146,10 +177,39 @@ class FlatParameters:
         return self._scratch
 
     def get_state(self) -> list[np.ndarray]:
-        """A copy of every parameter (see :meth:`set_state`)."""
-        return [p.copy() for p in self.parameters()]
+        """A copy of every parameter, then of the running statistics (see :meth:`set_state`)."""
+        return [p.copy() for p in self.parameters()] + self.running_statistics()
 
     def set_state(self, state: Sequence[np.ndarray]) -> None:
-        """Copy parameters saved by :meth:`get_state` back into the network, in place."""
-        for param, saved in zip(self.parameters(), state, strict=True):
+        """Copy parameters (and running statistics) saved by :meth:`get_state` back into the
+        network, in place."""
+        params = self.parameters()
+        for param, saved in zip(params, state[:len(params)], strict=True):
             param[...] = saved
+        self.set_running_statistics(state[len(params):])
+
+    def running_statistics(self) -> list[np.ndarray]:
+        """Copies of batch normalisation's running statistics, ``running_means[l],
+        running_vars[l]`` of each batch-normalised layer in order (empty for none)."""
+        return [a.copy() for pair in zip(self.running_means, self.running_vars)
+                for a in pair if a is not None]
+
+    def set_running_statistics(self, arrays: Sequence[np.ndarray]) -> None:
+        """Copy what :meth:`running_statistics` gave back in place, each checked for its
+        shape, finite, the variances >= 0."""
+        targets = [(layer, kind, a) for layer, pair in
+                   enumerate(zip(self.running_means, self.running_vars))
+                   for kind, a in zip(("running_means", "running_vars"), pair) if a is not None]
+        if len(arrays) != len(targets):
+            raise ValueError(f"expected {len(targets)} running statistics arrays (a mean and a "
+                             f"variance per batch-normalised layer), got {len(arrays)}")
+        checked = []
+        for (layer, kind, target), value in zip(targets, arrays):
+            value = np.asarray(value, dtype=self.dtype)
+            if value.shape != target.shape or not np.isfinite(value).all() or (
+                    kind == "running_vars" and (value < 0).any()):
+                raise ValueError(f"{kind}[{layer}] must be {target.shape[0]} finite numbers"
+                                 f"{' >= 0' if kind == 'running_vars' else ''}")
+            checked.append(value)
+        for (_, _, target), value in zip(targets, checked):
+            target[...] = value

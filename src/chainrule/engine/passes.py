@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..losses import check_sample_weight, weigh_rows
 from .workspace import Workspace
 
 __all__ = ["Passes"]
@@ -27,13 +28,20 @@ class Passes:
 
     def _new_workspace(self, n_samples: int) -> Workspace:
         return Workspace(self.sizes[1:], self.activation_functions, n_samples, self.dtype,
-                         self.xp)
+                         self.xp, self.dropout, self.normalization)
 
-    def forward(self, X: np.ndarray, workspace: Workspace) -> np.ndarray:
+    def forward(self, X: np.ndarray, workspace: Workspace, training: bool = True,
+                masks: Any = None) -> np.ndarray:
         """Fill ``workspace`` with every layer's sop and output; return the predicted output.
 
         ``X`` must already be checked (:meth:`check_inputs`). Runs allocation-free.
+        ``training`` matters only with dropout or normalisation (:mod:`.layer_passes`): a
+        training pass drops (the masks drawn from :attr:`rng`, or ``masks``) and normalises
+        with the batch's statistics, updating the running ones; an evaluation pass does
+        neither.
         """
+        if self.has_layers:
+            return self._forward_with_layers(X, workspace, training, masks)
         xp, last = self.xp, self._last
         layer_input = X
         for layer, (function, weight, bias) in enumerate(
@@ -53,14 +61,23 @@ class Passes:
             workspace.outputs[layer] = layer_input = output
         return layer_input
 
-    def output_delta(self, Y: np.ndarray, workspace: Workspace) -> tuple[float, np.ndarray]:
+    def output_delta(self, Y: np.ndarray, workspace: Workspace,
+                     sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """The error of the last forward pass, and ``delta = dError/dSop`` at the output layer
-        (in ``workspace.deltas[-1]``), as the loss defines it (see :mod:`chainrule.losses`)."""
+        (in ``workspace.deltas[-1]``), as the loss defines it (see :mod:`chainrule.losses`).
+        With ``sample_weight`` (one weight ``w_i`` per row), the weighted mean ``sum_i w_i e_i /
+        sum_i w_i`` and its delta (:func:`chainrule.losses.weigh_rows`): the one place where
+        weights enter the chain rule."""
         last = self._last
-        error = self.loss_function.output_delta(
-            self.activation_functions[last], workspace.outputs[last], Y, workspace.sops[last],
+        loss, activation = self.loss_function, self.activation_functions[last]
+        error = loss.output_delta(
+            activation, workspace.outputs[last], Y, workspace.sops[last],
             workspace.output_by_product, workspace.output_grads[last], workspace.deltas[last],
             workspace.scratch[last])
+        if sample_weight is not None:
+            sop = workspace.sops[last] if loss.combines_with(activation) else None
+            error = weigh_rows(loss, workspace.outputs[last], Y, sop, workspace.deltas[last],
+                               sample_weight)
         return error, workspace.deltas[last]
 
     def backward(self, X: np.ndarray, workspace: Workspace) -> None:
@@ -68,6 +85,8 @@ class Passes:
         first layer, filling every ``deltas[l]`` and writing every ``dError/dWeights`` and
         ``dError/dBiases`` into the gradient buffers. No gradient is computed for the network's
         inputs (nothing would use it)."""
+        if self.has_layers:
+            return self._backward_with_layers(X, workspace)
         xp = self.xp
         weight_grads, bias_grads, outputs = self.weight_grads, self.bias_grads, workspace.outputs
         delta = workspace.deltas[self._last]
@@ -88,50 +107,63 @@ class Passes:
     def compute_gradients(
         self, X: np.ndarray, Y: np.ndarray,
         observe: Callable[[np.ndarray, np.ndarray, int], None] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> float:
         """Forward, error, backward on checked data; the gradients land in
         :meth:`flat_gradients` (``weight_grads``, ``bias_grads``).
 
         Returns the error (the loss) before any update. This is the training step's core.
         ``observe(predicted, targets, first_row)``, if given, sees the predictions.
+        ``sample_weight`` (checked, one per row): the weighted mean instead of the mean.
         """
         n_samples = X.shape[0]
-        if n_samples > self.rows_per_slice:
-            return self._compute_gradients_in_slices(X, Y, observe)
+        if n_samples > self.rows_per_slice and not self.couples_rows:
+            return self._compute_gradients_in_slices(X, Y, observe, sample_weight)
         workspace = self._workspaces.get(n_samples) or self.workspace(n_samples)
         self.forward(X, workspace)
-        error = self.output_delta(Y, workspace)[0]
+        error = self.output_delta(Y, workspace, sample_weight)[0]
         self.backward(X, workspace)
         self.last_workspace = workspace
         if observe is not None:
             observe(workspace.outputs[-1], Y, 0)
         return error
 
-    def _compute_gradients_in_slices(self, X: np.ndarray, Y: np.ndarray, observe: Any) -> float:
-        """The batch's mean error and gradient as the row-weighted sum over slices of it."""
+    def _compute_gradients_in_slices(self, X: np.ndarray, Y: np.ndarray, observe: Any,
+                                     sample_weight: np.ndarray | None = None) -> float:
+        """The batch's mean error and gradient as the row-weighted sum over slices of it (with
+        ``sample_weight``: each slice's weighted mean times the slice's sum of weights)."""
         xp = self.xp
         n_samples, size = X.shape[0], self.rows_per_slice
         if self._slice_sums is None:
             self._slice_sums = xp.empty_like(self._flat_gradients)
         total = self._slice_sums
         total.fill(0.0)
-        error = 0.0
+        error, weights = 0.0, None
+        whole = n_samples if sample_weight is None else float(sample_weight.sum())
         for start in range(0, n_samples, size):
             stop = min(start + size, n_samples)
             rows = stop - start
-            error += self.compute_gradients(X[start:stop], Y[start:stop]) * rows
+            if sample_weight is not None:
+                weights = sample_weight[start:stop]
+                rows = float(weights.sum())
+            error += self.compute_gradients(X[start:stop], Y[start:stop], None, weights) * rows
             if observe is not None:
                 observe(self.last_workspace.outputs[-1], Y[start:stop], start)
             # total += gradient * rows, the product taken in the gradient's own buffer
             xp.multiply(self._flat_gradients, rows, out=self._flat_gradients)
             xp.add(total, self._flat_gradients, out=total)
-        xp.divide(total, n_samples, out=self._flat_gradients)
-        return error / n_samples
+        if whole == 0.0:  # weights all 0: nothing to learn from this batch
+            self._flat_gradients.fill(0.0)
+            return 0.0
+        xp.divide(total, whole, out=self._flat_gradients)
+        return error / whole
 
     # ------------------------------------------------------------------ public API
-    def evaluate(self, X: np.ndarray, Y: np.ndarray | None) -> tuple[float, np.ndarray]:
+    def evaluate(self, X: np.ndarray, Y: np.ndarray | None,
+                 sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """``(loss, predicted)`` on checked data, a slice of rows at a time (see
-        :attr:`rows_per_slice`), with buffers of its own: training's are left alone."""
+        :attr:`rows_per_slice`), with buffers of its own: training's are left alone. With
+        ``sample_weight`` (checked, one per row) the loss is the weighted mean."""
         xp = self.xp
         n_samples = X.shape[0]
         predicted = xp.empty((n_samples, self.n_outputs), dtype=self.dtype)
@@ -143,12 +175,18 @@ class Passes:
                 stop = min(start + self.rows_per_slice, n_samples)
                 if workspace is None or stop - start != workspace.n_samples:
                     workspace = self._new_workspace(stop - start)
-                output = self.forward(X[start:stop], workspace)
+                output = self.forward(X[start:stop], workspace, training=False)
                 predicted[start:stop] = output
-                if Y is not None:
+                if Y is not None and sample_weight is not None:
+                    sop = workspace.sops[-1] if combined else None
+                    error += float(xp.dot(sample_weight[start:stop], self.loss_function
+                                          .row_values(output, Y[start:stop], sop)))
+                elif Y is not None:
                     sop = workspace.sops[-1] if combined else None
                     error += self.loss_function.value(output, Y[start:stop], sop,
                                                       workspace.scratch[-1]) * (stop - start)
+        if sample_weight is not None and Y is not None:
+            return error / float(sample_weight.sum()), predicted
         return error / n_samples, predicted
 
     def predict(self, X: Any) -> np.ndarray:
@@ -159,12 +197,16 @@ class Passes:
         """The error on ``(X, Y)``: summed over outputs, averaged over samples (see losses)."""
         return self.evaluate(*self.check_data(X, Y))[0]
 
-    def gradients(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-        """``(weight_grads, bias_grads)`` of the loss on ``(X, Y)``, aligned with
-        ``weights`` and ``biases`` (``None`` for a layer without bias). New arrays."""
+    def gradients(self, X: Any, Y: Any, sample_weight: Any = None
+                  ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """``(weight_grads, bias_grads)`` of the loss on ``(X, Y)`` (with ``sample_weight``:
+        of the weighted mean), aligned with ``weights`` and ``biases`` (``None`` for a layer
+        without bias). New arrays."""
         inputs, targets = self.check_data(X, Y)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, inputs.shape[0], self.dtype)
         with np.errstate(over="ignore"):
-            self.compute_gradients(inputs, targets)
+            self.compute_gradients(inputs, targets, None, sample_weight)
         return (
             [g.copy() for g in self.weight_grads],
             [None if g is None else g.copy() for g in self.bias_grads],

@@ -23,7 +23,7 @@ __all__ = ["RESUMABLE_AS_SAVED", "Checkpoint", "load_state_dict", "prepare_run",
 
 #: The settings a resumed run must share with the state it continues (``epochs`` may change).
 RESUMABLE_AS_SAVED = ("learning_rate", "optimizer", "batch_size", "shuffle", "schedule", "l2",
-                      "n_samples")
+                      "l1", "clip_norm", "clip_value", "n_samples", "sample_weight")
 
 #: ``write(net, state, path)``: a trainer's state written beside its model.
 Writer = Callable[[Any, dict[str, Any], str], None]
@@ -41,6 +41,7 @@ def state_dict(trainer: Any) -> dict[str, Any]:
         "epoch_error": t._epoch_error,
         "first_loss": t.divergence.first_loss,
         "parameters": t.net.flat_parameters().copy(),
+        "statistics": t.net.running_statistics(),  # batch normalisation's (state, not trained)
         "optimizer": {
             "name": optimizer.name,
             "hyperparameters": optimizer.hyperparameters(),
@@ -109,6 +110,7 @@ def load_state_dict(trainer: Any, state: dict[str, Any]) -> None:
     if refusal is not None:
         raise ValueError(refusal)
     saved = state["optimizer"]
+    t.net.set_running_statistics(state.get("statistics", []))  # checked before any change
     t.net.flat_parameters()[...] = np.asarray(state["parameters"])
     for name, buffers in optimizer.state.items():
         for buffer, array in zip(buffers, saved["state"][name]):
@@ -119,6 +121,8 @@ def load_state_dict(trainer: Any, state: dict[str, Any]) -> None:
     t.net.rng.bit_generator.state = state["rng_state"]
     t.epoch, t.batch = int(state["epoch"]), int(state.get("batch", 0))
     t._epoch_error = float(state.get("epoch_error", 0.0))
+    # A schedule that learns from the epochs (plateau) stands where their records take it.
+    t.schedule.replay(state["history"].get("history", {}))
     # Mid-epoch, the loop goes on with the epoch's learning rate, which it takes from the
     # schedule only when an epoch begins.
     t.descent.learning_rate = t.schedule(t.learning_rate, t.epoch, t.epochs)

@@ -2,7 +2,9 @@
 
 A step's loss diverged when it is NaN, infinite or above ``divergence_factor`` times the
 run's first loss (the limit :class:`~chainrule.training.step.Descent` checks). Training then
-stops and keeps good weights: a copy of the weights taken at the start of an epoch. Two copies
+stops and keeps good weights: a copy of the weights (and of batch normalisation's running
+statistics, which every training pass moves, the diverging one too) taken at the start of an
+epoch. Two copies
 alternate, so the one from before the current epoch is always there (a large network's
 full-batch copies are taken every tenth epoch only: they would cost a noticeable share of each
 step). The run's last update is checked after it, on the weights it left, as a next step
@@ -32,6 +34,7 @@ class Divergence:
         #: The loss above which a step has diverged.
         self.limit = sys.float_info.max
         self._copies: list[np.ndarray | None] = [None, None]
+        self._statistics: list[list[np.ndarray] | None] = [None, None]  # running means, vars
         self._epochs: list[int | None] = [None, None]
         self._newest = 1  # the copy written last (so the first goes into copy 0)
 
@@ -45,26 +48,31 @@ class Divergence:
 
     # ------------------------------------------------------------------ the copies
     def snapshot(self, epoch: int) -> None:
-        """Keep a copy of the weights epoch ``epoch`` starts from (every ``every`` epochs),
-        over the older of the two copies."""
+        """Keep a copy of the weights and running statistics epoch ``epoch`` starts from
+        (every ``every`` epochs), over the older of the two copies (buffers made once)."""
         if epoch % self.every:
             return
-        older = 1 - self._newest
-        parameters = self.net.flat_parameters()
+        older, xp = 1 - self._newest, self.net.xp
+        parameters, statistics = self.net.flat_parameters(), _running(self.net)
         if self._copies[older] is None:
-            self._copies[older] = self.net.xp.empty_like(parameters)
-        self.net.xp.copyto(self._copies[older], parameters)
+            self._copies[older] = xp.empty_like(parameters)
+            self._statistics[older] = [xp.empty_like(a) for a in statistics]
+        xp.copyto(self._copies[older], parameters)
+        for copy, live in zip(self._statistics[older], statistics, strict=True):
+            xp.copyto(copy, live)
         self._epochs[older], self._newest = epoch, older
 
     def restore(self, latest_good_epoch: int) -> int | None:
-        """Put back the newest copy taken at or before ``latest_good_epoch``; return its epoch
-        (``None`` when there is none)."""
+        """Put back the newest copy (weights and running statistics) taken at or before
+        ``latest_good_epoch``; return its epoch (``None`` when there is none)."""
         candidates = [(e, i) for i, e in enumerate(self._epochs)
                       if e is not None and e <= max(latest_good_epoch, 0)]
         if not candidates:
             return None
         epoch, index = max(candidates)
         self.net.xp.copyto(self.net.flat_parameters(), self._copies[index])
+        for live, copy in zip(_running(self.net), self._statistics[index], strict=True):
+            self.net.xp.copyto(live, copy)
         return epoch
 
     def forget(self) -> None:
@@ -110,6 +118,13 @@ class Divergence:
         return (f"training diverged in its last update (epoch {last_epoch + 1}): {what} with "
                 f"learning_rate={learning_rate:g}; stopped and kept {kept}. "
                 "Try a smaller learning rate.")
+
+
+def _running(net: Engine) -> list[np.ndarray]:
+    """Batch normalisation's running statistics themselves (not copies), in
+    :meth:`~chainrule.engine.Engine.running_statistics`' order."""
+    return [a for pair in zip(net.running_means, net.running_vars) for a in pair
+            if a is not None]
 
 
 def _what(loss: float) -> str:

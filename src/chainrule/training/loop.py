@@ -10,7 +10,7 @@ gradient descent::
         learning_rate = schedule(epoch); keep a copy of the weights; shuffle the samples
         for each batch:
             error = the batch's loss, and its gradient         (the gradient source)
-            error += L2; stop if error diverged; update         (Descent, the one step)
+            error += penalties; clip; stop if diverged; update  (Descent, the one step)
         record the epoch (loss, accuracy, validation, time); run the callbacks
 
 :meth:`Trainer.run`, :meth:`Trainer.run_epoch` and :meth:`Trainer.step` are this loop, stopped
@@ -89,9 +89,13 @@ def take_step(t: Any) -> bool:
         t.report_divergence(t.divergence.at_step(error, t.epoch, batch == 0,
                                                  t.descent.learning_rate))
         return False
-    if t.divergence.first_loss is None:
+    if t.divergence.first_loss is None and not (t.source.weighted
+                                                and t.source.last_batch_weight == 0):
+        # (a batch whose weights are all 0 has no loss to measure the others by)
         t.descent.loss_limit = t.divergence.set_first_loss(error)
-    t._epoch_error += error * t._rows[batch]
+    # the epoch's loss is the mean over its samples (weighted: by each batch's weight)
+    t._epoch_error += error * (t.source.last_batch_weight if t.source.weighted
+                               else t._rows[batch])
     t.batch = batch + 1
     return True
 
@@ -99,7 +103,9 @@ def take_step(t: Any) -> bool:
 def end_epoch(t: Any) -> None:
     """The epoch's records, then the callbacks, which may stop training."""
     epoch, history = t.epoch, t.history
-    logs = {"loss": t._epoch_error / t.n_samples, "learning_rate": t.descent.learning_rate}
+    logs = {"loss": t._epoch_error / (t.source.total_weight if t.source.weighted
+                                      else t.n_samples),
+            "learning_rate": t.descent.learning_rate}
     if t._meter is not None:
         value = t._meter.epoch_value(t.order)
         if value is not None:
@@ -111,6 +117,7 @@ def end_epoch(t: Any) -> None:
             logs["val_accuracy"] = accuracy(t.net, predicted, Y_val)
     logs["time"] = time.perf_counter() - t._start_time
     history.record(**logs)
+    t.schedule.observe(logs)  # plateau learns from it; the others ignore it
     if t.prediction_record is not None:
         history.predicted.append(t.prediction_record())
     t.epoch, t.batch = epoch + 1, 0

@@ -91,6 +91,16 @@ OPTIONS: tuple[Option, ...] = (
            choices=tuple(SCHEDULES), none="constant"),
     Option("l2", "float", 0.0, "Weight decay: adds l2 / 2 * sum(weights^2) to the loss and "
            "l2 * weights to the weight gradients (biases are not penalised).", minimum=0.0),
+    Option("l1", "float", 0.0, "L1 penalty: adds l1 * sum(|weights|) to the loss and "
+           "l1 * sign(weights) to the weight gradients (sign(0) = 0; biases are not "
+           "penalised). With l2 as well: the elastic net.", minimum=0.0),
+    Option("clip_norm", "float", None, "Clip by global norm: when the norm of all the "
+           "gradients together exceeds this, scale them by clip_norm / (norm + 1e-6) "
+           "(PyTorch's clip_grad_norm_), after the penalties.", minimum=0.0,
+           above_minimum=True, none="no clipping"),
+    Option("clip_value", "float", None, "Clip by value: clamp every gradient entry into "
+           "[-clip_value, clip_value] (PyTorch's clip_grad_value_), after clip_norm.",
+           minimum=0.0, above_minimum=True, none="no clipping"),
     Option("target_loss", "float", None, "Stop once the epoch's loss is at most this.",
            minimum=0.0, none="no target"),
     Option("tolerance", "float", None, "Stop once every prediction is within this of its "

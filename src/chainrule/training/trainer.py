@@ -42,7 +42,10 @@ class Trainer:
 
     ``Trainer(net, X, Y, epochs=..., **options)`` trains on in-memory data (the options are
     :func:`~chainrule.training.fit`'s); ``Trainer(net, source=..., epochs=...)`` on any
-    :class:`~chainrule.sources.GradientSource`. Then:
+    :class:`~chainrule.sources.GradientSource`. ``sample_weight`` (one weight >= 0 per
+    sample) makes every batch's error the weighted mean over its rows, ``sum_i w_i e_i /
+    sum_i w_i`` (the batch's own sum of weights, as scikit-learn normalises), and the epoch's
+    loss the weighted mean over all samples. Then:
 
     * :meth:`run` trains to the end and returns the :class:`~chainrule.history.History`;
     * :meth:`step` makes one update and returns a :class:`~chainrule.training.Step` (with
@@ -50,21 +53,29 @@ class Trainer:
       current epoch;
     * :meth:`state_dict` / :meth:`load_state_dict` save and restore everything needed to go on
       bit for bit (checkpoints write it to a file).
+
+    A network with batch normalisation needs at least 2 rows in every training batch: a
+    ``batch_size`` of 1, or one that leaves a last batch of 1 row (``n_samples % batch_size
+    == 1``), is a ``ValueError`` here, before any step.
     """
 
     def __init__(self, net: Engine, X: Any = None, Y: Any = None, *,
                  source: GradientSource | None = None, callbacks: Iterable[Callback] = (),
                  validation_data: tuple[Any, Any] | None = None,
-                 early_stopping: int | EarlyStopping | None = None, **options: Any) -> None:
+                 early_stopping: int | EarlyStopping | None = None,
+                 sample_weight: Any = None, **options: Any) -> None:
         opts = check_options(**options)
         self.net = net
-        self.source = LocalData(net, X, Y) if source is None else source
+        if source is not None and sample_weight is not None:
+            raise ValueError("sample_weight goes to the gradient source when one is given")
+        self.source = LocalData(net, X, Y, sample_weight) if source is None else source
         self._take_options(opts)
         self.validation = self._validation(validation_data)
         self.callbacks = self._callbacks(callbacks, opts, early_stopping)
         self._plan_batches()
         self.optimizer.bind([net.flat_parameters()], [net.parameter_scratch()], xp=net.xp)
-        self.descent = Descent(net, self.optimizer, self.l2, self.learning_rate)
+        self.descent = Descent(net, self.optimizer, self.l2, self.learning_rate, l1=self.l1,
+                               clip_norm=self.clip_norm, clip_value=self.clip_value)
         # A large network's full-batch copies are taken every tenth epoch only.
         every = 10 if self.batch_size is None and net.n_parameters > 100_000 else 1
         self.divergence = Divergence(net, self.divergence_factor, every)
@@ -92,7 +103,8 @@ class Trainer:
         self.batch_size, self.shuffle = batch_size, opts["shuffle"]
         self.optimizer: Optimizer = opts["optimizer"]
         self.schedule: Schedule = opts["schedule"]
-        self.l2 = opts["l2"]
+        self.l2, self.l1 = opts["l2"], opts["l1"]
+        self.clip_norm, self.clip_value = opts["clip_norm"], opts["clip_value"]
         self.on_divergence = opts["on_divergence"]
         self.divergence_factor = opts["divergence_factor"]
         self.record_predictions, self.progress = opts["record_predictions"], opts["progress"]
@@ -131,6 +143,8 @@ class Trainer:
         if plan is None:
             starts = list(range(0, n, n if size is None else size))
             self._rows = [stop - start for start, stop in zip(starts, [*starts[1:], n])]
+            if self.net.couples_rows:  # (a source with its own plan checks its batches)
+                check_batch_rows(n, size)
         else:
             starts = [0, *np.cumsum(plan[:-1]).tolist()]
             self._rows = plan  # the source may reorder it in place at each epoch's start
@@ -145,7 +159,9 @@ class Trainer:
             "epochs": self.epochs, "learning_rate": self.learning_rate,
             "optimizer": self.optimizer.name, "batch_size": self.batch_size,
             "shuffle": self.shuffle, "schedule": self.schedule.name, "l2": self.l2,
+            "l1": self.l1, "clip_norm": self.clip_norm, "clip_value": self.clip_value,
             "n_samples": self.n_samples, "gradient_source": self.source.name,
+            "sample_weight": self.source.weighted,
             "loss": self.net.loss_name,
         }
         return history
@@ -223,7 +239,7 @@ class Trainer:
         if not self.history.diverged:
             last = self.epoch - 1 if self.batch == 0 else self.epoch  # the last update's epoch
             message = self.divergence.check_last_update(
-                self.source.loss, self.l2, last, self.descent.learning_rate)
+                self._penalised_loss, 0.0, last, self.descent.learning_rate)
             if message is not None:
                 self.stopped_reason = None  # divergence is the reason, whatever else ended it
                 self.report_divergence(message)
@@ -256,6 +272,11 @@ class Trainer:
         if self.on_divergence == "warn":
             warn_at_caller(message, DivergenceWarning)
 
+    def _penalised_loss(self) -> float | None:
+        """The loss on the training data with the penalties (``None``: data not at hand)."""
+        value = self.source.loss()
+        return None if value is None else value + self.descent.penalty()
+
     def _progress_bar(self):
         show = self.progress
         if show is None:
@@ -279,3 +300,20 @@ class Trainer:
         """Continue from :meth:`state_dict`'s result; a ``ValueError`` says what does not fit
         this run (see :func:`chainrule.training.checkpoint.load_state_dict`)."""
         load_state_dict(self, state)
+
+
+def check_batch_rows(n_samples: int, batch_size: int | None) -> None:
+    """Batch normalisation's variance over one row is 0: refuse, before training, batches of
+    ``batch_size`` (``None``: all ``n_samples`` rows) that include a batch of 1 row."""
+    size = n_samples if batch_size is None else batch_size
+    if size == 1:
+        given = f"batch_size={batch_size}" if batch_size is not None \
+            else "full batch on 1 sample"
+        raise ValueError(f"batch normalisation needs at least 2 rows in every training batch, "
+                         f"and {given} gives batches of 1 row; choose a larger batch_size, or "
+                         "normalization='layer'")
+    if n_samples % size == 1:
+        raise ValueError(f"batch normalisation needs at least 2 rows in every training batch: "
+                         f"{n_samples} samples in batches of {size} leave a last batch of 1 row "
+                         f"({n_samples} % {size} = 1); choose another batch_size, or "
+                         "normalization='layer'")

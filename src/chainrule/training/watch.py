@@ -21,10 +21,13 @@ __all__ = ["Step", "watched_step"]
 @dataclass
 class Step:
     """What one update did. ``epoch`` and ``batch`` count from 0; ``loss`` is the batch's error
-    before the update (L2 included). With ``watch=True`` (see :meth:`Trainer.step`) the rest is
-    filled with copies: the batch's ``rows`` (sample indices), ``inputs`` and ``targets``; every
-    layer's ``sops``, ``outputs``, ``deltas`` (``dError/dSop``) and ``output_grads``;
-    ``weight_grads`` and ``bias_grads`` (the gradients the update used, L2 included); and
+    before the update, the penalties (L2, L1) included. With ``watch=True`` (see
+    :meth:`Trainer.step`) the rest is filled with copies: the batch's ``rows`` (sample
+    indices), ``inputs`` and ``targets``; every layer's ``sops``, ``outputs``, ``deltas``
+    (``dError/dSop``) and ``output_grads``; with dropout the ``masks`` the step drew (one per
+    layer, ``None`` where none); ``weight_grads`` and ``bias_grads`` (the gradients
+    the update used: the penalties' terms added, then clipped by norm and by value, where the
+    run clips); and
     ``update``, the change of every parameter (``weights_after - weights_before``, per layer,
     as ``(weight_update, bias_update)`` pairs)."""
 
@@ -40,6 +43,7 @@ class Step:
     outputs: list[np.ndarray] | None = None
     deltas: list[np.ndarray] | None = None
     output_grads: list[np.ndarray] | None = None
+    masks: list[np.ndarray | None] | None = None
     weight_grads: list[np.ndarray] | None = None
     bias_grads: list[np.ndarray | None] | None = None
     update: list[tuple[np.ndarray, np.ndarray | None]] | None = None
@@ -76,6 +80,8 @@ def _fill(t: Any, record: Step, batch: int, before: np.ndarray) -> None:
         record.outputs = [a.copy() for a in workspace.outputs]
         record.deltas = [a.copy() for a in workspace.deltas]
         record.output_grads = [a.copy() for a in workspace.output_grads]
+        if any(net.dropout):  # the masks the step drew, so its chain can be replayed
+            record.masks = net.dropout_masks()
     record.weight_grads = [g.copy() for g in net.weight_grads]
     record.bias_grads = [None if g is None else g.copy() for g in net.bias_grads]
     change = net.flat_parameters() - before

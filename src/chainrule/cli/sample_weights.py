@@ -1,0 +1,113 @@
+"""``chainrule train --sample-weight COL`` and ``--class-weight balanced``: one weight per
+training row.
+
+``--sample-weight COL`` names a column of the table that weighs each row (it is dropped from
+the features: a weight is not an input); its values for the training rows (held-out and
+validation rows taken out, as :func:`chainrule.preparation.prepare` takes them) must be finite
+numbers >= 0, not all zero. ``--class-weight balanced`` weighs each class ``n / (n_classes *
+count)`` over the training rows (scikit-learn's ``"balanced"``); both together multiply.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from .arguments import UsageError
+
+__all__ = ["add_weight_options", "balanced", "check_weight_options", "training_weights"]
+
+
+def add_weight_options(parser) -> None:
+    parser.add_argument("--sample-weight", metavar="COL",
+                        help="a column of the table weighing each row in the loss (the "
+                             "weighted mean); not a feature")
+    parser.add_argument("--class-weight", choices=["balanced"],
+                        help="balanced: each class weighs n / (n_classes * count) of the "
+                             "training rows (classification)")
+
+
+def check_weight_options(args) -> None:
+    """Before any data is read: ``--sample-weight`` needs a table, and is not a feature."""
+    column = getattr(args, "sample_weight", None)
+    if column is None:
+        return
+    if not args.data:
+        raise UsageError("--sample-weight names a column of a table file; a built-in dataset "
+                         "has none")
+    if column == args.target:
+        raise UsageError(f"--sample-weight {column!r} is the target column")
+    if column not in args.drop:
+        args.drop = [*args.drop, column]
+
+
+def training_weights(args, data: Any) -> np.ndarray | None:
+    """The weight of each training row (``data.X_train``'s order), or ``None``."""
+    weights = None
+    if getattr(args, "sample_weight", None) is not None:
+        weights = _column_weights(args, data)
+    if getattr(args, "class_weight", None) == "balanced":
+        if data.task != "classification":
+            raise UsageError("--class-weight is for classification")
+        weights = balanced(data.Y_train) if weights is None else weights * balanced(
+            data.Y_train)
+    return weights
+
+
+def balanced(Y: Any) -> Any:
+    """``n / (n_classes * count)`` of each row's class, counting the classes present; ``Y``
+    holds one-hot rows (or 0/1 in one column), in this process or as a Dask array on the
+    cluster (the counts are computed there; the weights stay in ``Y``'s row-blocks)."""
+    if Y.shape[1] == 1:
+        Y = _stack(Y)
+    counts = Y.sum(axis=0)
+    counts = np.asarray(counts.compute() if hasattr(counts, "compute") else counts, dtype=float)
+    present = counts > 0
+    by_class = np.zeros_like(counts)
+    by_class[present] = counts.sum() / (present.sum() * counts[present])
+    return Y @ by_class  # one-hot rows: exactly their class's weight
+
+
+def _stack(Y: Any) -> Any:
+    module = np if isinstance(Y, np.ndarray) else __import__("dask.array").array
+    return module.concatenate([1.0 - Y, Y], axis=1)
+
+
+def _column_weights(args, data: Any) -> np.ndarray:
+    """The column's values on the training rows: the rows with a target, split as
+    :func:`chainrule.preparation.prepare` splits them (held-out, then validation rows)."""
+    from ..losses import check_sample_weight
+    from ..preparation import split
+    from ..tables import read_columns
+
+    column, prep = args.sample_weight, data.preparation
+    if not isinstance(data.held_out, tuple):  # prepared on a Dask cluster: read there
+        from ..distributed_run import cluster_weights
+        return cluster_weights(data, column)
+    table = read_columns(args.data, [column, prep.target_name])
+    rows = copy.deepcopy(prep).rows_with_target(table)
+    if args.test_split:
+        kept, _ = split(len(rows), args.test_split, args.split_seed)
+        rows = rows[kept]
+    if args.validation_split:
+        kept, _ = split(len(rows), args.validation_split, args.split_seed)
+        rows = rows[kept]
+    values = _numbers(table[column], column)
+    name = f"--sample-weight column {column!r}"
+    return check_sample_weight(values[rows], len(rows), np.float64, name)
+
+
+def _numbers(values: Any, column: str) -> np.ndarray:
+    """A column read for training (a numeric :class:`~chainrule.columns.Column`, or a pyarrow
+    array) as float64, missing cells NaN."""
+    numbers = getattr(values, "values", None)
+    if isinstance(numbers, np.ndarray) and getattr(values, "text", None) is None:
+        return numbers.astype(np.float64, copy=False)
+    try:
+        if hasattr(values, "to_numpy"):
+            values = values.to_numpy(zero_copy_only=False)
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise UsageError(f"--sample-weight column {column!r} must hold numbers") from None

@@ -1,0 +1,153 @@
+"""The forward and backward pass of a network with dropout or normalisation on hidden layers.
+
+A plain network never comes here (:meth:`Passes.forward` and :meth:`Passes.backward` check one
+flag). Per hidden layer ``l`` (:mod:`.normalization` and :mod:`.dropout` have the maths)::
+
+    sop[l]       = input[l] @ weights[l] + biases[l]
+    z[l]         = gamma[l] * (sop[l] - mean) / sqrt(var + eps) + beta[l]   (normalised; else sop)
+    activated[l] = activation[l](z[l])
+    output[l]    = activated[l] * factor[l]     (dropout, training: mask[l] / (1 - p[l]); else
+                                                 activated[l])
+
+and back, from ``dError/dOutput[l] = delta[l + 1] @ weights[l + 1].T``::
+
+    dError/dActivated[l] = dError/dOutput[l] * factor[l]
+    dError/dz[l]         = dError/dActivated[l] * activation'[l](z[l])
+    delta[l]             = dError/dSop[l]: normalisation's backward of dError/dz[l] (which also
+                           gives dError/dgamma[l] and dError/dbeta[l]), or dError/dz[l] itself
+
+The output layer is never normalised nor dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .dropout import draw_kept
+from .passes import Passes
+from .workspace import Workspace
+
+__all__ = ["LayerPasses"]
+
+
+class LayerPasses:
+    """The part of :class:`~chainrule.engine.Engine` that runs its dropout and normalisation."""
+
+    def _forward_with_layers(self, X: np.ndarray, workspace: Workspace, training: bool,
+                             masks: Any = None, update: bool = True) -> np.ndarray:
+        """:meth:`Passes.forward` through the extra layers; in training, masks are drawn
+        from :attr:`rng` (or taken from ``masks``, one per layer, ``None`` where there is no
+        dropout: kept where not 0) and the running statistics updated (``update``; batch
+        norm)."""
+        xp, last = self.xp, self._last
+        layer_input = X
+        for layer, (function, weight, bias) in enumerate(
+            zip(self.activation_functions, self.weights, self.biases)
+        ):
+            sop, out, scratch = (workspace.sops[layer], workspace.output_buffers[layer],
+                                 workspace.scratch[layer])
+            if bias is None:
+                xp.dot(layer_input, weight, out=sop)
+            else:
+                xp.add(xp.dot(layer_input, weight, out=out), bias, out=sop)
+            if layer == last:
+                output, workspace.output_by_product = self.loss_function.forward_output(
+                    function, sop, out, scratch)
+            else:
+                output = self._hidden_forward(layer, function, workspace, training, masks,
+                                              update)
+            workspace.outputs[layer] = layer_input = output
+        return layer_input
+
+    def _hidden_forward(self, layer: int, function: Any, workspace: Workspace, training: bool,
+                        masks: Any, update: bool) -> np.ndarray:
+        """A hidden layer's ``z``, activation and dropout, from its sop (already computed)."""
+        xp, norm, p = self.xp, workspace.norms[layer], self.dropout[layer]
+        z = workspace.sops[layer]
+        if norm is not None:
+            running = self.running_means[layer], self.running_vars[layer]
+            z = norm.forward(z, self.gammas[layer], self.betas[layer], running, training)
+            if training and update and norm.kind == "batch":
+                norm.update_running(*running)
+        zeros = workspace.zeros[layer] if training else None  # (evaluation: untouched)
+        if zeros is None:
+            output = function.forward(z, workspace.output_buffers[layer], workspace.scratch[layer])
+        else:  # relu
+            output = xp.maximum(z, zeros, out=workspace.output_buffers[layer])
+        workspace.activated[layer] = output
+        if not (p and training):
+            return output
+        kept, factors = workspace.kept[layer], workspace.factors[layer]
+        if masks is None:
+            draw_kept(self.rng, p, kept)
+        else:
+            xp.not_equal(masks[layer], 0.0, out=kept)
+        if zeros is None:
+            xp.multiply(kept, 1.0 / (1.0 - p), out=factors)
+            return xp.multiply(output, factors, out=workspace.dropped[layer])
+        # relu: the factor of the chain rule has relu'(z) in it, and the backward pass needs
+        # nothing else, so the mask is applied in place (activated[l] is then not kept)
+        chained = xp.greater(z, zeros, out=workspace.positive[layer])
+        xp.multiply(xp.logical_and(chained, kept, out=chained), 1.0 / (1.0 - p), out=factors)
+        workspace.activated[layer] = None
+        return xp.multiply(output, factors, out=output)
+
+    def _backward_with_layers(self, X: np.ndarray, workspace: Workspace) -> None:
+        """:meth:`Passes.backward` through the extra layers (after a training forward pass)."""
+        xp = self.xp
+        weight_grads, bias_grads, outputs = self.weight_grads, self.bias_grads, workspace.outputs
+        delta = workspace.deltas[self._last]
+        for layer in range(self._last, -1, -1):
+            layer_input = X if layer == 0 else outputs[layer - 1]
+            xp.dot(layer_input.T, delta, out=weight_grads[layer])
+            if bias_grads[layer] is not None:
+                xp.dot(workspace.ones, delta, out=bias_grads[layer])
+            if not layer:
+                return
+            below = layer - 1
+            grad = xp.dot(delta, self.weights[layer].T, out=workspace.output_grads[below])
+            factors, norm = workspace.factors[below], workspace.norms[below]
+            into = workspace.deltas[below] if norm is None else workspace.z_grads[below]
+            if factors is not None and workspace.zeros[below] is not None:
+                delta = xp.multiply(grad, factors, out=into)  # relu: mask, scale, relu'(z)
+            else:
+                if factors is not None:
+                    grad = xp.multiply(grad, factors, out=workspace.activated_grads[below])
+                z = workspace.sops[below] if norm is None else norm.z
+                delta = self.activation_functions[below].backward(
+                    grad, z, workspace.activated[below], into, workspace.scratch[below])
+            if norm is not None:
+                delta = norm.backward(delta, self.gammas[below], self.gamma_grads[below],
+                                      self.beta_grads[below], workspace.deltas[below])
+
+    def training_loss(self, X: Any, Y: Any, masks: Any = None,
+                      sample_weight: np.ndarray | None = None) -> float:
+        """The error on ``(X, Y)`` as a training step sees it: batch statistics, and dropout
+        with ``masks`` (one per layer, as :meth:`dropout_masks` gives them) or with masks
+        drawn from :attr:`rng`; with ``sample_weight`` (checked, one per row) the weighted
+        mean. Nothing is updated (running statistics, gradients). Without dropout and
+        normalisation, the loss :meth:`evaluate` gives."""
+        inputs, targets = self.check_data(X, Y)
+        if not self.has_layers:
+            return Passes.evaluate(self, inputs, targets, sample_weight)[0]
+        workspace = self._new_workspace(inputs.shape[0])
+        loss = self.loss_function
+        with np.errstate(over="ignore"):
+            output = self._forward_with_layers(inputs, workspace, True, masks, update=False)
+            sop = workspace.sops[-1] if loss.combines_with(self.activation_functions[-1]) \
+                else None
+            if sample_weight is None:
+                return float(loss.value(output, targets, sop, workspace.scratch[-1]))
+            weighted = self.xp.dot(sample_weight, loss.row_values(output, targets, sop))
+            return float(weighted) / float(sample_weight.sum())
+
+    def dropout_masks(self) -> list[np.ndarray | None]:
+        """Copies of the masks the last training pass drew (:attr:`last_workspace`), one per
+        layer, ``None`` where there is no dropout: give them to :meth:`training_loss` or to
+        :func:`chainrule.reference.backprop` to replay that pass."""
+        workspace = self.last_workspace
+        if workspace is None:
+            return [None] * self.n_layers
+        return workspace.masks  # new arrays
