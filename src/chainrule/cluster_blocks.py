@@ -1,16 +1,19 @@
 """The blocks of rows a Dask worker reads for :mod:`chainrule.distributed_table`: the files of
 a source cut into blocks (64 MB of a CSV at line breaks, or a Parquet row group), each read with
 :mod:`chainrule.tables`' reader and its checks, kept in a worker's cache of recent blocks, with
-the kind of each column and the part (training, validation, held out) of each row.
+the kind of each column and the part (training, validation, held out) of each row; and the
+network a worker computes with, with the tasks :mod:`chainrule.distributed` runs where each
+row-block lives (a block's check, its sums of loss and gradient, its predictions, a visit of its
+mini-batches), each given the driver's parameters and batch normalisation's running statistics.
 """
 
 from __future__ import annotations
 
-import functools
 import glob
 import io
 import json
 import os
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -20,8 +23,9 @@ from . import tables
 from .columns import FALSE_WORDS, TRUE_WORDS, as_kind, read_column
 from .csv_messages import locate_refusal
 
-__all__ = ["BLOCK_CACHE_BYTES", "bad_cell", "block_column", "held_out_block", "kind_of_kinds",
-           "load", "plan", "scan_block", "unify", "worker_network"]
+__all__ = ["BLOCK_CACHE_BYTES", "bad_cell", "block_column", "block_gap", "block_predictions",
+           "block_sums", "check_block", "held_out_block", "kind_of_kinds", "load", "load_state",
+           "part_weights", "plan", "scan_block", "unify", "visit_block", "worker_network"]
 
 
 def _files(source: str) -> list[str]:
@@ -94,6 +98,7 @@ def _file_blocks(path: str, block_bytes: int) -> tuple[list[str], list[dict[str,
 #: beyond it are read again when needed, so a worker never holds more than this of them.
 BLOCK_CACHE_BYTES = int(os.environ.get("CHAINRULE_BLOCK_CACHE_MB", "1024")) * 2**20
 _cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()  # a worker's threads (--nthreads, in-process workers) share it
 
 
 def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
@@ -103,15 +108,17 @@ def _read(block: dict[str, Any], types: dict[str, Any] | None = None,
     status = os.stat(block["path"])  # a file written again is read again
     key = (block["path"], status.st_mtime_ns, status.st_size, block.get("start"),
            block.get("end"), block.get("group"), repr(sorted((types or {}).items())))
-    table = _cache.get(key)
+    with _cache_lock:
+        table = _cache.get(key)
+        if table is not None:
+            _cache.move_to_end(key)
     if table is None:
-        table = _read_file(block, types)
+        table = _read_file(block, types)  # (outside the lock: threads read files at once)
         if table.nbytes <= BLOCK_CACHE_BYTES // 4:
-            _cache[key] = table
-            while sum(t.nbytes for t in _cache.values()) > BLOCK_CACHE_BYTES:
-                _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
+            with _cache_lock:
+                _cache[key] = table
+                while sum(t.nbytes for t in _cache.values()) > BLOCK_CACHE_BYTES:
+                    _cache.popitem(last=False)
     return table.select(columns) if columns is not None else table
 
 
@@ -214,21 +221,188 @@ def block_column(table: Any, name: str, ctx: dict[str, Any]):
     return as_kind(read_column(table, name), ctx["kinds"][name])
 
 
+def part_weights(block: dict[str, Any], ctx: dict[str, Any], column: str, part_number: int,
+                 summary: bool = False) -> Any:
+    """The values of ``column`` (one weight per row, not a feature) on the block's rows of one
+    part, float64, a missing cell NaN; with ``summary``: ``(sum of the good weights, first row
+    of the block whose weight is not a finite number >= 0 or None, its value)``."""
+    table, part, _ = load(block, ctx, [column])
+    values = block_column(table, column, ctx)
+    if values.kind == "text":
+        raise ValueError(f"{block['path']}: column {column!r} (the sample weights) must hold "
+                         "numbers")
+    rows = np.flatnonzero(part == part_number)
+    weights = np.asarray(values.values, dtype=np.float64)[rows]
+    if not summary:
+        return weights
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(weights) & (weights >= 0)
+    bad = np.flatnonzero(~good)
+    return (float(weights[good].sum()), int(rows[bad[0]]) if bad.size else None,
+            float(weights[bad[0]]) if bad.size else 0.0)
+
+
 # ---------------------------------------------------------------- the network on a worker
-@functools.lru_cache(maxsize=8)
+_THREAD = threading.local()
+
+
 def worker_network(spec: str) -> Any:
-    """The network a worker computes with, built once per architecture and process from the
-    JSON of :meth:`Engine.spec` (its parameters are copied in for each task)."""
-    from .engine import Engine
+    """The network a worker computes with, built once per architecture and thread from the
+    JSON of :meth:`Engine.spec` (its parameters are copied in for each task). Per thread: a
+    worker running several tasks at once (``--nthreads``, or workers in one process) must not
+    share the buffers one task's forward and backward pass write."""
+    networks = getattr(_THREAD, "networks", None)
+    if networks is None:
+        networks = _THREAD.networks = {}
+    net = networks.get(spec)
+    if net is None:
+        from .engine import Engine
 
-    return Engine.from_spec(json.loads(spec))
+        if len(networks) >= 8:  # a few architectures at most: keep memory bounded
+            networks.clear()
+        net = networks[spec] = Engine.from_spec(json.loads(spec))
+    return net
 
 
-def held_out_block(spec: str, parameters: np.ndarray, metadata: dict, accumulate: Any,
-                   X: np.ndarray, Y: np.ndarray) -> Any:
-    """``accumulate(net, X, Y)`` (the held-out metrics' sums) of a block, with the network of
-    ``spec`` and ``parameters``."""
-    net = worker_network(spec)
+def load_state(net: Any, parameters: np.ndarray, statistics: list) -> Any:
+    """Copy the driver's parameters and batch normalisation's running statistics (as
+    :meth:`Engine.running_statistics` gives them) into a worker's network; return it."""
     np.copyto(net.flat_parameters(), parameters)
+    if statistics:
+        net.set_running_statistics(statistics)
+    return net
+
+
+def held_out_block(spec: str, parameters: np.ndarray, statistics: list, metadata: dict,
+                   accumulate: Any, X: np.ndarray, Y: np.ndarray) -> Any:
+    """``accumulate(net, X, Y)`` (the held-out metrics' sums) of a block, with the network of
+    ``spec``, ``parameters`` and running ``statistics``."""
+    net = load_state(worker_network(spec), parameters, statistics)
     net.metadata = metadata
     return accumulate(net, np.ascontiguousarray(X), np.ascontiguousarray(Y))
+
+
+# ---------------------------------------------------------------- the training tasks
+# Run by :class:`chainrule.distributed.DaskBlocks` where each row-block lives. ``shared`` is
+# ``(parameters, statistics)``: the driver's flat parameters and running statistics.
+def check_block(index: int, X: np.ndarray, Y: np.ndarray, spec: str,
+                W: np.ndarray | None = None) -> int | tuple[int, float]:
+    """Validate one row-block where it lives; return its number of rows (with sample weights
+    ``W``: and the sum of its weights)."""
+    from ._validation import first_non_finite
+
+    net = worker_network(spec)
+    if W is not None:
+        if W.ndim != 1 or W.shape[0] != X.shape[0]:
+            raise ValueError(f"block {index}: sample_weight has shape {W.shape}, expected "
+                             f"({X.shape[0]},)")
+        bad = np.flatnonzero(~(np.isfinite(W) & (W >= 0)))
+        if bad.size:
+            raise ValueError(f"block {index}: sample_weight at row {int(bad[0])} of the block "
+                             f"is {W[bad[0]]}: weights must be finite and >= 0")
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"block {index}: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    for name, array, columns in (("X", X, net.n_inputs), ("Y", Y, net.n_outputs)):
+        if array.ndim != 2 or array.shape[1] != columns:
+            raise ValueError(f"block {index}: {name} has shape {array.shape}, expected "
+                             f"(rows, {columns})")
+        bad = first_non_finite(np.asarray(array, dtype=float))
+        if bad is not None:
+            raise ValueError(f"block {index}: {name} holds a non-finite value at row {bad[0]} "
+                             f"of the block, column {bad[1]}")
+    net.loss_function.check_targets(np.asarray(Y, dtype=net.dtype), f"Y (block {index})")
+    return X.shape[0] if W is None else (X.shape[0], float(np.sum(W)))
+
+
+def _block_data(net: Any, X: np.ndarray, Y: np.ndarray, rows: np.ndarray | None):
+    if rows is not None:
+        X, Y = X[rows], Y[rows]
+    return np.ascontiguousarray(X, dtype=net.dtype), np.ascontiguousarray(Y, dtype=net.dtype)
+
+
+def _block_weights(net: Any, W: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return np.ascontiguousarray(W if rows is None else W[rows], dtype=net.dtype)
+
+
+def block_sums(spec: str, shared: tuple, X: np.ndarray, Y: np.ndarray, rows: np.ndarray | None,
+               W: np.ndarray | None = None, dropout_seed: list[int] | None = None
+               ) -> tuple[float, np.ndarray, float]:
+    """``(summed loss, summed gradient, rows)`` of one block, for all its rows or ``rows``;
+    with sample weights ``W``, the sums weighted and the sum of the weights for ``rows``.
+    Dropout's masks are drawn from ``numpy.random.default_rng(dropout_seed)``, ``[step's
+    seed, block]``: the same on any worker, in any run from the same seed."""
+    net = worker_network(spec)
+    parameters = shared[0]
+    if rows is not None and rows.size == 0:
+        return 0.0, np.zeros_like(parameters), 0
+    load_state(net, *shared)
+    if dropout_seed is not None:
+        net.rng = np.random.default_rng(dropout_seed)
+    X, Y = _block_data(net, X, Y, rows)
+    weights = None if W is None else _block_weights(net, W, rows)
+    n = X.shape[0] if weights is None else float(weights.sum())
+    if n == 0:  # every weight 0: the block's rows weigh nothing
+        return 0.0, np.zeros_like(parameters), 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        # means (weighted: weighted means) over the block's rows (large: in slices)
+        error = net.compute_gradients(X, Y, None, weights)
+    return error * n, net.flat_gradients() * n, n
+
+
+def block_predictions(spec: str, shared: tuple, X: np.ndarray) -> np.ndarray:
+    net = load_state(worker_network(spec), *shared)
+    return net.evaluate(np.ascontiguousarray(X, dtype=net.dtype), None)[1]
+
+
+def block_gap(spec: str, shared: tuple, X: np.ndarray, Y: np.ndarray) -> float:
+    predicted = block_predictions(spec, shared, X)
+    return float(np.max(np.abs(predicted - Y)))
+
+
+def visit_block(spec: str, shared: tuple, optimizer: dict, step: dict, batch_size: int,
+                seed: int, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None = None):
+    """All of one block's mini-batches, each one step of the local loop's
+    :class:`~chainrule.training.Descent` (gradient, penalties, clipping, divergence check,
+    update) from the driver's state: ``shared``; ``optimizer``, its ``name``,
+    ``hyperparameters``, ``state`` and ``steps``; ``step``, the descent's ``learning_rate``,
+    ``l2``, ``loss_limit``, ``l1``, ``clip_norm`` and ``clip_value``. The rows are taken in
+    an order drawn from ``numpy.random.default_rng(seed)``, and dropout's masks from the same
+    generator after it; batch normalisation's running statistics move on with every
+    mini-batch, as in one process.
+
+    Returns the new parameters, running statistics, optimizer state and step count, the summed
+    loss (each mini-batch's before its update, times its rows or, with sample weights ``W``,
+    its sum of weights), the rows (the sum of the weights), and the loss of the mini-batch
+    that diverged (``None`` if none did: the visit stops there)."""
+    from .optimizers import OPTIMIZERS
+    from .training import Descent
+
+    net = load_state(worker_network(spec), *shared)
+    chosen = OPTIMIZERS[optimizer["name"]](**optimizer["hyperparameters"])
+    chosen.bind([net.flat_parameters()], [net.parameter_scratch()])
+    for name, buffers in chosen.state.items():
+        for buffer, value in zip(buffers, optimizer["state"][name]):
+            np.copyto(buffer, value)
+    chosen.steps = optimizer["steps"]
+    descent = Descent(net, chosen, step["l2"], step["learning_rate"], step["loss_limit"],
+                      l1=step["l1"], clip_norm=step["clip_norm"], clip_value=step["clip_value"])
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    Y = np.ascontiguousarray(Y, dtype=net.dtype)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(X.shape[0])
+    net.rng = rng  # dropout's masks: from here on, in the order of the mini-batches
+    total, diverged, weights = 0.0, None, None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            if W is not None:
+                weights = _block_weights(net, W, rows)
+            error = descent(net.compute_gradients(X[rows], Y[rows], None, weights))
+            if descent.diverged(error):
+                diverged = error  # no update: the driver keeps its weights
+                break
+            total += error * (len(rows) if weights is None else float(weights.sum()))
+    rows = X.shape[0] if W is None else float(np.sum(W))
+    return (net.flat_parameters().copy(), net.running_statistics(),
+            {k: [b.copy() for b in v] for k, v in chosen.state.items()}, chosen.steps,
+            total, rows, diverged)

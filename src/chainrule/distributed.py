@@ -4,13 +4,20 @@ The gradient of a loss averaged over samples is a sum over samples divided by th
 it splits across machines exactly. :class:`DaskBlocks` is a gradient source
 (:mod:`chainrule.sources`) for the one training loop; each step:
 
-1. the current parameters (one flat array) go to the cluster once, as the argument of a task
-   whose result the block tasks share (unlike scattered data, it is recomputed if lost);
+1. the current parameters (one flat array) and batch normalisation's running statistics go to
+   the cluster once, as the argument of a task whose result the block tasks share (unlike
+   scattered data, it is recomputed if lost);
 2. every row-block of the data, where it lives, computes ``(summed loss, summed gradient,
    row count)`` for its rows of the batch;
 3. these are added by a tree reduction on the cluster, in a fixed order;
-4. the driver divides by the row count; the loop's one step adds the L2 term, checks for
-   divergence and applies the update (mini-batches by block: the same step, on the worker).
+4. the driver divides by the row count; the loop's one step adds the penalties, clips, checks
+   for divergence and applies the update (mini-batches by block: the same step, on the worker,
+   which sends back the weights, the optimizer's state and the running statistics).
+
+Dropout's masks are drawn on the workers from generators seeded by the driver's (one seed per
+step, or per block visit), so a run replays bit for bit from its seed; batch normalisation
+trains by block only (``batching="blocks"``), where each mini-batch lies in one block. The
+tasks themselves are in :mod:`chainrule.cluster_blocks`.
 
 The data is persisted once and never moves; only parameters and gradients travel. Full-batch
 results equal single-process training up to the order of floating-point additions (about 1e-16
@@ -35,18 +42,17 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import first_non_finite
 from .callbacks import Callback, EarlyStopping
-from .cluster_blocks import worker_network
+from .cluster_blocks import block_gap, block_predictions, block_sums, check_block, visit_block
 from .distributed_table import ClusterTable, _reduce, prepare_on_cluster
 from .engine import Engine
 from .history import History
-from .optimizers import OPTIMIZERS
 from .persistence import read_checkpoint, write_checkpoint
 from .sources import GradientSource
 from .training import Descent, Trainer, prepare_run
 
 __all__ = ["ClusterTable", "DaskBlocks", "fit", "prepare_on_cluster"]
+
 
 def _refusal_of(task, *args):
     """``task(*args)``, or its ``ValueError``'s message: a worker logs a task that raises, its
@@ -57,90 +63,8 @@ def _refusal_of(task, *args):
         return str(exc)
 
 
-def _check_block(index: int, X: np.ndarray, Y: np.ndarray, spec: str) -> int:
-    """Validate one row-block where it lives; return its number of rows."""
-    net = worker_network(spec)
-    if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"block {index}: X has {X.shape[0]} rows but Y has {Y.shape[0]}")
-    for name, array, columns in (("X", X, net.n_inputs), ("Y", Y, net.n_outputs)):
-        if array.ndim != 2 or array.shape[1] != columns:
-            raise ValueError(f"block {index}: {name} has shape {array.shape}, expected "
-                             f"(rows, {columns})")
-        bad = first_non_finite(np.asarray(array, dtype=float))
-        if bad is not None:
-            raise ValueError(f"block {index}: {name} holds a non-finite value at row {bad[0]} "
-                             f"of the block, column {bad[1]}")
-    net.loss_function.check_targets(np.asarray(Y, dtype=net.dtype), f"Y (block {index})")
-    return X.shape[0]
-
-
-def _block_data(net: Engine, X: np.ndarray, Y: np.ndarray, rows: np.ndarray | None):
-    if rows is not None:
-        X, Y = X[rows], Y[rows]
-    return np.ascontiguousarray(X, dtype=net.dtype), np.ascontiguousarray(Y, dtype=net.dtype)
-
-
-def _block_sums(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray,
-                rows: np.ndarray | None) -> tuple[float, np.ndarray, int]:
-    """``(summed loss, summed gradient, rows)`` of one block, for all its rows or ``rows``."""
-    net = worker_network(spec)
-    if rows is not None and rows.size == 0:
-        return 0.0, np.zeros_like(parameters), 0
-    np.copyto(net.flat_parameters(), parameters)
-    X, Y = _block_data(net, X, Y, rows)
-    with np.errstate(over="ignore", invalid="ignore"):
-        error = net.compute_gradients(X, Y)  # means over the block's rows (large: in slices)
-    n = X.shape[0]
-    return error * n, net.flat_gradients() * n, n
-
-
-def _block_predictions(spec: str, parameters: np.ndarray, X: np.ndarray) -> np.ndarray:
-    net = worker_network(spec)
-    np.copyto(net.flat_parameters(), parameters)
-    return net.evaluate(np.ascontiguousarray(X, dtype=net.dtype), None)[1]
-
-
-def _block_gap(spec: str, parameters: np.ndarray, X: np.ndarray, Y: np.ndarray) -> float:
-    predicted = _block_predictions(spec, parameters, X)
-    return float(np.max(np.abs(predicted - Y)))
-
-
-def _visit_block(spec: str, parameters: np.ndarray, optimizer_name: str, hyperparameters: dict,
-                 state: dict, steps: int, learning_rate: float, l2: float, loss_limit: float,
-                 batch_size: int, seed: int, X: np.ndarray, Y: np.ndarray):
-    """All of one block's mini-batches, in an order drawn from ``seed``, each one step of the
-    local loop's :class:`~chainrule.training.Descent` (gradient, L2, divergence check,
-    update). Returns the new parameters, optimizer state and step count, the summed loss
-    (each mini-batch's before its update, times its rows), the rows, and the loss of the
-    mini-batch that diverged (``None`` if none did: the visit stops there)."""
-    net = worker_network(spec)
-    np.copyto(net.flat_parameters(), parameters)
-    optimizer = OPTIMIZERS[optimizer_name](**hyperparameters)
-    optimizer.bind([net.flat_parameters()], [net.parameter_scratch()])
-    for name, buffers in optimizer.state.items():
-        for buffer, value in zip(buffers, state[name]):
-            np.copyto(buffer, value)
-    optimizer.steps = steps
-    descent = Descent(net, optimizer, l2, learning_rate, loss_limit)
-    X = np.ascontiguousarray(X, dtype=net.dtype)
-    Y = np.ascontiguousarray(Y, dtype=net.dtype)
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    total, diverged = 0.0, None
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            error = descent(net.compute_gradients(X[rows], Y[rows]))
-            if descent.diverged(error):
-                diverged = error  # no update: the driver keeps its weights
-                break
-            total += error * len(rows)
-    return (net.flat_parameters().copy(), {k: [b.copy() for b in v]
-                                           for k, v in optimizer.state.items()},
-            optimizer.steps, total, X.shape[0], diverged)
-
-
-def _parameters(values: np.ndarray) -> np.ndarray:
-    return values
+def _shared(parameters: np.ndarray, statistics: list) -> tuple[np.ndarray, list]:
+    return parameters, statistics
 
 
 def _add(first: tuple, second: tuple) -> tuple[float, np.ndarray, int]:
@@ -149,15 +73,21 @@ def _add(first: tuple, second: tuple) -> tuple[float, np.ndarray, int]:
 
 class DaskBlocks(GradientSource):
     """Training data as row-blocks on a Dask cluster; a step's gradient is their tree-reduced
-    sum. ``X`` (rows, inputs) and ``Y`` (rows, outputs) are Dask arrays chunked alike by rows."""
+    sum. ``X`` (rows, inputs) and ``Y`` (rows, outputs) are Dask arrays chunked alike by rows;
+    ``sample_weight``, a 1-d Dask array chunked alike too (or ``None``), travels with them:
+    each block sums its rows' weighted losses and gradients and their weights. Batch
+    normalisation trains with ``batching="blocks"`` and a ``batch_size`` only: each mini-batch
+    is then within one block, normalised by its own statistics as in one process."""
 
     name = "dask"
 
     def __init__(self, net: Engine, X: Any, Y: Any, client: Any = None,
-                 batching: str = "global") -> None:
+                 batching: str = "global", sample_weight: Any = None) -> None:
         super().__init__(net)
         if batching not in ("global", "blocks"):
             raise ValueError(f"batching must be 'global' or 'blocks', got {batching!r}")
+        if net.couples_rows and batching == "global":
+            raise ValueError(_GLOBAL_BATCH_NORM)
         self.batching = batching
         try:
             import dask.array as da
@@ -167,23 +97,38 @@ class DaskBlocks(GradientSource):
                               "'chainrule[dask]'") from None
         self.client = client = client or get_client()
         X, Y = _as_row_blocks(da, X, Y, net)
+        W = None if sample_weight is None else _weights_as_blocks(da, sample_weight, X)
         self.n_samples = X.shape[0]
         self.spec = json.dumps(net.spec(), sort_keys=True)
         # The data is computed once, block by block (X and Y in one graph: a block read from a
         # file is read once), and stays on the workers from then on.
         x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
-        blocks = client.compute(x_blocks + y_blocks)
-        self.x_blocks, self.y_blocks = blocks[:len(x_blocks)], blocks[len(x_blocks):]
-        checks = [client.submit(_refusal_of, _check_block, i, xb, yb, self.spec, pure=False)
-                  for i, (xb, yb) in enumerate(zip(self.x_blocks, self.y_blocks))]
-        self.block_rows = []
+        w_blocks = [] if W is None else list(W.to_delayed().ravel())
+        blocks = client.compute(x_blocks + y_blocks + w_blocks)
+        n = len(x_blocks)
+        self.x_blocks, self.y_blocks = blocks[:n], blocks[n:2 * n]
+        self.w_blocks = blocks[2 * n:] if W is not None else [None] * n
+        checks = [client.submit(_refusal_of, check_block, i, xb, yb, self.spec, wb,
+                                pure=False)
+                  for i, (xb, yb, wb) in enumerate(zip(self.x_blocks, self.y_blocks,
+                                                       self.w_blocks))]
+        self.block_rows, self.block_weights = [], []
         for rows in client.gather(checks):
             if isinstance(rows, str):  # refused where the block is: raised here, one line
                 raise ValueError(rows)
+            if W is not None:
+                rows, weight = rows
+                self.block_weights.append(weight)
             self.block_rows.append(rows)
+        if W is not None:
+            self.weighted, self.total_weight = True, float(sum(self.block_weights))
+            if self.total_weight == 0.0:
+                raise ValueError("sample_weight: every weight is zero, nothing to learn from")
         self.block_starts = np.concatenate([[0], np.cumsum(self.block_rows)])
 
     def plan(self, batch_size):
+        if self.net.couples_rows:
+            _check_batch_norm_blocks(self.block_rows, batch_size)
         if self.batching == "global" or batch_size is None:
             return None
         # A step is one block's visit: all of its mini-batches, on the worker that holds it.
@@ -195,10 +140,12 @@ class DaskBlocks(GradientSource):
         self._batch_size = batch_size
         self.by_block = self.batching == "blocks" and batch_size is not None
 
-    def _shared_parameters(self):
-        # The parameters travel once, as a task's argument rather than scattered data: a
-        # scattered array lost with its worker is gone, a task's result is recomputed.
-        return self.client.submit(_parameters, self.net.flat_parameters().copy(), pure=False)
+    def _shared_state(self):
+        # The parameters and running statistics travel once, as a task's argument rather than
+        # scattered data: a scattered array lost with its worker is gone, a task's result is
+        # recomputed.
+        return self.client.submit(_shared, self.net.flat_parameters().copy(),
+                                  self.net.running_statistics(), pure=False)
 
     def step(self, batch, index, observe, descent):
         if self.by_block:
@@ -213,52 +160,68 @@ class DaskBlocks(GradientSource):
             if index is None:  # mini-batches in the data's order
                 index = np.arange(batch * size, min((batch + 1) * size, self.n_samples))
             rows_per_block = _rows_per_block(index, self.block_starts)
-        shared = self._shared_parameters()
-        parts = [client.submit(_block_sums, self.spec, shared, xb, yb, rows, pure=False)
-                 for xb, yb, rows in zip(self.x_blocks, self.y_blocks, rows_per_block)
+        shared = self._shared_state()
+        # Dropout: one seed a step from the network's generator, each block's masks drawn
+        # from [seed, block] (drawn only with dropout: a plain run's generator is local's).
+        seed = int(self.net.rng.integers(2**63)) if any(self.net.dropout) else None
+        parts = [client.submit(block_sums, self.spec, shared, xb, yb, rows, wb,
+                               None if seed is None else [seed, block], pure=False)
+                 for block, (xb, yb, rows, wb) in enumerate(zip(
+                     self.x_blocks, self.y_blocks, rows_per_block, self.w_blocks))
                  if rows is None or rows.size]
         loss_sum, gradient_sum, count = _reduce(client, parts, _add)
+        self.last_batch_weight = float(count)
+        if count == 0:  # a batch whose weights are all 0 weighs nothing
+            self.net.flat_gradients().fill(0.0)
+            return 0.0
         np.divide(gradient_sum, count, out=self.net.flat_gradients())
         return loss_sum / count
 
     def _visit(self, step: int, descent: Descent) -> float:
         """Step ``step`` of the epoch: the next block in the epoch's block order runs all its
-        mini-batches where it is, from the driver's weights and optimizer state, each through
-        ``descent``'s rule; the driver then takes the weights and state it ends with. The loss
-        is the mean over its rows of each mini-batch's loss before its update, or the loss
-        that diverged (the driver's weights are then kept)."""
+        mini-batches where it is, from the driver's weights, running statistics and optimizer
+        state, each through ``descent``'s rule; the driver then takes the weights, statistics
+        and state it ends with. The loss is the mean over its rows of each mini-batch's loss
+        before its update, or the loss that diverged (the driver's state is then kept)."""
         rng = self.net.rng
         if step == 0:  # a new epoch: a new order of the blocks, reordering the loop's rows
             self._block_order = rng.permutation(len(self.block_rows))
             self._visit_rows[:] = [int(self.block_rows[b]) for b in self._block_order]
         block = int(self._block_order[step])
-        seed = int(rng.integers(2**63))  # the order of the block's rows
+        seed = int(rng.integers(2**63))  # the order of the block's rows, then its masks
         optimizer = descent.optimizer
         task = self.client.submit(
-            _visit_block, self.spec, self.net.flat_parameters().copy(), optimizer.name,
-            optimizer.hyperparameters(), {k: [b.copy() for b in v]
-                                          for k, v in optimizer.state.items()},
-            optimizer.steps, descent.learning_rate, descent.l2, descent.loss_limit,
-            self._batch_size, seed, self.x_blocks[block], self.y_blocks[block], pure=False)
-        parameters, state, steps, loss_sum, rows, diverged = task.result()
+            visit_block, self.spec, (self.net.flat_parameters().copy(),
+                                     self.net.running_statistics()),
+            {"name": optimizer.name, "hyperparameters": optimizer.hyperparameters(),
+             "state": {k: [b.copy() for b in v] for k, v in optimizer.state.items()},
+             "steps": optimizer.steps},
+            {"learning_rate": descent.learning_rate, "l2": descent.l2,
+             "loss_limit": descent.loss_limit, "l1": descent.l1,
+             "clip_norm": descent.clip_norm, "clip_value": descent.clip_value},
+            self._batch_size, seed, self.x_blocks[block], self.y_blocks[block],
+            self.w_blocks[block], pure=False)
+        parameters, statistics, state, steps, loss_sum, rows, diverged = task.result()
         if diverged is not None:
             return diverged
+        self.last_batch_weight = rows
         np.copyto(self.net.flat_parameters(), parameters)
+        self.net.set_running_statistics(statistics)
         for name, buffers in optimizer.state.items():
             for buffer, value in zip(buffers, state[name]):
                 np.copyto(buffer, value)
         optimizer.steps = steps
-        return loss_sum / rows
+        return loss_sum / rows if rows else 0.0  # weights all 0: the block weighs nothing
 
     def predictions(self):
-        shared = self._shared_parameters()
-        parts = [self.client.submit(_block_predictions, self.spec, shared, xb, pure=False)
+        shared = self._shared_state()
+        parts = [self.client.submit(block_predictions, self.spec, shared, xb, pure=False)
                  for xb in self.x_blocks]
         return np.concatenate(self.client.gather(parts))
 
     def largest_gap(self):
-        shared = self._shared_parameters()
-        parts = [self.client.submit(_block_gap, self.spec, shared, xb, yb, pure=False)
+        shared = self._shared_state()
+        parts = [self.client.submit(block_gap, self.spec, shared, xb, yb, pure=False)
                  for xb, yb in zip(self.x_blocks, self.y_blocks)]
         return max(self.client.gather(parts))
 
@@ -280,6 +243,7 @@ def fit(
     checkpoint_every: int = 1,
     resume_from: str | os.PathLike | None = None,
     batching: str = "global",
+    sample_weight: Any = None,
     **options: Any,
 ) -> History:
     """Train ``net`` on Dask arrays ``X`` (rows, inputs) and ``Y`` (rows, outputs) chunked by rows.
@@ -290,14 +254,19 @@ def fit(
     at one scheduler round trip per step; ``"blocks"`` visits the blocks in a shuffled order
     each epoch and runs all of a block's mini-batches (its rows shuffled) on the worker that
     holds it — exact sequential mini-batch SGD in that block-shuffled order, at one round trip
-    per block. Full batch is the same either way. Every other keyword is
+    per block. Full batch is the same either way. ``sample_weight``, a 1-d Dask array chunked
+    as ``X``'s rows (one weight >= 0 per row), makes each batch's loss the weighted mean, as
+    in one process; its blocks stay with the data's. Dropout's masks are drawn on the workers
+    from seeds the network's generator gives (a run replays bit for bit from its seed, but its
+    masks are not one process's); batch normalisation needs ``batching="blocks"`` and a
+    ``batch_size`` (a ``ValueError`` otherwise, before training). Every other keyword is
     :meth:`chainrule.network.Network.fit`'s and means the same: the run goes through the same
     training loop, with the Dask cluster as the source of each step's gradient. Validation data
     stays in the driver (it is evaluated there each epoch). Training accuracy is not recorded
     (the predictions stay on the workers); ``val_accuracy`` is. Returns the
     :class:`~chainrule.history.History`.
     """
-    source = DaskBlocks(net, X, Y, client, batching)
+    source = DaskBlocks(net, X, Y, client, batching, sample_weight)
     trainer = Trainer(net, source=source, epochs=epochs, callbacks=callbacks,
                       validation_data=validation_data, early_stopping=early_stopping,
                       **options)
@@ -327,6 +296,43 @@ def _as_row_blocks(da, X, Y, net: Engine):
             "rechunk one like the other (Y.rechunk({0: X.chunks[0]}))"
         )
     return X.rechunk({1: -1}), Y.rechunk({1: -1})
+
+
+def _weights_as_blocks(da, sample_weight: Any, X: Any) -> Any:
+    """The sample weights as a 1-d Dask array chunked as ``X``'s rows."""
+    if not isinstance(sample_weight, da.Array):
+        raise ValueError("distributed.fit needs sample_weight as a dask array, chunked as X")
+    if sample_weight.ndim == 2 and sample_weight.shape[1] == 1:
+        sample_weight = sample_weight[:, 0]
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
+        raise ValueError(f"sample_weight must hold one weight per row of X ({X.shape[0]}), "
+                         f"got shape {sample_weight.shape}")
+    if sample_weight.chunks[0] != X.chunks[0]:
+        sample_weight = sample_weight.rechunk({0: X.chunks[0]})
+    return sample_weight
+
+
+_GLOBAL_BATCH_NORM = (
+    "the Dask path does not train batch normalisation yet with batching='global': each "
+    "block would normalise its share of a batch by its own statistics, not the batch's; use "
+    "batching='blocks' with a batch_size (each mini-batch within one block, its statistics "
+    "its own, as in one process), normalization='layer', or train in one process")
+
+
+def _check_batch_norm_blocks(block_rows: list[int], batch_size: int | None) -> None:
+    """Batch normalisation by block: mini-batches (a full batch spans every block), each of
+    at least 2 rows (a block's last mini-batch has ``rows % batch_size`` rows)."""
+    if batch_size is None:
+        raise ValueError("batch normalisation on Dask needs mini-batches (a batch_size, with "
+                         "batching='blocks'): a full batch spans every block, and each block "
+                         "would normalise by its own statistics, not the batch's")
+    for block, rows in enumerate(block_rows):
+        if batch_size == 1 or rows % batch_size == 1:
+            raise ValueError(
+                f"batch normalisation needs at least 2 rows in every training batch: block "
+                f"{block} has {rows} rows, and batch_size={batch_size} leaves it a mini-batch "
+                "of 1 row; choose another batch_size (or rechunk the rows), or use "
+                "normalization='layer'")
 
 
 def _rows_per_block(batch: np.ndarray, block_starts: np.ndarray) -> list[np.ndarray]:

@@ -8,6 +8,8 @@ The cluster's side of a training run, from the client to the held-out metrics:
 - :func:`prepare_table`: a table file read and prepared by the workers (out of core: no process
   holds the whole data set), with the failure of a worker coming back as one line
   (:func:`chainrule.distributed.prepare_on_cluster`);
+- :func:`cluster_weights`: ``--sample-weight COL`` of a table prepared on the cluster, read
+  where each training block is;
 - :func:`fit_on_dask`: the one training loop with the cluster as the source of every step's
   gradient (:func:`chainrule.distributed.fit`);
 - :func:`held_out_metrics`: the held-out metrics summed where the blocks are.
@@ -32,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .network import Network
     from .preparation import TrainingData
 
-__all__ = ["dask_client", "fit_on_dask", "held_out_metrics", "prepare_table", "quiet_dask"]
+__all__ = ["cluster_weights", "dask_client", "fit_on_dask", "held_out_metrics", "prepare_table",
+           "quiet_dask"]
 
 _LOGGERS = ("distributed", "dask")
 
@@ -99,6 +102,45 @@ def prepare_table(source: str, client: Any, *, test_split: float,
                                           validation_split=validation_split or 0.0, **options)
 
 
+def cluster_weights(data: TrainingData, column: str) -> Any:
+    """The weight of each training row of a table prepared on the cluster (``data.held_out``
+    its :class:`~chainrule.distributed_table.ClusterTable`): column ``column`` of every
+    training block, read where the block is — a 1-d Dask array chunked as ``data.X_train``, so
+    that the weights travel with their rows. The column is not a feature (the preparation
+    must drop it). Checked on the workers first: numbers, finite, >= 0, not all zero; a bad
+    cell is a ``ValueError`` naming its file and row."""
+    import dask
+    import dask.array as da
+
+    from .cluster_blocks import part_weights
+    from .distributed_table import _gather, _submit
+
+    table = data.held_out
+    prep = table.preparation
+    if column not in table.ctx["kinds"]:
+        raise ValueError(f"{table.source}: no column {column!r} for the sample weights")
+    if column == prep.target_name or column in prep.used_columns:
+        raise ValueError(f"{table.source}: column {column!r} is "
+                         f"{'the target' if column == prep.target_name else 'a feature'}; "
+                         "sample weights come from a column the preparation drops")
+    rows = table.part_rows[:, 0].tolist()
+    blocks = [(i, block, int(n)) for i, (block, n) in enumerate(zip(table.blocks, rows)) if n]
+    summaries = _gather(table.client, [_submit(table.client, part_weights, block, table.ctx,
+                                               column, 0, True) for _, block, _ in blocks])
+    for (i, _, _), (_, bad_row, value) in zip(blocks, summaries):
+        if bad_row is not None:
+            what = "missing" if np.isnan(value) else f"{value:g}"
+            where = prep.row_label(table.first_rows[i] + bad_row)
+            raise ValueError(f"{table.source}: {where}, column {column!r} (the sample weights): "
+                             f"{what}; weights must be finite numbers >= 0")
+    if not sum(total for total, _, _ in summaries):
+        raise ValueError(f"{table.source}: column {column!r} (the sample weights): every "
+                         "training row's weight is zero, nothing to learn from")
+    return da.concatenate([
+        da.from_delayed(dask.delayed(part_weights, pure=False)(block, table.ctx, column, 0),
+                        (n,), float) for _, block, n in blocks])
+
+
 def fit_on_dask(net: Network, data: TrainingData, client: Any, options: dict[str, Any],
                 batching: str) -> History:
     """The same training as ``net.fit(**options)``, with the Dask cluster as the source of every
@@ -114,6 +156,9 @@ def fit_on_dask(net: Network, data: TrainingData, client: Any, options: dict[str
         rows = -(-len(X) // (2 * n_workers))  # two row-blocks per worker
         X = da.from_array(X, chunks=(rows, X.shape[1]))
         Y = da.from_array(Y, chunks=(rows, Y.shape[1]))
+    weights = options.get("sample_weight")
+    if isinstance(weights, np.ndarray):  # weights made here travel in the data's row-blocks
+        options = {**options, "sample_weight": da.from_array(weights, chunks=X.chunks[0])}
     return distributed.fit(net, X, Y, client=client, batching=batching, **options)
 
 

@@ -306,6 +306,7 @@ class ClusterTable:
         except DataError as exc:
             raise DataError(f"{source}: {exc}") from None
         self.preparation = prep
+        self.part_rows = counts  # each block's rows of each part (training, validation, held out)
         self.parts = [self._part(k, counts[:, k].tolist()) for k in range(3)]
 
     def _fit(self, prep: Preparation, names: list[str], test_split: float) -> np.ndarray:
@@ -370,6 +371,7 @@ class ClusterTable:
                                                    for i in again])):
             scans[i] = scan
         starts = np.concatenate([[0], np.cumsum([s["rows"] for s in scans])]).tolist()
+        self.first_rows = starts[:-1]  # each block's first row, over the files in order
         firsts = [i for i, b in enumerate(blocks) if not i or b["path"] != blocks[i - 1]["path"]]
         for i, scan in enumerate(scans):
             if scan["bad"]:
@@ -417,8 +419,9 @@ class ClusterTable:
         spec, parameters = json.dumps(net.spec(), sort_keys=True), net.flat_parameters().copy()
         x_blocks, y_blocks = list(X.to_delayed().ravel()), list(Y.to_delayed().ravel())
         blocks = client.compute(x_blocks + y_blocks)  # one graph: each block prepared once
-        parts = [client.submit(held_out_block, spec, parameters, dict(net.metadata),
-                               accumulate, xb, yb, pure=False)
+        statistics = net.running_statistics()  # batch normalisation's, for evaluation
+        parts = [client.submit(held_out_block, spec, parameters, statistics,
+                               dict(net.metadata), accumulate, xb, yb, pure=False)
                  for xb, yb in zip(blocks[:len(x_blocks)], blocks[len(x_blocks):])]
         return client.gather(parts)
 
