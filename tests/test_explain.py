@@ -217,3 +217,17 @@ def test_a_chain_keeps_each_layer_once_and_is_freed_when_dropped():
         tracemalloc.stop()
         gc.enable()
     assert peak < 2 * needed
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_line_written_out_with_numbers_closes(seed):
+    """Each line ``... = expression = result`` whose expression is numbers only gives, from
+    the digits shown, the result shown (see tests/test_explain_layers.py's checker)."""
+    from test_explain_layers import assert_lines_close
+
+    net = Network([3, 4, 2], activation="tanh", seed=seed)
+    rng = np.random.default_rng(seed)
+    for X in (rng.normal(size=(1, 3)), rng.normal(size=(3, 3))):
+        Y = rng.random((len(X), 2))
+        assert assert_lines_close(str(net.explain(X, Y, 0, (1, 2)))) >= 1
+        assert assert_lines_close(str(net.explain(X, Y, 1, bias=0))) >= 1

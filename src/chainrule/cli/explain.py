@@ -28,6 +28,10 @@ def add_parser(commands, formatter_class):
                          help="the layer l of weights[l] (0: the weights from the inputs)")
     explain.add_argument("--weight", type=index_list, metavar="FROM,TO")
     explain.add_argument("--bias", type=int, metavar="NEURON")
+    explain.add_argument("--gamma", type=int, metavar="NEURON",
+                         help="a normalised layer's scale of that neuron instead")
+    explain.add_argument("--beta", type=int, metavar="NEURON",
+                         help="a normalised layer's shift of that neuron instead")
     explain.add_argument("--x", type=float_list,
                          help="the sample's inputs (default: evenly spaced from 0.1 to 0.9)")
     explain.add_argument("--y", type=float_list,
@@ -36,6 +40,9 @@ def add_parser(commands, formatter_class):
     explain.add_argument("--dataset", choices=sorted(DATASETS),
                          help="take the sample from a built-in dataset instead")
     explain.add_argument("--sample", type=int, default=0, help="its row (default 0)")
+    explain.add_argument("--rows", type=int, default=1, metavar="N",
+                         help="with --dataset, a batch of N rows from --sample on (default 1; "
+                              "batch normalisation needs two or more)")
     explain.add_argument("--json", action="store_true")
     return explain
 
@@ -45,15 +52,19 @@ def cmd_explain(args) -> int:
     from ..metrics import scale_inputs, target_units
 
     net = network_from_args(args)
-    X, Y = _sample(args, net.n_inputs, net.n_outputs)
+    X, Y = _sample(args, net.n_inputs, net.n_outputs, net.loss_name)
     # A model trained by the command line sees standardised data: explain what it sees.
     scaled = bool(net.metadata.get("scaling") or net.metadata.get("target_scaling"))
     X, Y = scale_inputs(net, X), target_units(net, Y, to_network=True)
     if scaled and not (np.isfinite(X).all() and np.isfinite(Y).all()):
         raise UsageError(f"the sample, scaled as the model {args.model} was trained, is not "
                          "finite: its values lie too far outside the training data's")
-    if args.bias is not None:
-        explanation = net.explain(X, Y, args.layer, bias=args.bias)
+    named = {name: getattr(args, name, None) for name in ("bias", "gamma", "beta")}
+    named = {name: neuron for name, neuron in named.items() if neuron is not None}
+    if named:
+        if len(named) > 1:
+            raise UsageError("give one of --bias, --gamma or --beta")
+        explanation = net.explain(X, Y, args.layer, **named)
     else:
         if args.weight is None or len(args.weight) != 2:
             raise UsageError("--weight FROM,TO (two neuron indices) or --bias NEURON is needed")
@@ -71,24 +82,30 @@ def cmd_explain(args) -> int:
 
 
 def _dataset_sample(args, n_inputs: int, n_outputs: int):
-    """Row ``--sample`` of a built-in dataset, with its target as the network takes it."""
+    """Rows ``--sample`` on (``--rows`` of them) of a built-in dataset, with their targets as
+    the network takes them."""
     from ..datasets import load_dataset
 
     data = load_dataset(args.dataset)
     if not 0 <= args.sample < len(data.X):
         raise UsageError(f"--sample {args.sample} is outside {args.dataset} "
                          f"(0..{len(data.X) - 1})")
+    rows = getattr(args, "rows", 1)
+    if not 1 <= rows <= len(data.X) - args.sample:
+        raise UsageError(f"--rows {rows}: {args.dataset} has {len(data.X) - args.sample} rows "
+                         f"from --sample {args.sample} on")
     if data.X.shape[1] != n_inputs:
         raise UsageError(f"{args.dataset} has {data.X.shape[1]} inputs but the network takes "
                          f"{n_inputs}; use --sizes {data.X.shape[1]},...")
-    X = data.X[[args.sample]]
-    target = data.y[args.sample]
+    chosen = np.arange(args.sample, args.sample + rows)
+    X = data.X[chosen]
+    target = data.y[chosen]
     if data.task == "regression":
-        Y = np.asarray(target, dtype=float).reshape(1, -1)
+        Y = np.asarray(target, dtype=float).reshape(rows, -1)
     elif n_outputs == len(np.unique(data.y)):
-        Y = np.eye(n_outputs)[[int(target)]]
+        Y = np.eye(n_outputs)[target.astype(int)]
     elif n_outputs == 1 and len(np.unique(data.y)) == 2:
-        Y = np.array([[float(target)]])
+        Y = np.asarray(target, dtype=float).reshape(-1, 1)
     else:
         raise UsageError(f"{args.dataset} has {len(np.unique(data.y))} classes but the "
                          f"network has {n_outputs} outputs")
@@ -98,20 +115,23 @@ def _dataset_sample(args, n_inputs: int, n_outputs: int):
     return X, Y
 
 
-def _sample(args, n_inputs: int, n_outputs: int):
-    """The sample ``(X, Y)`` (one row each): ``--dataset``/``--sample``, or ``--x``/``--y`` (by
-    default evenly spaced inputs and targets of 0.3, or the first class, one-hot)."""
+def _sample(args, n_inputs: int, n_outputs: int, loss: str | None = None):
+    """The samples ``(X, Y)``: ``--dataset``/``--sample`` (``--rows`` of them), or one from
+    ``--x``/``--y`` (by default evenly spaced inputs and targets of 0.3, or the first class,
+    one-hot)."""
     if getattr(args, "dataset", None):
         if args.x is not None or args.y is not None:
             raise UsageError("give --dataset/--sample or --x/--y, not both")
         return _dataset_sample(args, n_inputs, n_outputs)
+    if getattr(args, "rows", 1) != 1:
+        raise UsageError("--rows is for --dataset")
     if args.x is None:
         X = np.linspace(0.1, 0.9, n_inputs).reshape(1, -1)
     else:
         X = np.asarray(args.x, dtype=float).reshape(1, -1)
     if args.y is None:
         Y = np.full((1, n_outputs), 0.3)
-        if args.loss == "categorical_cross_entropy":
+        if (loss or args.loss) == "categorical_cross_entropy":  # the model's loss, if any
             Y = np.eye(n_outputs)[[0]]
     else:
         Y = np.asarray(args.y, dtype=float).reshape(1, -1)
