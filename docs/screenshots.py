@@ -1,8 +1,10 @@
 """The playground's screenshots in docs/img/ (``make screenshots``).
 
 Starts ``chainrule serve``, opens the page in headless Chromium on a spiral with three classes,
-trains a while, clicks a hidden weight, and photographs each panel; then the tutorial's one
-sample, whose chain is the one Part 1 of the tutorial derives by hand.
+trains a while, clicks a hidden weight, and photographs each panel; then the whole page at each
+width of ``WIDTHS`` (``playground-<width>.png``: a phone, a tablet, a laptop, wide screens; the
+layout tests in tests/test_playground_layout.py measure the same widths); then the tutorial's
+one sample, whose chain is the one Part 1 of the tutorial derives by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +28,19 @@ TUTORIAL = {"data": {"source": "builtin", "name": "tutorial"}, "test_split": 0,
             "loss": "squared_error", "init": "uniform", "optimizer": "gd",
             "learning_rate": 0.5, "epochs": 10000}
 PANELS = ["data", "network", "training", "metrics", "chain", "export"]
+WIDTHS = [390, 768, 1024, 1280, 1600]
+
+
+def compact(path: str) -> None:
+    """A whole-page shot in 256 colours (a third of the bytes, the same to the eye); kept as
+    it is where Pillow (matplotlib's, in the dev extra) is missing."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def click_weight(page, layer: int, source: int, to: int) -> None:
@@ -52,6 +67,15 @@ def main(folder: str) -> None:
         for panel in PANELS:
             page.locator(f"#panel-{panel}").screenshot(
                 path=os.path.join(folder, f"playground-{panel}.png"))
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            # two frames: the layout, then the canvases drawn again at their new size
+            page.evaluate("() => new Promise((r) => requestAnimationFrame("
+                          "() => requestAnimationFrame(r)))")
+            shot = os.path.join(folder, f"playground-{width}.png")
+            page.screenshot(path=shot, full_page=True)
+            compact(shot)
+        page.set_viewport_size({"width": 1500, "height": 1300})
         page.goto("about:blank")
         page.goto(f"{base}#c={browser.encode_config(TUTORIAL)}&p=3")
         page.wait_for_selector("body[data-ready=true]")

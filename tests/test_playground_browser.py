@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 import numpy as np
 import pytest
@@ -469,8 +470,8 @@ def test_building_a_network_with_the_controls(page, served):
     page.fill("#opt-beta1", "0.8")
     page.fill("#learning-rate", "0.02")
     page.fill("#batch-size", "0")
-    page.click("#apply")
-    page.wait_for_function("window.chainrule.config().optimizer === 'adam'")
+    page.press("#batch-size", "Enter")  # every control restarts the run at once
+    page.wait_for_function("window.chainrule.config().batch_size === 0")
     config = page.evaluate("window.chainrule.config()")
     assert config["optimizer_settings"] == {"beta1": 0.8} and config["batch_size"] == 0
     assert config["activations"] == ["tanh", "sigmoid", "softmax"]
@@ -606,6 +607,23 @@ def test_a_url_the_server_cannot_run_says_why_and_opens_the_default(page, served
 
 
 # ---------------------------------------------------------------------------- lines that close
+#: The lines of dropout, normalisation and clipping (chain-layers.js, chain.js), each as the
+#: reference computes it, the same doubles in the same order (chainrule.reference_layers).
+EXACT = {
+    "dropout": lambda x, mask, p: x * mask / (1.0 - p),
+    "std": lambda var, eps: math.sqrt(var + eps),
+    "xhat": lambda sop, mean, std: (sop - mean) / std,
+    "affine": lambda gamma, xhat, beta: gamma * xhat + beta,
+    "dvar": lambda total, std: total * -0.5 / std ** 3,
+    "dmean": lambda sum_dxhat, std, dvar, sum_centred, m:
+        -sum_dxhat / std + dvar * -2.0 * sum_centred / m,
+    "dsop": lambda dxhat, std, dvar, centred, dmean, m:
+        dxhat / std + dvar * 2.0 * centred / m + dmean / m,
+    "clipfactor": lambda clip_norm, norm: clip_norm / (norm + 1e-6),
+    "clamp": lambda x, limit: min(max(x, -limit), limit),
+}
+
+
 def closing_lines(page) -> dict[str, int]:
     """Every line of the chain panel that multiplies or adds shown numbers (its data-check:
     the kind, the keys of its terms and of its result), recomputed from the numbers' text at
@@ -631,6 +649,15 @@ def closing_lines(page) -> dict[str, int]:
         elif kind == "combined":
             predicted, target, n = (values[k] for k in keys)
             assert (predicted - target) * (1.0 / n) == shown, result
+        elif kind in EXACT:  # dropout, normalisation and clipping, as the reference computes
+            assert EXACT[kind](*(values[k] for k in keys)) == shown, (kind, keys, result)
+        elif kind in ("mean", "meansquare"):  # over a group of M values, to 1e-12
+            terms = [values[k] ** (2 if kind == "meansquare" else 1) for k in keys[:-1]]
+            total = 0.0
+            for term in terms:
+                total += term
+            assert abs(total / values[keys[-1]] - shown) <= \
+                1e-12 * sum(abs(t) for t in terms) / values[keys[-1]], (kind, result)
         else:
             products = [values[k] for k in keys] if kind == "sum" else \
                 [values[a] * values[b] for a, b in (k.split("*") for k in keys)]
@@ -690,6 +717,57 @@ def test_every_line_of_a_chain_closes_to_the_numbers_shown(page, served, config,
                                ".includes('biases[2][1]')")
         counts = closing_lines(page)  # the row's term, the one path; g1 · g2 after softmax
         assert counts["product"] >= 2 and counts["dot"] >= 1 and chain_numbers(page)["g3"] == 1
+
+
+LAYERS = {**SQUARED, "hidden": [3, 3], "dropout": [0.25, 0.5], "normalization": ["batch", None],
+          "l1": 0.01, "l2": 0.02, "clip_norm": 0.05, "clip_value": 0.004}
+
+
+def test_a_chain_through_dropout_and_batch_norm_closes_term_by_term(page, served):
+    """Through a dropout mask (its factor per row) and batch normalisation (mean, var, std,
+    xhat, z forward; dxhat, the group's sums, dvar, dmean, dsop backward), with L1 beside L2 and
+    clipping by norm and by value: every line closes to the numbers shown; the paths carry the
+    mask factors where no normalised layer lies between, and say why not where one does."""
+    open_page(page, served, LAYERS)
+    config = page.evaluate("window.chainrule.config()")  # the URL carried them, the controls
+    assert config["dropout"] == [0.25, 0.5] and config["normalization"] == ["batch", None]
+    assert (config["l1"], config["clip_norm"], config["clip_value"]) == (0.01, 0.05, 0.004)
+    assert page.input_value("#activation-controls input[data-dropout-layer='1']") == "0.5"
+    assert page.input_value("#activation-controls select[data-norm-layer='0']") == "batch"
+    assert page.input_value("#clip-norm") == "0.05" and page.input_value("#l1") == "0.01"
+    for position in range(1, 3):
+        click_step(page, "#step-batch", position)
+    click_weight(page, 0, 1, 2)  # into the batch-normalised layer with dropout
+    counts = closing_lines(page)
+    for kind in ("dropout", "mean", "meansquare", "std", "xhat", "affine", "dvar", "dmean",
+                 "dsop", "clipfactor", "clamp"):
+        assert counts.get(kind, 0) >= 1, (kind, counts)
+    assert counts["dsop"] == 1 and counts["dot"] >= 4, counts  # its neuron; it and the 3 above
+    chain = page.inner_text("#chain")
+    assert "does not apply" in page.inner_text("#paths-normalised")
+    assert "L1's term" in chain and "clip by value" in chain and "this step's own" in chain
+    numbers = chain_numbers(page)
+    assert abs(numbers["engine_gradient"] - numbers["clipped"]) <= \
+        1e-12 * abs(numbers["clipped"])  # the engine's own sums, in its own order
+    click_weight(page, 1, 2, 0)  # above the normalised layer: dropout alone, and its paths
+    counts = closing_lines(page)
+    assert counts["dropout"] >= 2 and counts["sum"] >= 2, counts
+    assert page.locator("#paths tr").count() == 1 + 2  # two outputs, one path each
+    assert "followed by its mask factor mask / (1 − p)" in page.inner_text("#chain")
+    titles = page.eval_on_selector_all("#paths [data-key]", "els => els.map(e => e.title)")
+    assert sum(t.startswith("mask / (1 − p) of neuron 0 of layer 1") for t in titles) == 2
+    # Layer norm: the statistics and sums of each row's own layer (written out on row 1).
+    open_page(page, served, {**LAYERS, "normalization": ["layer", None]})
+    click_step(page, "#step-batch", 1)
+    click_weight(page, 0, 1, 2)
+    counts = closing_lines(page)
+    assert counts["mean"] == counts["meansquare"] == 1 and counts["dsop"] == 1, counts
+    page.fill("#chain-row", "3")
+    page.dispatch_event("#chain-row", "change")
+    page.wait_for_function(
+        "document.querySelector('#chain').textContent.includes('values of row 3')")
+    counts = closing_lines(page)
+    assert "mean" not in counts and counts["xhat"] == counts["dsop"] == 1, counts
 
 
 def test_a_chain_lists_its_paths_or_their_count(page, served):

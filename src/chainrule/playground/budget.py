@@ -41,7 +41,7 @@ FLOAT = 8
 GRID_ROWS = 32 * 32
 #: The optimizers' state buffers, each as large as the parameters.
 OPTIMIZER_BUFFERS = {"gd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
-                     "adam": 2}
+                     "adam": 2, "amsgrad": 3, "adamw": 2, "nadam": 2, "adadelta": 2}
 #: Copies of the parameters a session keeps: the network's, its gradients and their slice sums;
 #: the probe network's and its gradients; the initial ones; the step on show's weights before,
 #: gradients and update, and the trainer's own copy before a watched step; the answer's.
@@ -98,11 +98,12 @@ def _values(rows: int, sizes: list[int]) -> int:
 
 
 def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_held: int,
-             n_points: int, epochs: int, couples_outputs: bool = False) -> Footprint:
+             n_points: int, epochs: int, couples_outputs: bool = False,
+             normalization: str | list[str | None] | None = None) -> Footprint:
     """The footprint of a session training the network of layer ``sizes`` with ``optimizer``
     on batches of ``batch_rows`` of its ``n_train`` training rows (``n_held`` held out,
     ``n_points`` drawn) for at most ``epochs`` epochs; ``couples_outputs`` for a softmax
-    output."""
+    output; ``normalization`` the hidden layers' (one kind for all, or one per hidden layer)."""
     n_in, n_out = sizes[0], sizes[-1]
     parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     buffers = OPTIMIZER_BUFFERS.get(optimizer, 2)
@@ -129,11 +130,20 @@ def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_
                   + 4 * FLOAT * n_rows * n_out,
                   3 * _values(GRID_ROWS, sizes))
     step = working + 8 * FLOAT * parameters
-    chain = chain_bytes(sizes, 0, max(batch_rows, n_train), couples_outputs)
+    if not isinstance(normalization, list):  # one kind for every hidden layer
+        normalization = [normalization] * (len(sizes) - 2)
+    kinds = [*normalization, None]  # never the output layer
+    chain = chain_bytes(sizes, 0, max(batch_rows, n_train), couples_outputs, kinds)
     return Footprint(int(held), int(kept), int(step), int(chain))
 
 
-def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool = False) -> int:
+#: The arrays of a normalised layer's width per row that a chain adds (see
+#: :func:`chain_bytes`).
+NORMALIZED_ARRAYS = 12
+
+
+def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool = False,
+                normalization: list[str | None] | None = None) -> int:
     """What the chain of a weight of ``layer`` on ``rows`` rows adds: the finite differences'
     float64 copy of the network (its parameters, gradients and scratch) and their forward
     passes (a workspace of their own per slice of rows), and
@@ -141,13 +151,18 @@ def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool =
     row (sops, outputs, derivatives, dError/dOutput and deltas, and for an output layer that
     couples its neurons, softmax, its Jacobian), and for each hidden neuron on the chain one
     product per path to the layer above (every neuron of every hidden layer above ``layer``,
-    and the neuron the weight feeds)."""
+    and the neuron the weight feeds); a normalised layer (``normalization``, one kind or None
+    per layer) keeps about :data:`NORMALIZED_ARRAYS` more arrays of its width on every row (the
+    reference's z, xhat and activated, and the chain's centred, dxhat, dsop and the others of
+    :func:`~chainrule.explain_layers.layer_arrays`)."""
     widths = sizes[1:]
     last = len(widths) - 1
     paths = (widths[layer + 1] if layer < last else 0) + sum(
         widths[at] * widths[at + 1] for at in range(layer + 1, last))
     per_row = 5 * sum(widths) + (widths[-1] ** 2 if couples_outputs else 0) + paths
     per_row += max(widths)  # a derivative's temporary
+    per_row += NORMALIZED_ARRAYS * sum(width for width, kind in
+                                       zip(widths, normalization or []) if kind)
     forward = _values(rows, sizes) + WORKSPACE_ARRAYS * _values(min(rows, ROWS_PER_SLICE), sizes)
     copy = 3 * sum((a + 1) * b for a, b in zip(sizes, sizes[1:])) * FLOAT
     # And the answer's Python objects and JSON: a dict per neuron and path, and the shown rows'

@@ -24,6 +24,7 @@ from ..explain import explain
 from ..gradcheck import numerical_derivative
 from ..network import Network
 from ..reference import ACTIVATIONS, COMBINED, LOSSES, backprop, softmax_jacobian
+from ..training.step import CLIP_EPSILON
 from .budget import MAX_STEP_BYTES, TooLarge, chain_bytes, size
 from .inputs import whole
 
@@ -64,7 +65,8 @@ class Chains:
             if self.sample:
                 batch_note += f", shown row by row (row {self.sample} of {len(record.rows)})"
         needed = chain_bytes(self.net.sizes, layer, len(inputs),
-                             self.net.activation_functions[-1].couples_neurons)
+                             self.net.activation_functions[-1].couples_neurons,
+                             self.net.normalization)
         if needed > MAX_STEP_BYTES:
             raise TooLarge(
                 f"the chain of a weight of layer {layer} on {len(inputs):,} rows needs about "
@@ -88,9 +90,13 @@ class Chains:
         net = self._probe_at(parameters)
         weight = None if source is None else (source, to)
         bias = to if source is None else None
-        explanation = explain(net, inputs, targets, layer, weight, bias=bias)
+        # Dropout: the step's own masks where its record kept them, else those the probe's
+        # next pass would draw (then the chain is not the step's: "masks_of_step" says so).
+        masks = None if record is None else getattr(record, "masks", None)
+        explanation = explain(net, inputs, targets, layer, weight, bias=bias, masks=masks)
+        masks = explanation.masks or None
         explained = explanation.gradient
-        numeric = numerical_derivative(net, inputs, targets, layer, weight, bias)
+        numeric = numerical_derivative(net, inputs, targets, layer, weight, bias, masks=masks)
         value = float(net.weights[layer][source, to] if source is not None
                       else net.biases[layer][to])
         slip = self._published_slip(explanation, net)
@@ -103,25 +109,33 @@ class Chains:
         }
         if slip is not None:
             out["published_slip"] = slip
+        if any(net.dropout):
+            out["masks_of_step"] = record is not None and getattr(record, "masks", None) \
+                is not None
         # Where the batch's 1/n enters: in g1 (the error is the mean of the rows' errors), so
         # every dError/dSop carries it and each row's term below is its share of the sum.
-        out["row_terms"] = (explanation.delta.value
-                            * explanation.sop_weight_deriv.value)[:SHOWN_SAMPLES].tolist()
+        out["row_terms"] = explanation.terms[:SHOWN_SAMPLES].tolist()
         with np.errstate(over="ignore"):  # as explain runs it
-            values = backprop(net, *net.check_data(inputs, targets))
+            values = backprop(net, *net.check_data(inputs, targets), masks=masks)
         out["output_layer"] = output_factors(net, values, targets, SHOWN_SAMPLES)
         out["paths"] = paths(net, values, inputs, layer, source, to, SHOWN_SAMPLES)
         out["incoming"] = {"weights": net.weights[layer][:, to].tolist(),
                            "bias": None if net.biases[layer] is None
                            else float(net.biases[layer][to])}
         out["shown_row"] = self.sample - 1 if self.sample else 0
-        l2 = self.config["l2"] if source is not None else 0.0
-        out["l2"] = {"l2": self.config["l2"], "term": l2 * value}
+        # The penalties and clipping the step's trainer applied (the configuration's, once
+        # the session hands them on).
+        applied = {name: getattr(self.trainer, name, self.config.get(name))
+                   for name in ("l2", "l1", "clip_norm", "clip_value")}
+        penalties = _penalties(applied, source is not None, value)
+        out.update(penalties)
+        penalised = explained + penalties["l2"]["term"] + penalties["l1"]["term"]
+        out["clipping"] = _clipping(net, values, applied, penalised)
         if record is not None:
             used = float(record.weight_grads[layer][source, to] if source is not None
                          else record.bias_grads[layer][to])
             out["engine_gradient"] = used
-            out["engine_relative_difference"] = _relative(explained + l2 * value, used)
+            out["engine_relative_difference"] = _relative(out["clipping"]["gradient"], used)
             out["update"] = self._update_terms(layer, source, to, value, used,
                                                record.learning_rate)
         return out
@@ -204,13 +218,23 @@ def paths(net: Network, values: dict[str, Any], inputs: np.ndarray, layer: int,
     the output, ``g1[m] * g2[m]`` is the engine's ``dError/dSop[L][m]``, one factor). With more
     than :data:`MAX_PATHS` paths only their ``count`` is given. ``product``: each path's
     product on the first ``rows`` rows; ``total``: summed over every row; ``sum``: of the
-    totals, the gradient (up to rounding)."""
+    totals, the gradient (up to rounding). Through dropout each hidden ``f'`` is multiplied by
+    its mask factor ``mask / (1 - p)`` (``mask_factors``: the weight's own neuron's, then each
+    layer's above, None where there is no dropout); through normalisation a path has no
+    product of its own (its backward pass mixes the batch's rows or the layer's neurons):
+    ``normalised`` is then True and no products are given."""
     last = net.n_layers - 1
     widths = net.sizes[layer + 2:]
     count = int(np.prod(widths, dtype=np.int64)) if widths else 1
     out: dict[str, Any] = {"count": count, "limit": MAX_PATHS}
+    kinds, rates = values.get("kinds") or [None] * (last + 1), values.get("rates") or \
+        [0.0] * (last + 1)
+    if any(kinds[layer:last]):
+        return out | {"normalised": True}
     if count > MAX_PATHS:
         return out
+    factors = [None if not rates[at] else values["masks"][at] / (1.0 - rates[at])
+               for at in range(last + 1)]
     layer_input = inputs if layer == 0 else values["outputs"][layer - 1]
     g3 = np.ones(len(inputs)) if source is None else layer_input[:, source]
     grid = np.indices(widths).reshape(len(widths), -1) if widths else np.zeros((0, 1), int)
@@ -222,9 +246,12 @@ def paths(net: Network, values: dict[str, Any], inputs: np.ndarray, layer: int,
         product = values["output_grads"][last][:, m] * values["derivatives"][last][:, m]
     else:
         product = values["deltas"][last][:, m].copy()
-    for at in range(last, layer, -1):  # down from the output layer: w, then f'
-        product = product * net.weights[at][neurons[at - layer - 1], neurons[at - layer]]
-        product = product * values["derivatives"][at - 1][:, neurons[at - layer - 1]]
+    for at in range(last, layer, -1):  # down from the output layer: w, f', the mask factor
+        below = neurons[at - layer - 1]
+        product = product * net.weights[at][below, neurons[at - layer]]
+        product = product * values["derivatives"][at - 1][:, below]
+        if factors[at - 1] is not None:  # one factor of its own, as the page shows it
+            product = product * factors[at - 1][:, below]
     product = product * g3[:, None]
     total = product.sum(axis=0)
     out.update(neurons=neurons.T.tolist(), split=split, product=product[:rows].T.tolist(),
@@ -238,6 +265,50 @@ def paths(net: Network, values: dict[str, Any], inputs: np.ndarray, layer: int,
                # the weights out of the weight's own neuron, then each layer's above
                own_weights=None if layer == last else net.weights[layer + 1][to].tolist(),
                weights=[net.weights[at].tolist() for at in range(layer + 2, last + 1)])
+    if any(rates):
+        out["mask_factors"] = [None if factors[at] is None else factors[at][:rows].tolist()
+                               for at in range(layer, last)]
+    return out
+
+
+def _penalties(config: dict[str, Any], is_weight: bool, value: float) -> dict[str, Any]:
+    """The penalties' terms added to a weight's gradient (biases have none): ``l2 * w`` and
+    ``l1 * sign(w)`` (0 at w = 0, as the loop's ``add_l1`` takes it)."""
+    l2 = config.get("l2", 0.0) or 0.0
+    l1 = config.get("l1", 0.0) or 0.0
+    return {"l2": {"l2": l2, "term": l2 * value if is_weight else 0.0},
+            "l1": {"l1": l1, "sign": float(np.sign(value)),
+                   "term": l1 * float(np.sign(value)) if is_weight else 0.0}}
+
+
+def _clipping(net: Network, values: dict[str, Any], applied: dict[str, Any],
+              penalised: float) -> dict[str, Any]:
+    """The clipping of the step, for the parameter whose penalised gradient is
+    ``penalised``: ``norm``, the global 2-norm of the whole penalised gradient (every weight,
+    bias, gamma and beta, from the reference's values); ``factor = clip_norm / (norm + 1e-6)``
+    where below 1 (else 1); then the clamp into ``[-clip_value, clip_value]``: ``gradient``,
+    what the optimizer receives (``penalised`` itself without clipping; ``scaled``: after the
+    factor, before the clamp)."""
+    clip_norm, clip_value = applied.get("clip_norm"), applied.get("clip_value")
+    out: dict[str, Any] = {"clip_norm": clip_norm, "clip_value": clip_value, "norm": None,
+                           "factor": 1.0, "penalised": penalised, "gradient": penalised}
+    if clip_norm is not None:
+        l2, l1 = applied.get("l2") or 0.0, applied.get("l1") or 0.0
+        squares = 0.0
+        for weight, grad in zip(net.weights, values["weight_grads"]):
+            full = grad + l2 * weight if l2 else grad
+            full = full + l1 * np.sign(weight) if l1 else full
+            squares += float(np.vdot(full, full))
+        for key in ("bias_grads", "gamma_grads", "beta_grads"):
+            squares += sum(float(np.vdot(g, g)) for g in values.get(key) or [] if g is not None)
+        norm = float(np.sqrt(squares))
+        factor = clip_norm / (norm + CLIP_EPSILON)
+        out["norm"] = norm
+        if factor < 1.0:
+            out["factor"], out["gradient"] = factor, penalised * factor
+    out["scaled"] = out["gradient"]  # after the norm's factor, before the clamp
+    if clip_value is not None:
+        out["gradient"] = float(np.clip(out["gradient"], -clip_value, clip_value))
     return out
 
 
@@ -265,7 +336,12 @@ def _cut(explanation, rows: int) -> dict[str, Any]:
                                                explanation.targets[:rows])
     explanation.sops = [values[:rows] for values in explanation.sops]
     explanation.outputs = [values[:rows] for values in explanation.outputs]
+    explanation.zs = [values[:rows] for values in explanation.zs]
+    explanation.activated = [values[:rows] for values in explanation.activated]
+    explanation.masks = [None if mask is None else mask[:rows] for mask in explanation.masks]
     for delta in explanation.derivation:
+        if delta.layer_terms is not None:
+            delta.layer_terms.cut(rows)
         delta.value = delta.value[:rows]
         if delta.output_grad is not None:
             delta.output_grad = delta.output_grad[:rows]

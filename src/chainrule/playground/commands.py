@@ -80,8 +80,31 @@ def _cli(session: Any) -> tuple[str | None, str]:
               "--out", "playground.npz"]
     if c["schedule"] != "constant":
         words += ["--schedule", c["schedule"]]
+    words += _layer_flags(c)
     return shlex.join(words), (f"trains {session.trainer.epoch} epochs: the weights on show, "
                                "bit for bit")
+
+
+def _each(value: Any, text) -> str:
+    """One value for every hidden layer, or one per hidden layer separated by commas (as
+    ``--dropout`` and ``--normalization`` read them)."""
+    return ",".join(text(v) for v in value) if isinstance(value, list) else text(value)
+
+
+def _layer_flags(c: dict[str, Any]) -> list[str]:
+    """``--dropout``, ``--normalization``, ``--l1``, ``--clip-norm`` and ``--clip-value``, where
+    the run has them."""
+    words = []
+    if c["dropout"]:
+        words += ["--dropout", _each(c["dropout"], repr)]
+    if c["normalization"]:
+        words += ["--normalization", _each(c["normalization"], lambda k: k or "none")]
+    if c["l1"]:
+        words += ["--l1", repr(c["l1"])]
+    for name in ("clip_norm", "clip_value"):
+        if c[name] is not None:
+            words += [f"--{name.replace('_', '-')}", repr(c[name])]
+    return words
 
 
 def _tutorial(session: Any) -> tuple[str | None, str]:
@@ -89,7 +112,8 @@ def _tutorial(session: Any) -> tuple[str | None, str]:
     if (session.net.sizes != [1, 1] or any(session.net.has_bias) or c["loss"] != "squared_error"
             or c["optimizer"] != "gd" or c["activations"][0] not in ("sigmoid", "tanh",
                                                                       "identity")
-            or session.edits or c["standardize"] or c["schedule"] != "constant" or c["l2"]):
+            or session.edits or c["standardize"] or c["schedule"] != "constant" or c["l2"]
+            or _layer_flags(c)):
         return None, ("chainrule tutorial runs one neuron without bias, squared error, plain "
                       "gd, unstandardised: this run differs; the Python code reproduces it")
     weight = float(session.initial_parameters[0])
@@ -121,7 +145,8 @@ def _python(session: Any) -> str:
                   "print(data.preparation.summary_text())  # what became of each column"]
     lines += [
         f"net = Network({session.net.sizes!r}, activation={c['activations']!r}, "
-        f"bias={c['bias']!r}, loss={c['loss']!r}, init={c['init']!r}, seed={c['seed']})",
+        f"bias={c['bias']!r}, loss={c['loss']!r}, init={c['init']!r}, seed={c['seed']}"
+        f"{_layer_arguments(c)})",
         "net.metadata = dict(data.metadata)",
     ]
     if c["model"] is not None:
@@ -134,7 +159,7 @@ def _python(session: Any) -> str:
         f"    optimizer=get_optimizer({c['optimizer']!r}, **{c['optimizer_settings']!r}),",
         f"    batch_size={session.batch_size!r}, "
         f"schedule=get_schedule({c['schedule']!r}, **{c['schedule_settings']!r}),",
-        f"    l2={c['l2']!r}, progress=False)",
+        f"    l2={c['l2']!r}, {_penalty_arguments(c)}progress=False)",
     ]
     position = session.position
     edits = session.edits
@@ -164,6 +189,19 @@ def _python(session: Any) -> str:
                      "weights it shows are those before that update")
     lines.append("print(net.weights, net.biases)")
     return "\n".join(lines) + "\n"
+
+
+def _layer_arguments(c: dict[str, Any]) -> str:
+    """``Network``'s ``dropout`` and ``normalization``, where the run has them."""
+    text = f", dropout={c['dropout']!r}" if c["dropout"] else ""
+    return text + (f", normalization={c['normalization']!r}" if c["normalization"] else "")
+
+
+def _penalty_arguments(c: dict[str, Any]) -> str:
+    """The trainer's ``l1``, ``clip_norm`` and ``clip_value``, where the run has them."""
+    given = [f"{name}={c[name]!r}, " for name in ("l1", "clip_norm", "clip_value")
+             if c[name]]
+    return "".join(given)
 
 
 def equivalents(session: Any) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def page_options() -> dict[str, Any]:
     """What the page offers in its menus, and its limits and first run."""
     return {
         "version": __version__,
-        "activations": sorted(a for a in ACTIVATIONS if a != "linear"),
+        # each activation once, by the name model files keep (not linear, swish: aliases)
+        "activations": sorted(a for a in ACTIVATIONS if get_activation(a).name == a),
         "losses": list(LOSSES),
         "loss_policy": loss_policy(),
         "optimizers": {name: cls().hyperparameters() for name, cls in OPTIMIZERS.items()},

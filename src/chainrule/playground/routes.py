@@ -144,6 +144,14 @@ def step(session: Session, message: dict, request: Request) -> Response:
 
 
 @on_session
+def play(session: Session, message: dict, request: Request) -> Response:
+    """Up to ``count`` updates, and the state after each one (``{"states": [...]}``)."""
+    return JSONResponse({"states": session.play(
+        field(message, "count", 1), field(message, "since", 0), field(message, "pictures", True),
+        field(message, "points", True), field(message, "metrics", True))})
+
+
+@on_session
 def goto(session: Session, message: dict, request: Request) -> Response:
     """To an earlier or a replayed position, then the state."""
     session.goto(field(message, "position"), field(message, "sample", 0))
@@ -253,7 +261,8 @@ def _read_model_file(path: str, shown: str, key: str) -> dict[str, Any]:
     net = read_model(path, shown)  # sizes and checksums first, within the page's caps
     return {"model": key, "name": shown, "sizes": net.sizes, "activations": net.activations,
             "bias": net.has_bias if len(set(net.has_bias)) > 1 else net.has_bias[0],
-            "loss": net.loss_name}
+            "loss": net.loss_name, "dropout": net.dropout[:-1],
+            "normalization": net.normalization[:-1]}
 
 
 async def import_model(request: Request) -> Response:
@@ -277,6 +286,7 @@ ROUTES = [
     Route("/api/options", options),
     Route("/api/session", new_session, methods=["POST"]),
     Route("/api/session/{key}/step", step, methods=["POST"]),
+    Route("/api/session/{key}/play", play, methods=["POST"]),
     Route("/api/session/{key}/goto", goto, methods=["POST"]),
     Route("/api/session/{key}/edit", edit, methods=["POST"]),
     Route("/api/session/{key}/chain", chain, methods=["POST"]),

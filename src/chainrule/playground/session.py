@@ -25,18 +25,26 @@ from ..network import Network
 from ..optimizers import get_optimizer
 from ..schedules import get_schedule
 from ..training import Trainer
-from .budget import MAX_STEP_BYTES, Footprint, estimate, largest_batch
+from .budget import MAX_STEP_BYTES, Footprint, TooLarge, estimate, largest_batch
 from .budget import size as size_text
 from .chains import SHOWN_SAMPLES, Chains
 from .config import LIMITS, ConfigError, check_config, library_batch_size
 from .data import file_of, points, prepared, uploaded
 from .exports import Exports
+from .inputs import whole
+from .store import Busy
 from .timeline import MAX_SNAPSHOTS, MAX_STEPS_PER_REQUEST, SNAPSHOT_BYTES, PausesPlay, Timeline
 from .uploads import read_model
 from .views import GRID, HEATMAP_NEURONS, Views, encode
 
-__all__ = ["GRID", "HEATMAP_NEURONS", "MAX_SNAPSHOTS", "MAX_STEPS_PER_REQUEST",
-           "SHOWN_SAMPLES", "SNAPSHOT_BYTES", "Session", "encode"]
+__all__ = ["GRID", "HEATMAP_NEURONS", "MAX_PLAYED", "MAX_SNAPSHOTS", "MAX_STEPS_PER_REQUEST",
+           "PLAY_BYTES", "SHOWN_SAMPLES", "SNAPSHOT_BYTES", "Session", "encode"]
+
+#: Updates one request of play may take (each one's state travels in full, pictures included),
+#: and the most their states may take together beyond the one answer a step request is counted
+#: with (:mod:`.budget`): larger states, fewer updates (one, for a million parameters). The
+#: extra is reserved from the server's budget while the request runs.
+MAX_PLAYED, PLAY_BYTES = 32, 16 * 2**20
 
 
 class Session(Timeline, Views, Chains, Exports):
@@ -81,7 +89,8 @@ class Session(Timeline, Views, Chains, Exports):
     def _build(self, sizes: list[int]) -> None:
         c = self.config
         self.net = Network(sizes, activation=c["activations"], bias=c["bias"], loss=c["loss"],
-                           init=c["init"], seed=c["seed"])
+                           init=c["init"], seed=c["seed"], dropout=c["dropout"],
+                           normalization=c["normalization"])
         self.net.metadata = dict(self.data.metadata)
         if c["model"] is not None:
             self._import_weights(c["model"])
@@ -93,7 +102,10 @@ class Session(Timeline, Views, Chains, Exports):
         accuracy = c["target_accuracy"] if self.data.task == "classification" else None
         self.rules = (PausesPlay(loss=c["target_loss"], accuracy=accuracy)
                       if c["target_loss"] is not None or accuracy is not None else None)
-        self.trainer = self._new_trainer()
+        try:
+            self.trainer = self._new_trainer()
+        except ValueError as exc:  # batch normalisation meeting a batch of 1 row
+            raise ConfigError(f"batch_size: {exc}") from None
         self.position = 0
         self.furthest = max([0, *(e["step"] for e in self.edits)])
         self.sample = 0
@@ -106,6 +118,49 @@ class Session(Timeline, Views, Chains, Exports):
         self.snapshots[0] = self._snapshot()
         self.initial_parameters = self.net.flat_parameters().copy()
 
+    def play(self, count: int = 1, since: int = 0, pictures: bool = True, points: bool = True,
+             metrics: bool = True) -> list[dict[str, Any]]:
+        """``count`` updates (one batch each), and the state after each one, in order: what
+        play draws, every update of it. The first state has the curves from epoch ``since``
+        and the points (if ``points``), each later one the epochs the one before it lacked;
+        only the last has the metrics on all rows (if ``metrics``). It ends early, on the
+        update after which a stop rule pauses play or training ends."""
+        count = whole(count, "count", 1, MAX_PLAYED)
+        each = self._answer_bytes(bool(pictures))
+        count = max(1, min(count, PLAY_BYTES // each))
+        extra = (count - 1) * each
+        if extra and self.budget is not None:
+            try:
+                self.budget.reserve(extra)
+            except (TooLarge, Busy):  # no room now: one update, as a step request
+                count, extra = 1, 0
+        try:
+            states: list[dict[str, Any]] = []
+            for done in range(1, count + 1):
+                self.step("batch", 1)
+                last = done == count or self.stopped is not None or self.trainer.finished
+                states.append(self.state(since, pictures, points and not states,
+                                         metrics and last))
+                since = len(self.curves.get("loss", []))
+                if last:
+                    break
+            return states
+        finally:
+            if extra and self.budget is not None:
+                self.budget.release(extra)
+
+    def _answer_bytes(self, pictures: bool) -> int:
+        """About what one state of play takes until it is sent: its weights and gradients as
+        :mod:`.budget` counts an answer (base64 of float64 in the dict, the JSON text and its
+        bytes: 8 copies of 8 bytes a parameter) and, for 2-D data, the neurons' pictures (base64
+        of float32, three copies: 16 bytes a value)."""
+        sizes = self.net.sizes
+        answer = 8 * 8 * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+        if pictures and self.raw.X.shape[1] == 2:
+            drawn = 2 + sum(n for n in sizes[1:] if n <= HEATMAP_NEURONS)
+            answer += 16 * GRID * GRID * drawn
+        return answer
+
     def _footprint(self, sizes: list[int]) -> Footprint:
         """The session's footprint, refused with the batch size that fits when one step would
         cost more than :data:`~chainrule.playground.budget.MAX_STEP_BYTES`."""
@@ -114,7 +169,7 @@ class Session(Timeline, Views, Chains, Exports):
         rows = self.batch_size or n_train
         couples = get_activation(c["activations"][-1]).couples_neurons
         footprint = estimate(sizes, c["optimizer"], rows, n_train, n_held, n_points,
-                             c["epochs"], couples)
+                             c["epochs"], couples, c["normalization"])
         if footprint.step_cost > MAX_STEP_BYTES:
             fits = largest_batch(sizes, c["optimizer"], n_train, n_held, n_points, c["epochs"])
             advice = (f"a batch size of at most {fits:,}, or smaller layers" if fits else
@@ -134,6 +189,7 @@ class Session(Timeline, Views, Chains, Exports):
             raise ConfigError(f"{name}: its network {model.sizes} ({', '.join(model.activations)}"
                               f", {model.loss_name}) is not this configuration's {self.net.sizes}")
         self.net.flat_parameters()[...] = model.flat_parameters()
+        self.net.set_running_statistics(model.running_statistics())
 
     def _new_trainer(self) -> Trainer:
         c = self.config
@@ -143,5 +199,6 @@ class Session(Timeline, Views, Chains, Exports):
             optimizer=get_optimizer(c["optimizer"], **c["optimizer_settings"]),
             batch_size=self.batch_size,
             schedule=get_schedule(c["schedule"], **c["schedule_settings"]),
-            l2=c["l2"], progress=False, on_divergence="warn",
+            l2=c["l2"], l1=c["l1"], clip_norm=c["clip_norm"], clip_value=c["clip_value"],
+            progress=False, on_divergence="warn",
             callbacks=[] if self.rules is None else [self.rules])

@@ -46,6 +46,8 @@ class Views:
 
     def _probe_at(self, parameters: np.ndarray) -> Network:
         self.probe.flat_parameters()[...] = parameters
+        if any(self.net.normalization):  # batch norm evaluates with its running statistics
+            self.probe.set_running_statistics(self.net.running_statistics())
         return self.probe
 
     def _test_metrics(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import { decode, full, get, upload } from "./api.js";
 import { fillSelect, harmonize, PRESETS, readConfig, settingInputs, showConfig } from "./controls.js";
 import { html, setHtml } from "./html.js";
 import { act, guarded, play, say, select, start } from "./play.js";
+import { drawCurves, fitCanvas, frame } from "./draw.js";
 import { dataView, networkView } from "./render.js";
 import { $, S } from "./state.js";
 import { dropToken, readHash, writeHash } from "./url.js";
@@ -14,6 +15,7 @@ window.addEventListener("hashchange", () => {
   if (location.hash === S.lastHash) return;
   const hash = readHash();
   S.hide = new Set(hash.hide);
+  S.asked = null;
   buildClassroom();
   guarded(() => start(hash.config || S.options.default, hash.position, hash.sample));
 });
@@ -39,28 +41,77 @@ function wireTime() {
   $("scrub").onchange = () => guarded(() => act("goto", { position: Number($("scrub").value), sample: 0 }));
 }
 
-// The configuration's controls: a change starts the run it describes.
+// Every control of the configuration, of the data, the network and the training alike, acts
+// one way: its change starts at once the run the controls now describe, from update 0 (so the
+// controls always show the run on show; docs/playground.md says why). The restarts run one
+// after the other; of those still waiting only the newest starts (it holds every change). A
+// change event that changes nothing (a field left as it was) restarts nothing, unless forced
+// (a preset, a file: asked for again, they start again).
+function restart(config, force = false) {
+  const asked = JSON.stringify(config);
+  if (asked === S.asked && !force) return Promise.resolve();
+  S.asked = asked; S.nextConfig = config;
+  S.restarts += 1;
+  const run = async () => {
+    try {
+      if (S.nextConfig === config) await start(config);
+    } catch (error) {
+      S.asked = null;  // asking again says why again
+      throw error;
+    } finally { S.restarts -= 1; }
+  };
+  S.restartQueue = (S.restartQueue || Promise.resolve()).then(run, run);
+  return S.restartQueue;
+}
+
+const CONFIG_CONTROLS = ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes",
+  "data-seed", "test-split", "standardize", "data-target", "data-task", "hidden", "activation-controls", "loss",
+  "init", "seed", "optimizer-settings", "learning-rate", "schedule-settings", "batch-size", "l2", "l1", "clip-norm", "clip-value", "epochs",
+  "target-loss", "target-accuracy"];
+
 function wireControls() {
-  $("apply").onclick = () => guarded(() => start(readConfig()));
-  for (const id of ["data-source", "data-name", "data-builtin", "data-samples", "data-noise", "data-classes", "data-seed", "test-split", "standardize", "hidden", "loss", "init", "seed", "data-target", "data-task"]) {
+  for (const id of CONFIG_CONTROLS) {
     $(id).onchange = () => guarded(async () => {
       if (id === "data-source" && $("data-source").value === "upload" && S.config.data.source !== "upload") {
         showConfig({ ...S.config, data: { ...S.config.data, source: "upload" } });
         say("choose a CSV file", "info");
         return;
       }
-      await start(readConfig());
+      await restart(readConfig());
     });
   }
-  $("optimizer").onchange = () => settingInputs($("optimizer-settings"), S.options.optimizers[$("optimizer").value], {}, "opt");
-  $("schedule").onchange = () => settingInputs($("schedule-settings"), S.options.schedules[$("schedule").value], {}, "sched");
-  $("activation-controls").onchange = () => guarded(() => start(readConfig()));
-  $("bias").onchange = () => guarded(() => { S.biasAll = $("bias").checked; return start(readConfig()); });
+  // A new optimizer or schedule: its own settings, at their defaults, then the restart.
+  $("optimizer").onchange = () => guarded(() => {
+    settingInputs($("optimizer-settings"), S.options.optimizers[$("optimizer").value], {}, "opt");
+    return restart(readConfig());
+  });
+  $("schedule").onchange = () => guarded(() => {
+    settingInputs($("schedule-settings"), S.options.schedules[$("schedule").value], {}, "sched");
+    return restart(readConfig());
+  });
+  $("bias").onchange = () => guarded(() => { S.biasAll = $("bias").checked; return restart(readConfig()); });
   $("overlay").onchange = () => { if (S.state) { S.view.overlay = $("overlay").value; networkView.draw(S.state, S.view); } };
   $("preset").onchange = () => guarded(() => {
     const preset = PRESETS[$("preset").value];
-    return start({ ...S.options.default, ...structuredClone(preset) });
+    return restart({ ...S.options.default, ...structuredClone(preset) }, true);
   });
+}
+
+// The canvases follow their containers' size (crisp at the screen's devicePixelRatio): each
+// is drawn again when it changes.
+function fitCanvases() {
+  const changed = ["network", "data-canvas", "curves"].map((id) => fitCanvas($(id)));
+  if (!S.state) return;
+  if (changed[0]) networkView.draw(S.state, S.view);
+  if (changed[1]) dataView.draw(S.state, S.state.pictures, decode);
+  if (changed[2]) drawCurves($("curves"), S.curves);
+}
+
+// Where a frame-unit box of a canvas lies on the page, in CSS pixels: [left, top, width, height].
+function onPage(canvas, [x, y, w, h]) {
+  const box = canvas.getBoundingClientRect(), s = canvas.clientWidth / frame(canvas).width;
+  const left = box.left + canvas.clientLeft + window.scrollX, top = box.top + canvas.clientTop + window.scrollY;
+  return [left + x * s, top + y * s, w * s, h * s];
 }
 
 // The network: hover for a value, click for a chain.
@@ -68,7 +119,8 @@ function wireNetwork() {
   const canvas = $("network"), hover = $("hover");
   const point = (event) => {
     const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+    const f = frame(canvas);
+    return [(event.clientX - box.left) * f.width / box.width, (event.clientY - box.top) * f.height / box.height];
   };
   canvas.onmousemove = (event) => {
     if (!S.state) return;
@@ -83,11 +135,15 @@ function wireNetwork() {
       text = `input x[${hit.index}]`;
     } else {
       const l = hit.column - 1, b = S.view.biases[l];
-      text = `layer ${l} neuron ${hit.index} (${S.state.activations[l]})` + (b ? `\nbiases[${l}][${hit.index}] = ${full(b[hit.index])}` : "\nno bias");
+      const rate = [S.config.dropout].flat()[Array.isArray(S.config.dropout) ? l : 0], kind = [S.config.normalization].flat()[Array.isArray(S.config.normalization) ? l : 0];
+      const extras = l < S.state.activations.length - 1 ? [kind && `${kind} norm`, rate && `dropout ${rate}`].filter(Boolean).join(", ") : "";
+      text = `layer ${l} neuron ${hit.index} (${S.state.activations[l]}${extras ? `; ${extras}` : ""})` + (b ? `\nbiases[${l}][${hit.index}] = ${full(b[hit.index])}` : "\nno bias");
       if (b && S.view.gradients) text += `\ngradient of the last step = ${full(S.view.gradients.biases[l][hit.index])}`;
     }
     hover.textContent = text; hover.style.whiteSpace = "pre";
-    hover.style.left = `${event.clientX + 12}px`; hover.style.top = `${event.clientY + 12}px`; hover.hidden = false;
+    hover.hidden = false;  // beside the pointer, kept on the screen (a phone's is narrow)
+    hover.style.left = `${Math.max(0, Math.min(event.clientX + 12, innerWidth - hover.offsetWidth - 4))}px`;
+    hover.style.top = `${event.clientY + 12}px`;
   };
   canvas.onmouseleave = () => { hover.hidden = true; };
   canvas.onclick = (event) => guarded(async () => {
@@ -106,8 +162,8 @@ function wirePlane() {
   $("data-canvas").onclick = (event) => guarded(async () => {
     const state = S.state;
     if (!state?.pictures || S.config.data.source === "upload") return;  // a file is trained on as it is
-    const c = $("data-canvas"), box = c.getBoundingClientRect();
-    const px = (event.clientX - box.left) * c.width / box.width, py = (event.clientY - box.top) * c.height / box.height;
+    const c = $("data-canvas"), box = c.getBoundingClientRect(), f = frame(c);
+    const px = (event.clientX - box.left) * f.width / box.width, py = (event.clientY - box.top) * f.height / box.height;
     const config = structuredClone(S.config);
     if (event.shiftKey) {
       const row = dataView.nearest(px, py, state.pictures, decode);
@@ -122,7 +178,7 @@ function wirePlane() {
       config.data.added.push([x, y, Number($("add-class").value)]);
     }
     config.edits = [];
-    await start(config);
+    await restart(config);
   });
 }
 
@@ -140,7 +196,7 @@ function wireFiles() {
     config.hidden = config.hidden.length ? config.hidden : [8];
     config.activations = Array.from({ length: config.hidden.length + 1 }, (_, l) => config.activations[l] || "tanh");
     config.edits = [];
-    await start(harmonize(config, true));
+    await restart(harmonize(config, true), true);
     say(`${info.name}: ${info.rows} rows, target ${info.target} (${info.task}` +
       (info.labels.length ? `: ${info.labels.join(", ")})` : ")"), "info");
   });
@@ -149,8 +205,9 @@ function wireFiles() {
     if (!file) return;
     const info = await upload(`/api/import-model?name=${encodeURIComponent(file.name)}`, file);
     const config = structuredClone(S.config);
-    Object.assign(config, { hidden: info.sizes.slice(1, -1), activations: info.activations, bias: info.bias, loss: info.loss, model: info.model, edits: [] });
-    await start(config);
+    Object.assign(config, { hidden: info.sizes.slice(1, -1), activations: info.activations, bias: info.bias, loss: info.loss, model: info.model, edits: [],
+      dropout: info.dropout ?? 0, normalization: info.normalization ?? null });
+    await restart(config, true);
     say(`continuing from ${info.name}`, "info");
   });
   $("download-data").onclick = () => download(`/api/session/${S.session}/data.csv`, "data.csv");
@@ -204,6 +261,9 @@ async function main() {
   setHtml(presets, html`preset <select id="preset"><option value="">—</option>${Object.keys(PRESETS).map((k) => html`<option>${k}</option>`)}</select>`);
   $("panel-data").querySelector(".controls").prepend(presets);
   for (const wire of [wireTime, wireControls, wireNetwork, wirePlane, wireFiles, wireKeys]) wire();
+  fitCanvases();
+  const watcher = new ResizeObserver(fitCanvases);
+  for (const id of ["network", "data-canvas", "curves"]) watcher.observe($(id));
   $("classroom-toggle").onclick = () => { $("classroom").hidden = !$("classroom").hidden; };
   const hash = readHash();
   hash.hide.forEach((h) => S.hide.add(h));
@@ -224,6 +284,11 @@ window.chainrule = {
   edgePoint: (l, i, j) => networkView.edgePoint(l, i, j),
   neuronPoint: (c, i) => networkView.neuronPoint(c, i),
   dataPoint: (x, y) => dataView.toCanvas(x, y),
+  // The curves' plot and each legend entry, where they lie on the page (CSS pixels).
+  curvesLayout: () => {
+    const canvas = $("curves"), layout = frame(canvas).layout;
+    return layout && { plot: onPage(canvas, layout.plot), legend: layout.legend.map(([name, ...box]) => [name, ...onPage(canvas, box)]) };
+  },
 };
 window.addEventListener("pagehide", () => { if (S.session) navigator.sendBeacon?.(`/api/session/${S.session}/close`); });
 main().catch((error) => say(`the page failed to start: ${error.message}`));

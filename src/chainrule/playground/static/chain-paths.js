@@ -18,6 +18,8 @@ function factors(chain, p, row) {
     const w = layer === l + 1 ? P.own_weights[to] : P.weights[layer - l - 2][from][to];
     const f = layer - 1 === l ? at(P.own_derivative, row) : at(P.derivatives[layer - l - 2], row)[from];
     out.push([`weights[${layer}][${from}, ${to}]`, w], [`f′(sop[${layer - 1}][${from}])`, f]);
+    const masks = P.mask_factors && P.mask_factors[layer - 1 - l];
+    if (masks) out.push([`mask / (1 − p) of neuron ${from} of layer ${layer - 1}`, at(masks, row)[from]]);
   }
   out.push([e.from_neuron === null ? "g3 = 1" : "g3", at(P.g3, row)]);
   return out.map(([name, value], i) => [name, `pf:${p}:${i}`, value]);
@@ -27,6 +29,9 @@ export function pathsSection(chain, row) {
   const P = chain.paths, e = chain.explanation;
   if (!P) return "";
   const head = html`<h3>The same gradient as a sum over paths</h3>`;
+  if (P.normalised) {
+    return html`${head}<p class="note" id="paths-normalised">The sum over paths does not apply here: between ${chain.parameter} and the error lies a normalised layer, and normalisation mixes what a path keeps apart. Batch norm's mean and variance are taken over the batch's rows, so one row's sop moves every row's output; layer norm's over the layer's neurons, so one neuron's sop moves every neuron of its layer. The chain through it is the delta recursion above, whose normalisation lines carry these sums (dvar, dmean) term by term.</p>`;
+  }
   if (!P.neurons) {
     return html`${head}<p class="note" id="paths-count">${P.count.toLocaleString("en")} paths lead from ${chain.parameter} to the error: more than the ${P.limit} listed here, so the delta recursion above alone (it adds them all up, one layer at a time).</p>`;
   }
@@ -37,6 +42,7 @@ export function pathsSection(chain, row) {
   });
   const sum = check("sum", P.neurons.map((_, p) => `pp:${p}`), "row_term",
     html`Σ over the ${P.count === 1 ? "1 path" : `${P.count} paths`} on this row = this row's term ${num("row_term", at(chain.row_terms, row))}`);
-  return html`${head}<p class="note">Each path runs from neuron ${e.to_neuron} of layer ${e.layer} through one neuron of each layer above to an output m; its product, output end first: ${P.split ? "g1[m] · g2[m]" : "dError/dSop[output][m] (g1 and g2 combined, as above)"} · weights · f′(sop) · … · g3. Hover a factor for its name.</p>
+  const masks = P.mask_factors ? ", each f′ of a layer with dropout followed by its mask factor mask / (1 − p) (0 on a dropped neuron: that path adds nothing)" : "";
+  return html`${head}<p class="note">Each path runs from neuron ${e.to_neuron} of layer ${e.layer} through one neuron of each layer above to an output m; its product, output end first: ${P.split ? "g1[m] · g2[m]" : "dError/dSop[output][m] (g1 and g2 combined, as above)"} · weights · f′(sop) · … · g3${masks}. Hover a factor for its name.</p>
     <div class="scroll"><table class="values paths" id="paths"><tr><th>neurons</th><th>product of the path's factors, on this row</th></tr>${rows}</table></div>${sum}`;
 }

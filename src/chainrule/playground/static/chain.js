@@ -3,6 +3,7 @@
 // multiplies or adds shown numbers says so in its data-check (the kind, the keys of its terms,
 // the key of its result), so a test can recompute every line from the numbers on show.
 import { full } from "./api.js";
+import { layerBackward, layerForward } from "./chain-layers.js";
 import { at, check, num } from "./chain-lines.js";
 import { pathsSection } from "./chain-paths.js";
 import { html, setHtml } from "./html.js";
@@ -42,9 +43,15 @@ function hiddenStep(d, row, deltas) {
     pairs.push(`path:${key}:${p.to_neuron}*${next}`);
     return html`${k ? " + " : ""}${num(`path:${key}:${p.to_neuron}`, p.weight)} · ${num(next, at(deltas[`${d.layer + 1}:${p.to_neuron}`], row))}`;
   });
-  const f = d.factors[0];
+  const f = d.factors[0], t = d.through_layer;
+  const sum = check("dot", pairs, `output_grad:${key}`, html`dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length === 1 ? "1 neuron" : `${d.paths.length} neurons`} k of layer ${d.layer + 1}: weights[${d.layer + 1}][${d.neuron}, k] · dError/dSop[${d.layer + 1}][k] = ${terms} = ${num(`output_grad:${key}`, at(d.dError_dOutput, row))}`);
+  if (t) {  // through dropout and normalisation (chain-layers.js)
+    const through = [t.dropout ? "its dropout mask" : "", "its activation", t.normalization ? `its ${t.normalization.kind} normalisation` : ""].filter(Boolean).join(", ");
+    return html`<div class="chain-step"><b>dError/dSop[${d.layer}][${d.neuron}]</b> = dError/dOutput, back through ${through} = ${num(`delta:${key}`, at(d.value, row))}
+      ${sum}${layerBackward(d, row)}</div>`;
+  }
   return html`<div class="chain-step"><b>dError/dSop[${d.layer}][${d.neuron}]</b> = dError/dOutput · dOutput/dSop = ${num(`delta:${key}`, at(d.value, row))}
-    ${check("dot", pairs, `output_grad:${key}`, html`dError/dOutput[${d.layer}][${d.neuron}] = Σ over the ${d.paths.length === 1 ? "1 neuron" : `${d.paths.length} neurons`} k of layer ${d.layer + 1}: weights[${d.layer + 1}][${d.neuron}, k] · dError/dSop[${d.layer + 1}][k] = ${terms} = ${num(`output_grad:${key}`, at(d.dError_dOutput, row))}`)}
+    ${sum}
     <div>${f.name} = <code>${f.formula}</code> = ${num(`factor:${key}:0`, at(f.value, row))}</div>
     ${check("product", [`output_grad:${key}`, `factor:${key}:0`], `delta:${key}`, html`dError/dOutput · dOutput/dSop = ${num(`output_grad:${key}`, at(d.dError_dOutput, row))} · ${num(`factor:${key}:0`, at(f.value, row))} = ${num(`delta:${key}`, at(d.value, row))}`)}</div>`;
 }
@@ -59,12 +66,22 @@ function forwardRows(e, row, source) {
   const layer = e.layer, last = e.forward.layers.length - 1, target = e.forward.layers[layer];
   const rows = [];
   rows.push(html`<tr><td>sop[${layer}][${e.to_neuron}]</td><td class="num">${num(`sop:${layer}:${e.to_neuron}`, at(target.sop, row)[e.to_neuron])}</td></tr>`);
-  rows.push(html`<tr><td>output[${layer}][${e.to_neuron}] = ${target.activation}(sop)</td><td class="num">${num(`output:${layer}:${e.to_neuron}`, at(target.output, row)[e.to_neuron])}</td></tr>`);
+  const through = target.normalization || target.dropout ? html` (through ${[target.normalization && `${target.normalization} norm`, target.dropout && "dropout"].filter(Boolean).join(" and ")}, below)` : "";
+  rows.push(html`<tr><td>output[${layer}][${e.to_neuron}] = ${target.activation}(${target.normalization ? "z" : "sop"})${through}</td><td class="num">${num(`output:${layer}:${e.to_neuron}`, at(target.output, row)[e.to_neuron])}</td></tr>`);
   const predicted = at(e.forward.predicted, row), wanted = at(e.forward.target, row);
   rows.push(html`<tr><td>predicted (output layer ${last})</td><td class="num">${predicted.map((v, k) => html`${k ? " " : ""}${num(`predicted:${k}`, v)}`)}</td></tr>`);
   rows.push(html`<tr><td>target</td><td class="num">${wanted.map((v, k) => html`${k ? " " : ""}${num(`target:${k}`, v)}`)}</td></tr>`);
   rows.push(html`<tr><td>error of the batch (${e.forward.loss}): the mean of its rows' errors</td><td class="num">${num("error", e.forward.error)}</td></tr>`);
   return rows;
+}
+
+// Whose dropout masks these are: the step's own (its training pass drew them), or those the
+// next pass would draw (no step taken yet, or one the server did not watch).
+function masksNote(chain) {
+  if (chain.masks_of_step === undefined) return "";
+  return html`<p class="note" id="masks-note">${chain.masks_of_step
+    ? "The dropout masks are this step's own: the ones its training pass drew (a mask is a constant of the step, so the chain runs through it as a factor)."
+    : "No step on show: the dropout masks are those the next training pass draws."}</p>`;
 }
 
 function gradientStep(chain, row, n, source) {
@@ -83,17 +100,48 @@ function gradientStep(chain, row, n, source) {
   return html`<div class="chain-step"><b>dError/d${chain.parameter}</b> = Σ over the rows of dError/dSop[${e.layer}][${e.to_neuron}] · g3<div>${g3}</div>${term}${sum}</div>`;
 }
 
+// L2's and L1's terms added to a weight's gradient (biases have none): l2 · w, l1 · sign(w).
+function penalties(chain) {
+  const l2 = chain.l2, l1 = chain.l1 || { term: 0 }, c = chain.clipping;
+  if (!l2.term && !l1.term) return "";
+  const lines = [];
+  if (l2.term) lines.push(check("product", ["l2", "value"], "l2_term", html`L2's term: l2 · w = ${num("l2", l2.l2)} · ${num("value", chain.value)} = ${num("l2_term", l2.term)}`));
+  if (l1.term) lines.push(check("product", ["l1", "sign"], "l1_term", html`L1's term: l1 · sign(w) = ${num("l1", l1.l1)} · ${num("sign", l1.sign)} = ${num("l1_term", l1.term)}`));
+  const keys = ["gradient", ...(l2.term ? ["l2_term"] : []), ...(l1.term ? ["l1_term"] : [])];
+  const parts = [num("gradient", chain.gradient), ...(l2.term ? [num("l2_term", l2.term)] : []), ...(l1.term ? [num("l1_term", l1.term)] : [])];
+  lines.push(check("sum", keys, "penalised", html`the gradient with the penalties: ${parts.map((p, i) => html`${i ? " + " : ""}${p}`)} = ${num("penalised", c ? c.penalised : chain.engine_gradient)}`));
+  return lines;
+}
+
+// Clipping, after the penalties: by the global norm of the whole gradient (every weight,
+// bias, gamma and beta), then each entry into [−clip_value, clip_value].
+function clipping(chain) {
+  const c = chain.clipping;
+  if (!c || (c.clip_norm === null && c.clip_value === null)) return "";
+  const lines = [];
+  if (c.clip_norm !== null) {
+    lines.push(html`<div>the global 2-norm of the whole gradient of this step (every weight, bias, gamma and beta, penalties included): ‖g‖ = ${num("norm", c.norm)}</div>`);
+    if (c.factor < 1) {
+      lines.push(check("clipfactor", ["clip_norm", "norm"], "clip_factor", html`clip by norm: factor = clip_norm / (‖g‖ + 1e-6) = ${num("clip_norm", c.clip_norm)} / (${num("norm", c.norm)} + 1e-6) = ${num("clip_factor", c.factor)}`));
+      lines.push(check("product", ["penalised", "clip_factor"], "scaled", html`the gradient scaled: ${num("penalised", c.penalised)} · ${num("clip_factor", c.factor)} = ${num("scaled", c.scaled)}`));
+    } else {
+      lines.push(html`<div>clip by norm: ‖g‖ is at most clip_norm = ${num("clip_norm", c.clip_norm)}, so the gradient is left as it is: ${num("scaled", c.scaled)}</div>`);
+    }
+  }
+  if (c.clip_value !== null) {
+    lines.push(check("clamp", ["scaled", "clip_value"], "clipped", html`clip by value: clamp(${num("scaled", c.scaled)}, −${num("clip_value", c.clip_value)}, ${num("clip_value", c.clip_value)}) = ${num("clipped", c.gradient)}`));
+  }
+  return html`<div class="chain-step" id="clipping">${lines}</div>`;
+}
+
 function checks(chain, e, row) {
   const fdOk = chain.numerical_relative_difference < 1e-6;
   const out = [html`<div>finite differences (five-point, h = 1e-4): ${num("numerical", chain.numerical)}
     <span class="${fdOk ? "ok" : "bad"}">relative difference ${full(chain.numerical_relative_difference)}</span></div>`];
   if (chain.engine_gradient !== undefined) {
     const ok = chain.engine_relative_difference <= 1e-12;
-    const l2 = chain.l2.term ? html`${check("product", ["l2", "value"], "l2_term", html`L2's term: l2 · w = ${num("l2", chain.l2.l2)} · ${num("value", chain.value)} = ${num("l2_term", chain.l2.term)}`)}` : "";
-    const used = chain.l2.term
-      ? check("sum", ["gradient", "l2_term"], "engine_gradient", html`the gradient with L2's term: ${num("gradient", chain.gradient)} + ${num("l2_term", chain.l2.term)} = the engine's gradient in this step ${num("engine_gradient", chain.engine_gradient)}`)
-      : html`<div>the engine's gradient in this step: ${num("engine_gradient", chain.engine_gradient)}</div>`;
-    out.push(html`${l2}${used}<div><span class="${ok ? "ok" : "bad"}">relative difference from the chain's ${full(chain.engine_relative_difference)}</span></div>`);
+    out.push(html`${penalties(chain)}${clipping(chain)}<div>the engine's gradient in this step: ${num("engine_gradient", chain.engine_gradient)}
+      <span class="${ok ? "ok" : "bad"}">relative difference from the chain's ${full(chain.engine_relative_difference)}</span></div>`);
   }
   if (chain.published_slip) {
     const slip = chain.published_slip;
@@ -105,15 +153,21 @@ function checks(chain, e, row) {
   return out;
 }
 
+// The optimizer's terms in the page's words: the weight w (a bias b), as the training panel
+// writes it, and learning_rate, where the optimizer's own text says p and lr.
+function spelled(text, symbol) {
+  return text.replace(/\bp\b/g, symbol).replace(/\blr\b/g, "learning_rate").replace(/ \* /g, " · ");
+}
+
 function update(chain) {
   if (!chain.update) return "";
-  const u = chain.update;
+  const u = chain.update, w = chain.explanation.from_neuron === null ? "b" : "w";
   const settings = Object.entries(u.hyperparameters).map(([k, v]) => `${k} = ${full(v)}`).join(", ");
-  return html`<h3>The update of this weight (${u.optimizer}${settings ? `, ${settings}` : ""})</h3>
+  return html`<h3>The update of this ${w === "b" ? "bias" : "weight"}, ${w} = ${chain.parameter} (${u.optimizer}${settings ? `, ${settings}` : ""})</h3>
     <table class="values"><tr><td>learning_rate</td><td></td><td class="num">${num("learning_rate", u.learning_rate)}</td></tr>
     <tr><td>g (gradient used)</td><td></td><td class="num">${num("update_gradient", u.gradient)}</td></tr>
-    ${u.terms.map((t) => html`<tr><td>${t.name}</td><td><code>${t.formula}</code></td><td class="num">${num(`term:${t.name}`, t.value)}</td></tr>`)}
-    <tr><td>the weight after the update (engine)</td><td></td><td class="num">${num("after", u.after)}</td></tr></table>`;
+    ${u.terms.map((t) => html`<tr><td>${spelled(t.name, w)}</td><td><code>${spelled(t.formula, w)}</code></td><td class="num">${num(`term:${t.name}`, t.value)}</td></tr>`)}
+    <tr><td>${w} after the update (the engine's)</td><td></td><td class="num">${num("after", u.after)}</td></tr></table>`;
 }
 
 export function renderChain(element, chain, state, onEdit, onBias, chosenRow = null) {
@@ -135,6 +189,8 @@ export function renderChain(element, chain, state, onEdit, onBias, chosenRow = n
       ${rowChoice}</div>
     <h3>Forward pass</h3>
     <table class="values">${forwardRows(e, row, source)}</table>
+    ${layerForward(e, row)}
+    ${masksNote(chain)}
     <details ${isBias ? html`open` : ""}><summary>neuron ${e.to_neuron} of layer ${layer}: sop = Σ input · weight + bias, output = f(sop)</summary>
       <div class="scroll"><table class="values"><tr><th>input</th><th></th><th>weight</th><th></th></tr>${neuronRows}
       <tr><td colspan="2">bias</td><td>biases[${layer}][${e.to_neuron}]</td><td class="num">${incoming.bias === null ? "none" : num("bias", incoming.bias)}</td></tr></table></div>

@@ -22,45 +22,81 @@ export function fillSelect(select, values, labels) {  // DOM options: a file's c
   select.replaceChildren(...values.map((v, i) => new Option(String(labels ? labels[i] : v), String(v))));
 }
 
-function activationSelects(count, values, bias) {
-  const names = S.options.activations;
-  const biases = Array.isArray(bias) ? bias : Array(count).fill(bias);
-  setHtml($("activation-controls"), html`${Array.from({ length: count }, (_, l) => html`<label>${l === count - 1 ? "output" : `layer ${l}`} <select data-layer="${l}">${names.map((n) => html`<option${n === values[l] ? html` selected` : ""}>${n}</option>`)}</select></label><label title="this layer's bias"><input type="checkbox" data-bias-layer="${l}"${biases[l] ? html` checked` : ""}>b</label>`)}`);
+// A per-hidden-layer field of the configuration (one value for all, or a list) for each layer.
+function eachLayer(value, count) { return Array.isArray(value) ? value : Array(count).fill(value); }
+
+// A hidden layer's dropout rate and normalisation menu (the output layer has neither).
+function layerExtras(l, rate, kind) {
+  return html`<label title="inverted dropout after layer ${l}'s activation, in training only: the share of its outputs dropped, in [0, 1)">dropout <input type="number" data-dropout-layer="${l}" min="0" max="0.99" step="0.05" value="${rate ?? 0}"></label><label title="normalisation of layer ${l}'s sop before its activation: over the batch's rows or over the layer's neurons">norm <select data-norm-layer="${l}">${["none", "batch", "layer"].map((k) => html`<option${k === (kind ?? "none") ? html` selected` : ""}>${k}</option>`)}</select></label>`;
+}
+
+function activationSelects(count, config) {
+  const names = S.options.activations, values = config.activations;
+  const biases = eachLayer(config.bias, count);
+  const rates = eachLayer(config.dropout ?? 0, count - 1), kinds = eachLayer(config.normalization ?? null, count - 1);
+  // One group per layer: its activation, its bias box, and a hidden layer's dropout and
+  // normalisation side by side, apart from the next layer's.
+  const box = $("activation-controls"), typing = box.contains(document.activeElement) && document.activeElement.tagName === "INPUT" && document.activeElement.type === "number" ? document.activeElement : null;
+  setHtml(box, html`${Array.from({ length: count }, (_, l) => html`<span class="layer-control"><label>${l === count - 1 ? "output" : `layer ${l}`} <select data-layer="${l}">${names.map((n) => html`<option${n === values[l] ? html` selected` : ""}>${n}</option>`)}</select></label><label title="whether layer ${l} has biases"><input type="checkbox" data-bias-layer="${l}"${biases[l] ? html` checked` : ""}> bias</label>${l < count - 1 ? layerExtras(l, rates[l], kinds[l]) : ""}</span>`)}`);
+  if (typing) {  // the field being typed in keeps its text and the focus
+    const again = box.querySelector(`input[data-dropout-layer="${typing.dataset.dropoutLayer}"]`);
+    if (again) { again.value = typing.value; again.focus(); }
+  }
 }
 
 export function settingInputs(box, defaults, values, prefix) {
+  const keys = Object.keys(defaults).join(" ");
+  if (box.dataset.keys === keys && box.contains(document.activeElement)) {  // typing in one
+    box.querySelectorAll("input[data-setting]").forEach((input) => {
+      if (input !== document.activeElement) input.value = values[input.dataset.setting] ?? defaults[input.dataset.setting];
+    });
+    return;
+  }
+  box.dataset.keys = keys;
   setHtml(box, html`${Object.entries(defaults).map(([k, v]) =>
     html`<label>${k} <input data-setting="${k}" id="${prefix}-${k}" type="number" step="any" value="${values[k] ?? v}"></label>`)}`);
 }
 
+// A control's value as the configuration says, except in the field being typed in (its own
+// change restarts the run again, with what was typed).
+function put(id, value, property = "value") {
+  const el = $(id);
+  if (el === document.activeElement && el.tagName === "INPUT" && el.type !== "checkbox") return;
+  el[property] = value;
+}
+
+// The configuration into the controls; while a newer restart waits, the controls keep what the
+// learner has set since (they are that restart's configuration).
 export function showConfig(config) {
+  if (S.restarts > 1) return;
   const d = config.data;
-  $("data-source").value = d.source;
+  put("data-source", d.source);
   $("generator-controls").hidden = d.source !== "generator";
   $("builtin-controls").hidden = d.source !== "builtin";
   $("upload-controls").hidden = d.source !== "upload";
   if (d.source === "generator") {
-    $("data-name").value = d.name; $("data-samples").value = d.samples; $("data-noise").value = d.noise;
-    $("data-classes").value = d.classes; $("data-seed").value = d.seed;
+    put("data-name", d.name); put("data-samples", d.samples); put("data-noise", d.noise);
+    put("data-classes", d.classes); put("data-seed", d.seed);
   } else if (d.source === "builtin") {
-    $("data-builtin").value = d.name;
+    put("data-builtin", d.name);
   } else {
-    $("data-task").value = d.task || "";
+    put("data-task", d.task || "");
   }
-  $("test-split").value = config.test_split;
-  $("standardize").checked = config.standardize;
-  $("hidden").value = config.hidden.join(",");
-  activationSelects(config.hidden.length + 1, config.activations, config.bias);
-  $("bias").checked = Array.isArray(config.bias) ? config.bias.every(Boolean) : config.bias;
+  put("test-split", config.test_split);
+  put("standardize", config.standardize, "checked");
+  put("hidden", config.hidden.join(","));
+  activationSelects(config.hidden.length + 1, config);
+  put("bias", Array.isArray(config.bias) ? config.bias.every(Boolean) : config.bias, "checked");
   $("bias").indeterminate = Array.isArray(config.bias) && !config.bias.every((b) => b === config.bias[0]);
-  $("loss").value = config.loss; $("init").value = config.init; $("seed").value = config.seed;
-  $("optimizer").value = config.optimizer;
+  put("loss", config.loss); put("init", config.init); put("seed", config.seed);
+  put("optimizer", config.optimizer);
   settingInputs($("optimizer-settings"), S.options.optimizers[config.optimizer], config.optimizer_settings, "opt");
-  $("learning-rate").value = config.learning_rate;
-  $("schedule").value = config.schedule;
+  put("learning-rate", config.learning_rate);
+  put("schedule", config.schedule);
   settingInputs($("schedule-settings"), S.options.schedules[config.schedule], config.schedule_settings, "sched");
-  $("batch-size").value = config.batch_size; $("l2").value = config.l2; $("epochs").value = config.epochs;
-  $("target-loss").value = config.target_loss ?? ""; $("target-accuracy").value = config.target_accuracy ?? "";
+  put("batch-size", config.batch_size); put("l2", config.l2); put("l1", config.l1 ?? 0); put("epochs", config.epochs);
+  put("clip-norm", config.clip_norm ?? ""); put("clip-value", config.clip_value ?? "");
+  put("target-loss", config.target_loss ?? ""); put("target-accuracy", config.target_accuracy ?? "");
 }
 
 function number(id) {
@@ -101,7 +137,7 @@ export function readConfig() {
   c.standardize = $("standardize").checked;
   const hiddenText = $("hidden").value.trim();
   c.hidden = hiddenText ? hiddenText.split(/[ ,]+/).map(Number) : [];
-  const selects = [...$("activation-controls").querySelectorAll("select")].map((s) => s.value);
+  const selects = [...$("activation-controls").querySelectorAll("select[data-layer]")].map((s) => s.value);
   c.activations = Array.from({ length: c.hidden.length + 1 }, (_, l) =>
     l === c.hidden.length ? selects[selects.length - 1] : (selects[l] ?? selects[0] ?? "tanh"));
   // One switch for all layers, or one per layer (the b boxes beside the activations).
@@ -112,16 +148,31 @@ export function readConfig() {
     c.bias = perLayer.every((b) => b === perLayer[0]) ? perLayer[0] : perLayer;
   }
   S.biasAll = undefined;
+  c.dropout = perHidden([...$("activation-controls").querySelectorAll("input[data-dropout-layer]")].map((input) => {
+    const text = input.value.trim(), value = Number(text);
+    if (text === "" || !Number.isFinite(value)) throw new ApiError(`dropout of layer ${input.dataset.dropoutLayer}: not a number (${JSON.stringify(text)})`);
+    return value;
+  }), c.hidden.length, 0);
+  c.normalization = perHidden([...$("activation-controls").querySelectorAll("select[data-norm-layer]")].map((s) => (s.value === "none" ? null : s.value)), c.hidden.length, null);
   c.loss = $("loss").value; c.init = $("init").value; c.seed = number("seed");
   c.optimizer = $("optimizer").value;
   c.optimizer_settings = settingsFrom($("optimizer-settings"), S.options.optimizers[c.optimizer]);
   c.learning_rate = number("learning-rate");
   c.schedule = $("schedule").value;
   c.schedule_settings = settingsFrom($("schedule-settings"), S.options.schedules[c.schedule]);
-  c.batch_size = number("batch-size"); c.l2 = number("l2"); c.epochs = number("epochs");
+  c.batch_size = number("batch-size"); c.l2 = number("l2"); c.l1 = number("l1"); c.epochs = number("epochs");
+  c.clip_norm = optional("clip-norm"); c.clip_value = optional("clip-value");
   c.target_loss = optional("target-loss"); c.target_accuracy = optional("target-accuracy");
   c.edits = [];
   return harmonize(c);
+}
+
+// One value per hidden layer, from the controls of the layers there were: a new layer takes
+// the last one's; one value where all are the same (none: `none`).
+function perHidden(values, count, none) {
+  if (!count) return none;
+  const out = Array.from({ length: count }, (_, l) => (l < values.length ? values[l] : values.at(-1) ?? none));
+  return out.every((v) => v === out[0]) ? out[0] : out;
 }
 
 // What the page knows of the data before the server reads it: its task and classes.

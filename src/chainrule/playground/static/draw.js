@@ -29,6 +29,38 @@ function hexRgb(hex) {
   return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 }
 
+// ------------------------------------------------------------------ canvases that fit
+// Each canvas keeps the frame its width and height attributes first gave (the network
+// 760 × 420, the plane 300 × 300, the curves 420 × 220): it is drawn, hit and clicked in
+// those units whatever its size. CSS scales the canvas to its container; fitCanvas gives it a
+// device pixel per backing pixel (crisp at any devicePixelRatio) and notes one CSS pixel's
+// size in frame units, so that text stays 11 CSS pixels high on a small screen.
+const frames = new WeakMap();
+
+export function frame(canvas) {
+  if (!frames.has(canvas)) frames.set(canvas, { width: canvas.width, height: canvas.height, css: canvas.width });
+  return frames.get(canvas);
+}
+
+// Backing pixels for the canvas's CSS width; true when its size changed (then redraw).
+export function fitCanvas(canvas) {
+  const f = frame(canvas), css = canvas.clientWidth;
+  if (!css) return false;
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.round(css * ratio), height = Math.round(css * ratio * f.height / f.width);
+  const changed = css !== f.css || canvas.width !== width || canvas.height !== height;
+  f.css = css;
+  if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
+  return changed;
+}
+
+// The canvas's context set to draw in frame units; px is one CSS pixel in those units.
+function begin(canvas) {
+  const f = frame(canvas), ctx = canvas.getContext("2d"), s = canvas.width / f.width;
+  ctx.setTransform(s, 0, 0, s, 0, 0);
+  return { ctx, width: f.width, height: f.height, px: f.width / f.css };
+}
+
 // ------------------------------------------------------------------ the network
 export class NetworkView {
   constructor(canvas) {
@@ -38,13 +70,14 @@ export class NetworkView {
     this.selected = null;
   }
 
-  layout(sizes) {
-    const { width, height } = this.canvas;
-    const margin = 30, columns = sizes.length;
+  // The columns of neurons, below a band for the layers' labels (16 CSS pixels high).
+  layout(sizes, px = 1) {
+    const { width, height } = frame(this.canvas);
+    const margin = 30, columns = sizes.length, band = 16 * px, room = height - band - 8;
     this.columns = sizes.map((n, c) => {
       const x = margin + 20 + (columns === 1 ? 0 : c * (width - 2 * margin - 40) / (columns - 1));
-      const spacing = Math.min(56, (height - 30) / n);
-      const top = height / 2 - spacing * (n - 1) / 2;
+      const spacing = Math.min(56, room / n);
+      const top = band + 4 + room / 2 - spacing * (n - 1) / 2;
       const size = Math.max(2, Math.min(36, spacing * 0.78));
       return { x, ys: Array.from({ length: n }, (_, i) => top + i * spacing), size };
     });
@@ -63,9 +96,9 @@ export class NetworkView {
   }
 
   draw(state, view) {
-    const ctx = this.ctx, { width, height } = this.canvas;
+    const { ctx, width, height, px } = begin(this.canvas);
     ctx.clearRect(0, 0, width, height);
-    this.layout(state.sizes);
+    this.layout(state.sizes, px);
     const values = view.overlay === "gradients" && view.gradients ? view.gradients.weights
       : view.weights;
     const edges = state.sizes.slice(1).reduce((n, s, l) => n + s * state.sizes[l], 0);
@@ -127,12 +160,19 @@ export class NetworkView {
         }
       });
     });
-    ctx.fillStyle = "#333"; ctx.font = "11px system-ui";
+    // Each layer's label centred on its column, kept inside the canvas; where the columns
+    // are too close for the names, the sizes alone.
+    ctx.fillStyle = "#333"; ctx.font = `${11 * px}px system-ui`; ctx.textAlign = "center";
+    const gap = this.columns.length > 1 ? this.columns[1].x - this.columns[0].x : width;
+    const labels = this.columns.map((column, c) => (c === 0 ? `x (${state.sizes[0]})`
+      : `${state.activations[c - 1]} (${state.sizes[c]})`));
+    const fits = labels.every((label) => ctx.measureText(label).width + 6 * px < gap);
     this.columns.forEach((column, c) => {
-      const label = c === 0 ? `x (${state.sizes[0]})`
-        : `${state.activations[c - 1]} (${state.sizes[c]})`;
-      ctx.fillText(label, column.x - 24, 12);
+      const label = fits ? labels[c] : String(state.sizes[c]);
+      const half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.max(half + 2, Math.min(width - half - 2, column.x)), 12 * px);
     });
+    ctx.textAlign = "start";
   }
 
   // What is under (x, y): {kind: "neuron", column, index} or {kind: "weight", layer, from, to}.
@@ -207,17 +247,17 @@ export class DataView {
   constructor(canvas) { this.canvas = canvas; this.ctx = canvas.getContext("2d"); }
 
   toPlane(px, py) {
-    const [x0, x1, y0, y1] = this.extent, { width, height } = this.canvas;
+    const [x0, x1, y0, y1] = this.extent, { width, height } = frame(this.canvas);
     return [x0 + (x1 - x0) * px / width, y1 - (y1 - y0) * py / height];
   }
 
   toCanvas(x, y) {
-    const [x0, x1, y0, y1] = this.extent, { width, height } = this.canvas;
+    const [x0, x1, y0, y1] = this.extent, { width, height } = frame(this.canvas);
     return [(x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height];
   }
 
   draw(state, pictures, decode) {
-    const ctx = this.ctx, { width, height } = this.canvas;
+    const { ctx, width, height } = begin(this.canvas);
     ctx.clearRect(0, 0, width, height);
     if (!pictures) { this.extent = null; return; }
     this.extent = pictures.extent;
@@ -270,29 +310,50 @@ export class DataView {
 }
 
 // ------------------------------------------------------------------ the curves
+// The legend's entries laid out in rows across the top of the canvas, above the plot (so
+// that they never cover a curve): [name, colour, x, y (baseline)] each, and the band's height.
+function legendRows(ctx, names, width, px) {
+  const line = 14 * px, out = [];
+  let x = 4 * px, y = 11 * px;
+  for (const [name, colour] of names) {
+    const w = ctx.measureText(name).width;
+    if (x > 4 * px && x + w > width - 4 * px) { x = 4 * px; y += line; }
+    out.push([name, colour, x, y, w]);
+    x += w + 12 * px;
+  }
+  return { entries: out, height: out.length ? y + 5 * px : 0 };
+}
+
+// The curves: losses on the left axis (0 to their largest), accuracies and R² dashed on the
+// right (0 to 1). The frame's layout (plot and legend boxes, frame units) is kept in
+// frame(canvas).layout for whoever needs to know where they are.
 export function drawCurves(canvas, curves) {
-  const ctx = canvas.getContext("2d"), { width, height } = canvas;
+  const { ctx, width, height, px } = begin(canvas);
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, width, height);
-  const left = 48, right = 40, top = 12, bottom = 26;
+  ctx.font = `${11 * px}px system-ui`;
   const loss = curves.loss || [], n = loss.length;
-  ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
-  ctx.strokeRect(left, top, width - left - right, height - top - bottom);
-  ctx.fillStyle = "#333"; ctx.font = "11px system-ui";
-  ctx.fillText("epoch", width / 2 - 12, height - 6);
-  if (!n) { ctx.fillText("no epoch finished yet", left + 10, top + 20); return; }
   const series = [["loss", "#183153"], ["test_loss", "#d04545"]].filter(([k]) => curves[k]?.length);
+  const accuracy = [["accuracy", "#2a9d55"], ["test_accuracy", "#c2419b"], ["test_r2", "#c2419b"]]
+    .filter(([k]) => curves[k]?.length);
+  const legend = legendRows(ctx, n ? [...series, ...accuracy] : [], width, px);
+  const left = 44 * px, right = 16 * px, top = Math.max(8 * px, legend.height + 6 * px), bottom = 26 * px;
+  const plot = [left, top, width - left - right, height - top - bottom];
+  frame(canvas).layout = { plot, legend: legend.entries.map(([name, , x, y, w]) => [name, x, y - 10 * px, w, 13 * px]) };
+  ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
+  ctx.strokeRect(...plot);
+  ctx.fillStyle = "#333";
+  ctx.textAlign = "center"; ctx.fillText("epoch", left + plot[2] / 2, height - 6 * px); ctx.textAlign = "start";
+  if (!n) { ctx.fillText("no epoch finished yet", left + 10 * px, top + 20 * px); return; }
   let high = 0;
   for (const [k] of series) for (const v of curves[k]) if (Number.isFinite(v)) high = Math.max(high, v);
   high = high || 1;
-  const x = (i) => left + (width - left - right) * (n === 1 ? 0.5 : i / (n - 1));
-  const y = (v, top_value) => top + (height - top - bottom) * (1 - v / top_value);
+  const x = (i) => left + plot[2] * (n === 1 ? 0.5 : i / (n - 1));
+  const y = (v, top_value) => top + plot[3] * (1 - v / top_value);
   for (const [k, colour] of series) {
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
     curves[k].forEach((v, i) => (i ? ctx.lineTo(x(i), y(v, high)) : ctx.moveTo(x(i), y(v, high))));
     ctx.stroke();
   }
-  const accuracy = [["accuracy", "#2a9d55"], ["test_accuracy", "#c2419b"], ["test_r2", "#c2419b"]]
-    .filter(([k]) => curves[k]?.length);
   for (const [k, colour] of accuracy) {
     ctx.strokeStyle = colour; ctx.setLineDash([4, 3]); ctx.beginPath();
     curves[k].forEach((v, i) => {
@@ -301,11 +362,12 @@ export function drawCurves(canvas, curves) {
     });
     ctx.stroke(); ctx.setLineDash([]);
   }
-  ctx.fillStyle = "#333";
-  ctx.fillText(high.toPrecision(3), 4, top + 8); ctx.fillText("0", 30, height - bottom);
-  ctx.fillText("1", width - right + 6, top + 8); ctx.fillText(String(n), width - right - 10, height - 12);
-  let lx = left + 6;
-  for (const [k, colour] of [...series, ...accuracy]) {
-    ctx.fillStyle = colour; ctx.fillText(k, lx, top + 12); lx += ctx.measureText(k).width + 12;
+  // The axes' ends: the largest loss and 0 on the left, 1 on the right, the epochs below.
+  ctx.fillStyle = "#333"; ctx.textAlign = "right";
+  ctx.fillText(high.toPrecision(3), left - 3 * px, top + 9 * px); ctx.fillText("0", left - 3 * px, top + plot[3]);
+  ctx.fillText(String(n), left + plot[2], top + plot[3] + 13 * px);
+  ctx.textAlign = "start"; ctx.fillText("1", left + plot[2] + 3 * px, top + 9 * px);
+  for (const [name, colour, lx, ly] of legend.entries) {
+    ctx.fillStyle = colour; ctx.fillText(name, lx, ly);
   }
 }

@@ -75,36 +75,68 @@ export function play() {
   return S.playDone;
 }
 
+// Lets the browser put a frame on the screen, or answer a click, between two drawings (a task,
+// not a timer: no 4 ms clamp); the next drawing does not wait for a frame.
+function yieldToBrowser() {
+  return new Promise((resolve) => { const c = new MessageChannel(); c.port1.onmessage = resolve; c.port2.postMessage(0); });
+}
+
+// Drawing goes on for at most about this many milliseconds before the browser may put a frame
+// on the screen (and answer a click).
+const TASK_MS = 8;
+
+// Updates one request of full-speed play asks for: about this many milliseconds of drawing
+// (at most the server's MAX_PLAYED), so that the time a request costs is shared by several
+// updates and a pause takes effect within a fraction of a second.
+const BATCH_MS = 100, MAX_PLAYED = 32;
+
+// Play: every update the server makes is drawn, in order, in full (render(): the network, the
+// neurons' pictures, the plane, the curves, the position), from that update's own state. At
+// full speed each request asks for several updates and gets the state after each, and the next
+// request is on its way while these are drawn; after about TASK_MS of drawing the browser may
+// put a frame on the screen, which shows the latest update drawn (so above the frame rate not
+// every update stays a frame on the screen). The stats: updates drawn (steps; frames counts
+// render()'s calls), requests, the browser's frames (screenFrames), and the milliseconds from
+// asking to reading the answers, waiting with nothing to draw, and drawing.
 async function playing() {
   S.playing = true; $("play").textContent = "❚❚ pause";
-  S.stats = { steps: 0, frames: 0, started: performance.now(), requestMs: 0, drawMs: 0 };
-  let metricsAsked = 0;
-  const ask = (from) => {
+  const stats = S.stats = { steps: 0, frames: 0, requests: 0, screenFrames: 0,
+    started: performance.now(), requestMs: 0, waitMs: 0, drawMs: 0 };
+  const onFrame = () => { if (S.playing) { stats.screenFrames += 1; requestAnimationFrame(onFrame); } };
+  requestAnimationFrame(onFrame);
+  let metricsAsked = 0, count = 1;
+  const ask = (from, n) => {
     const t0 = performance.now();
     const metrics = t0 - metricsAsked > 250;
     if (metrics) metricsAsked = t0;
-    return post(`/api/session/${S.session}/step`, { unit: "batch", count: 1, since: from, points: false, metrics })
-      .then((state) => { S.stats.requestMs += performance.now() - t0; return state; });
+    stats.requests += 1;
+    return post(`/api/session/${S.session}/play`, { count: n, since: from, points: false, metrics })
+      .then((answer) => { stats.requestMs += performance.now() - t0; return answer.states; });
   };
   try {
-    // At full speed the next update is asked for before this one is drawn: the server
-    // computes while the page draws. Every update is still drawn, in order.
-    let pending = ask(since());
-    while (true) {
+    let pending = ask(since(), 1);
+    while (pending) {
       const t0 = performance.now();
-      const state = await pending;
-      const speed = Number($("speed").value);
-      const more = S.playing && !state.stopped && !state.finished;
-      pending = more && speed === 0 ? ask(sinceAfter(state)) : null;
-      render(state);
-      S.stats.steps += 1;
+      const states = await pending;
+      stats.waitMs += performance.now() - t0;
+      const speed = Number($("speed").value), last = states.at(-1);
+      const more = S.playing && !last.stopped && !last.finished;
+      pending = more && speed === 0 ? ask(sinceAfter(last), count) : null;
+      let task = performance.now();
+      for (let i = 0; i < states.length; i++) {
+        if (i && performance.now() - task > TASK_MS) { await yieldToBrowser(); task = performance.now(); }
+        render(states[i]);
+        stats.steps += 1;
+      }
       if (!more) break;
-      await new Promise((resolve) => requestAnimationFrame(resolve));
-      if (speed > 0) {
+      if (speed === 0) {
+        const perUpdate = (performance.now() - t0) / states.length;
+        count = Math.max(1, Math.min(MAX_PLAYED, Math.round(BATCH_MS / Math.max(perUpdate, 1))));
+      } else {
+        await new Promise((resolve) => requestAnimationFrame(resolve));
         const wait = 1000 / speed - (performance.now() - t0);
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        pending = S.playing ? ask(since()) : null;
-        if (!pending) break;
+        pending = S.playing ? ask(since(), 1) : null;
       }
     }
   } finally {

@@ -35,6 +35,10 @@ function outputChange(before, state) {
   note.textContent = was === now ? "" : `The loss changed from ${before.loss_name} to ${state.loss_name}, and with it the output layer: ${was} output${before.sizes.at(-1) === 1 ? "" : "s"} became ${now} output${state.sizes.at(-1) === 1 ? "" : "s"} (network ${before.sizes.join("-")} → ${state.sizes.join("-")}).`;
 }
 
+// Text that changes only now and then is written only then (each write costs the page a
+// layout while playing).
+function setText(element, text) { if (element.textContent !== text) element.textContent = text; }
+
 export function render(state) {
   const t0 = performance.now();
   outputChange(S.state, state);
@@ -51,19 +55,20 @@ export function render(state) {
   networkView.selected = S.selected;
   networkView.draw(state, S.view);
   dataView.draw(state, state.pictures, decode);
-  $("data-note").textContent = `${state.n_train} training rows, ${state.n_test} held out` +
-    (state.pictures ? "" : "; the plane is drawn for 2-D data only");
+  setText($("data-note"), `${state.n_train} training rows, ${state.n_test} held out` +
+    (state.pictures ? "" : "; the plane is drawn for 2-D data only"));
   drawCurves($("curves"), S.curves);
   if (state.metrics !== S.metricsShown) { renderMetrics(state); S.metricsShown = state.metrics; }
   const where = state.sample
     ? `update ${state.position} · batch ${state.batch || state.n_batches} of epoch ${state.epoch + (state.batch ? 1 : 0)}: row ${state.sample} of ${state.pending.rows} on show`
     : `update ${state.position} · epoch ${state.epoch}${state.batch ? ` + ${state.batch}/${state.n_batches} batches` : ""}`;
-  $("position").textContent = `${where} · loss ${short(state.metrics.train.loss)} · lr ${short(state.learning_rate)}`;
+  $("position").textContent = `${where} · loss ${short(state.metrics.train.loss)} · learning_rate ${short(state.learning_rate)}`;
   $("position").dataset.position = state.position;
-  $("stopped").textContent = state.stopped ? `stopped: ${state.stopped}` : "";
+  setText($("stopped"), state.stopped ? `stopped: ${state.stopped}` : "");
   const scrub = $("scrub");
   scrub.max = String(state.furthest); scrub.value = String(state.position);
-  $("export-model").href = `/api/session/${S.session}/model.npz`;
+  const model = `/api/session/${S.session}/model.npz`;
+  if ($("export-model").getAttribute("href") !== model) $("export-model").href = model;
   // While playing, the URL follows a few times a second (browsers throttle history updates).
   if (!S.playing || performance.now() - (S.hashWritten || 0) > 500) {
     writeHash(); S.hashWritten = performance.now();

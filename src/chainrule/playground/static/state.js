@@ -20,6 +20,10 @@ export const S = {
   playing: false,      // whether play goes on
   playDone: null,      // play's end (a promise), to wait for before another action
   queue: null,         // the actions asked for, run one after the other
+  restarts: 0,         // the runs the controls asked for that have not started yet, and the one starting
+  restartQueue: null,  // those restarts, one after the other (only the newest of those waiting runs)
+  nextConfig: null,    // the newest configuration asked for
+  asked: null,         // that configuration as JSON (the same one again restarts nothing)
   lastHash: "",        // the URL's hash as the page last wrote it
   hashWritten: 0,      // when (the page writes it a few times a second while playing)
   stats: { steps: 0, frames: 0, started: 0, requestMs: 0, drawMs: 0 },  // play's own timing
