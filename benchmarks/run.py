@@ -1,6 +1,7 @@
 """chainrule's speed against scikit-learn, PyTorch, the tutorial's code and a NumPy floor.
 
-    python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,W7,W8,W9] [--rounds 3] [--threads 1]
+    python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,W7,W8,W9,W10] [--rounds 3]
+                             [--threads 1]
                              [--markdown docs/benchmarks-latest.md]
 
 Every measurement runs in its own new process (``workers.py``); within a round the
@@ -40,6 +41,7 @@ IMPLS = {
     "W7e": ["epoch-local", "epoch-dask2-blocks"],
     "W8": [],
     "W9": ["chainrule", "torch", "sklearn"],
+    "W10": ["chainrule", "torch"],
 }
 NEEDS = {"sklearn": "sklearn", "torch": "torch", "micrograd": "micrograd",
          "dask1": "distributed", "dask2": "distributed", "pandas": "pandas",
@@ -378,32 +380,21 @@ def section_w7(run: Run) -> None:
 
 
 def section_w8(run: Run) -> None:
-    """W8: the web playground playing, the page drawing every update."""
-    args, results, sections = run.args, run.results, run.sections
+    """W8: the web playground playing, the page drawing every update; W8c: the page's first
+    run from play to 90 % held-out accuracy (``playground.py`` measures and tabulates)."""
     if importlib.util.find_spec("playwright") is None or not os.path.exists(
             "/usr/bin/chromium"):
         print("W8 skipped: it needs playwright and Debian's chromium (the dev extra and "
               ".ci/run install them)")
-    else:
-        import playground
+        return
+    import playground
 
-        print("W8 the web playground playing, the page drawing every update")
-        runs = [playground.run(seconds=8.0) for _ in range(args.rounds)]
-        results["W8"] = runs
-        rows = []
-        for name in playground.CASES:
-            values = [run[name] for run in runs]
-            median = {k: float(np.median([v[k] for v in values]))
-                      for k in ("updates_per_s", "request_ms", "draw_ms")}
-            rows.append([name, values[0]["title"], f"{median['updates_per_s']:.1f}",
-                         str(values[0]["target"]),
-                         f"{median['request_ms']:.1f}", f"{median['draw_ms']:.1f}"])
-        sections.append(table(
-            f"W8 playground: updates per second, headless Chromium drawing each one "
-            f"(median of {args.rounds} runs of 8 s)",
-            ["case", "network and data", "updates/s", "target", "ms waiting for the "
-             "server (overlaps drawing)", "ms drawing"], rows))
-        print(sections[-1])
+    print("W8 the web playground playing, the page drawing every update")
+    runs = [playground.run(seconds=8.0) for _ in range(run.args.rounds)]
+    run.results["W8"] = runs
+    for section in playground.tables(runs, table):
+        run.sections.append(section)
+        print(section)
 
 
 def section_w5(run: Run) -> None:
@@ -438,11 +429,21 @@ def section_w5(run: Run) -> None:
     print(sections[-1])
 
 
+def section_w10(run: Run) -> None:
+    """W10: W2's network with dropout and batch normalisation against without, chainrule beside
+    PyTorch eager (``layers_speed.py`` measures, in a process per library and round)."""
+    import layers_speed
+
+    run.sections.extend(layers_speed.sections(run.impls_of("W10"), max(run.args.rounds, 5),
+                                              run.threads, run.results, LoadMeter, table))
+
+
 #: The sections in the order they run.
 SECTIONS = [
     ("W1", section_w1),
     ("W9", section_w9),
     ("W2", section_w2),
+    ("W10", section_w10),
     ("W3", section_w3),
     ("W4", section_w4),
     ("W6", section_w6),
@@ -454,7 +455,7 @@ SECTIONS = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7,W8,W9")
+    parser.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W7,W8,W9,W10")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/torch threads per process (0: library default)")
