@@ -236,3 +236,65 @@ def test_a_bad_weight_is_refused_naming_its_file_and_row(client, tmp_path, bad, 
     assert words in str(caught.value) and "part1.csv" in str(caught.value)
     with pytest.raises(ValueError, match="'a' is a feature"):
         cluster_weights(data, "a")
+
+
+def test_the_command_line_names_flags_not_keywords(capsys):
+    """The library's refusals say ``batch_size=1`` and ``normalization='layer'``; the command
+    line shows the flags to type instead (one process, and the Dask path's own words)."""
+    from chainrule.cli import main
+    from chainrule.cli.flag_spelling import in_flags
+
+    assert in_flags("batch_size=31 leaves it; choose another batch_size, or "
+                    "normalization='layer', or batching='blocks' with a batch_size") == (
+        "--batch-size 31 leaves it; choose another --batch-size, or --normalization layer, "
+        "or --dask-batching blocks with a --batch-size")
+    assert in_flags("the data has 7 samples") == "the data has 7 samples"
+    common = ["train", "--dataset", "xor", "--normalization", "batch", "--epochs", "1",
+              "--no-progress"]
+    assert main([*common, "--batch-size", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 1 gives batches of 1 row" in err and "--normalization layer" in err
+    assert "batch_size" not in err and "normalization=" not in err
+    assert main([*common, "--batch-size", "2", "--dask-workers", "1",
+                 "--dask-batching", "global"]) == 2
+    err = capsys.readouterr().err
+    assert "with --dask-batching global" in err and "batching=" not in err
+
+
+@pytest.mark.parametrize("name", ["nadam", "amsgrad", "adadelta"])
+def test_a_cached_visit_optimizer_carries_nothing_from_the_last_visit(name):
+    """Each thread builds a block's optimizer once; a visit must still depend only on the
+    driver's state it is given (a later visit from an earlier state, too)."""
+    import json
+
+    from chainrule import cluster_blocks
+    from chainrule.optimizers import get_optimizer
+
+    X, Y = data(rows=24)
+    net = network(dropout=0.2)
+    spec = json.dumps(net.spec(), sort_keys=True)
+    driver = get_optimizer(name)
+    driver.bind([net.flat_parameters()])
+    step = {"learning_rate": 0.05, "l2": 0.01, "loss_limit": 1e300, "l1": 0.0,
+            "clip_norm": None, "clip_value": None}
+
+    def visit(state, steps, seed):
+        optimizer = {"name": name, "hyperparameters": driver.hyperparameters(),
+                     "state": state, "steps": steps}
+        return cluster_blocks.visit_block(spec, (net.flat_parameters().copy(), []), optimizer,
+                                          step, 8, seed, X, Y)
+
+    start = {k: [b.copy() for b in v] for k, v in driver.state.items()}
+    later = visit(start, 0, 1)  # leaves the cached optimizer 3 steps on
+    again = visit(start, 0, 2)  # from the start again
+    cluster_blocks._THREAD.optimizers.clear()
+    fresh = visit(start, 0, 2)
+    assert later[3] == again[3] == fresh[3] == 3
+    np.testing.assert_array_equal(again[0], fresh[0])
+    for name_ in again[2]:
+        for a, b in zip(again[2][name_], fresh[2][name_], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert again[4] == fresh[4]
+    resumed = visit(later[2], 3, 3)  # from a later state, on an optimizer cached afresh
+    cluster_blocks._THREAD.optimizers.clear()
+    np.testing.assert_array_equal(resumed[0], visit(later[2], 3, 3)[0])

@@ -3,6 +3,7 @@ gradcheck, training against evaluation, the running statistics, and every surfac
 model files, checkpoints, resume bit for bit)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -117,7 +118,8 @@ def differences(net, X, Y):
 @given(layered_networks())
 def test_evaluation_equals_the_reference_in_evaluation(case):
     net, X, Y = case
-    net.gradients(X, Y)  # a training pass moves the running statistics off 0 and 1
+    net.compute_gradients(*net.check_data(X, Y))  # a training step moves the running
+    # statistics off 0 and 1 (gradients() does not: tests below)
     with np.errstate(over="ignore"):
         _, outputs = reference.forward(net, X, training=False)
         predicted = net.predict(X)
@@ -161,10 +163,29 @@ def test_a_wrong_normalization_backward_fails_the_comparison_and_gradcheck(monke
 
 
 # ---------------------------------------------------------------------------- behaviour
+def test_evaluation_drops_nothing_and_normalises_with_the_running_statistics():
+    """With identity activations predict is the layers by hand: ``x @ W + b``, normalised
+    with the running statistics (batch norm), no dropout, no 1 / (1 - p) scaling."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 20)), rng.random((50, 1))
+    plain = Network([20, 400, 1], activation="identity", dropout=0.25, seed=0)
+    by_hand = (X @ plain.weights[0] + plain.biases[0]) @ plain.weights[1] + plain.biases[1]
+    np.testing.assert_allclose(plain.predict(X), by_hand, rtol=1e-12, atol=1e-12)
+    net = Network([20, 30, 1], activation="identity", dropout=0.5, normalization="batch",
+                  seed=1)
+    for _ in range(3):  # training steps move the running statistics off 0 and 1
+        net.compute_gradients(X, Y)
+    mean, var = net.running_means[0], net.running_vars[0]
+    assert not np.allclose(mean, 0.0) and not np.allclose(var, 1.0)
+    sop = X @ net.weights[0] + net.biases[0]
+    z = (sop - mean) / np.sqrt(var + 1e-5) * net.gammas[0] + net.betas[0]
+    np.testing.assert_allclose(net.predict(X), z @ net.weights[1] + net.biases[1],
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_dropout_acts_in_training_only_and_keeps_the_expected_output():
     net = Network([20, 400, 1], activation="identity", dropout=0.25, seed=0)
     X = np.random.default_rng(0).normal(size=(50, 20))
-    assert np.array_equal(net.predict(X), net.predict(X))  # evaluation: nothing dropped
     workspace = net.workspace(50)
     net.forward(X, workspace)
     mask = workspace.masks[0]
@@ -227,7 +248,43 @@ def test_a_batch_larger_than_a_slice_keeps_its_batch_statistics():
     sliced = whole.copy()
     sliced.rows_per_slice = 7
     assert whole.gradients(X, Y)[0][0].tolist() == sliced.gradients(X, Y)[0][0].tolist()
+    whole.compute_gradients(X, Y)  # a training step: the running statistics move
+    sliced.compute_gradients(X, Y)
     assert np.array_equal(whole.running_means[0], sliced.running_means[0])
+    assert not np.array_equal(whole.running_means[0], np.zeros(4))
+
+
+def test_gradients_change_nothing_and_are_those_of_the_next_training_step():
+    """``gradients`` is the training-mode gradient with the masks the next training pass
+    draws, from a copy of the generator: neither the generator nor the running statistics
+    move, and the training step that follows computes the very same gradient."""
+    rng = np.random.default_rng(9)
+    X, Y = rng.normal(size=(10, 3)), rng.random((10, 2))
+    net = Network([3, 6, 5, 2], activation="tanh", dropout=[0.5, 0.25],
+                  normalization=["batch", "layer"], seed=4)
+    state, statistics = net.rng.bit_generator.state, net.running_statistics()
+    masks = net.next_masks(len(X))
+    weight_grads, bias_grads = net.gradients(X, Y)
+    gammas = [None if g is None else g.copy() for g in net.gamma_grads]
+    betas = [None if g is None else g.copy() for g in net.beta_grads]
+    assert net.rng.bit_generator.state == state
+    for now, then in zip(net.running_statistics(), statistics, strict=True):
+        np.testing.assert_array_equal(now, then)
+    for used, drawn in zip(net.dropout_masks(), masks):
+        np.testing.assert_array_equal(used, drawn)
+    expected = reference.backprop(net, X, Y, masks=masks)
+    for found, wanted in zip([*weight_grads, *gammas[:2], *betas[:2]],
+                             [*expected["weight_grads"], *expected["gamma_grads"][:2],
+                              *expected["beta_grads"][:2]]):
+        np.testing.assert_allclose(found, wanted, rtol=1e-9, atol=1e-13)
+    assert net.training_loss(X, Y) == pytest.approx(expected["error"], rel=1e-12)
+    assert net.rng.bit_generator.state == state  # training_loss draws from a copy too
+    net.compute_gradients(X, Y)  # the next training step: the same masks, the same gradient
+    assert [g.tolist() for g in net.weight_grads] == [g.tolist() for g in weight_grads]
+    assert [g.tolist() for g in net.bias_grads] == [g.tolist() for g in bias_grads]
+    assert net.gamma_grads[0].tolist() == gammas[0].tolist()
+    assert net.rng.bit_generator.state != state
+    assert not np.array_equal(net.running_statistics()[0], statistics[0])
 
 
 def test_gamma_and_beta_are_trained_but_not_penalised():
@@ -372,13 +429,42 @@ def test_a_stopped_and_resumed_run_with_the_layers_ends_bit_identical(tmp_path):
                zip(resumed.running_statistics(), whole.running_statistics()))
 
 
-def test_early_stopping_restores_the_running_statistics_with_the_weights():
-    net, _, _ = trained()
-    state = net.get_state()
-    saved = [a.copy() for a in net.running_statistics()]
-    net.running_means[0] += 3.0
-    net.set_state(state)
-    assert all(np.array_equal(a, b) for a, b in zip(net.running_statistics(), saved))
+def early_stopped_run():
+    """A run whose validation loss is best at epoch 4 of 7 (targets 0.4 times the training
+    ones: predictions pass them on the way), with every epoch's state."""
+    from chainrule.callbacks import Callback, EarlyStopping
+
+    class EpochStates(Callback):
+        def __init__(self):
+            self.states = {}
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            self.states[epoch] = (trainer.net.flat_parameters().copy(),
+                                  trainer.net.running_statistics())
+
+    rng = np.random.default_rng(0)
+    slopes = np.array([[1.0], [-2.0], [0.5]])
+    X, X_val = rng.normal(size=(32, 3)), rng.normal(size=(16, 3))
+    net = Network([3, 6, 1], activation="tanh", output_activation="identity", loss="mse",
+                  normalization="batch", seed=1)
+    record = EpochStates()
+    history = net.fit(X, X @ slopes, epochs=40, batch_size=8, learning_rate=0.01,
+                      validation_data=(X_val, 0.4 * X_val @ slopes), progress=False,
+                      early_stopping=EarlyStopping(patience=3), callbacks=[record])
+    assert 0 < history.best_epoch < history.epochs - 1  # neither the first nor the last
+    return net, history, record.states[history.best_epoch]
+
+
+def test_early_stopping_restores_the_best_epochs_weights():
+    net, _, (parameters, _) = early_stopped_run()
+    np.testing.assert_array_equal(net.flat_parameters(), parameters)
+
+
+def test_early_stopping_restores_the_best_epochs_running_statistics():
+    net, _, (_, statistics) = early_stopped_run()
+    assert len(statistics) == 2
+    for kept, best in zip(net.running_statistics(), statistics, strict=True):
+        np.testing.assert_array_equal(kept, best)
 
 
 def test_the_command_line_trains_and_saves_them(tmp_path, capsys):
@@ -409,9 +495,52 @@ def test_the_estimators_take_them():
     assert model.predict(X).shape == (30,)
 
 
-def test_the_dask_path_refuses_batch_normalization_for_now():
+def test_the_dask_path_refuses_batch_normalization_with_global_batching():
     from chainrule.distributed import DaskBlocks
 
     net = Network([3, 4, 2], normalization="batch")
-    with pytest.raises(ValueError, match="does not train batch normalisation yet"):
+    with pytest.raises(ValueError, match="does not train batch normalisation yet with "
+                                         "batching='global'"):
         DaskBlocks(net, np.zeros((4, 3)), np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("other, field", [
+    ({"dropout": [0.1, 0.2]}, "dropout=[0.5, 0.2]"),
+    ({"normalization": ["layer", "layer"]}, "normalization=['batch', 'layer']"),
+    ({"normalization": None}, "normalization=['batch', 'layer']"),
+    ({"dropout": 0.0}, "dropout=[0.5, 0.2]"),
+])
+def test_a_state_refuses_to_resume_into_another_architecture(other, field):
+    from chainrule.training import Trainer
+
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(12, 3)), rng.random((12, 2))
+    layers = {"dropout": [0.5, 0.2], "normalization": ["batch", "layer"]}
+    net = Network([3, 4, 4, 2], seed=0, **layers)
+    first = Trainer(net, X, Y, epochs=2, batch_size=4, progress=False)
+    first.run_epoch()
+    state = first.state_dict()
+    assert state["network"] == net.spec()
+    changed = Network([3, 4, 4, 2], seed=0, **(layers | other))
+    with pytest.raises(ValueError, match=re.escape(f"made for a network with {field}")):
+        Trainer(changed, X, Y, epochs=2, batch_size=4, progress=False).load_state_dict(state)
+    same = Trainer(Network([3, 4, 4, 2], seed=0, **layers), X, Y, epochs=2, batch_size=4,
+                   progress=False)
+    same.load_state_dict(state)  # the same network resumes
+    assert same.epoch == 1
+    if "dropout" in other:  # a state from before the architecture was saved: not checked
+        older = {k: v for k, v in state.items() if k != "network"}
+        resumed = Trainer(changed, X, Y, epochs=2, batch_size=4, progress=False)
+        resumed.load_state_dict(older)
+        assert resumed.epoch == 1
+
+
+def test_a_checkpoint_file_refuses_another_dropout(tmp_path):
+    rng = np.random.default_rng(8)
+    X, Y = rng.normal(size=(12, 3)), rng.random((12, 1))
+    path = tmp_path / "c.npz"
+    Network([3, 4, 1], dropout=0.5, seed=0).fit(X, Y, epochs=1, checkpoint=path,
+                                                progress=False)
+    with pytest.raises(ValueError, match="dropout"):
+        Network([3, 4, 1], dropout=0.1, seed=0).fit(X, Y, epochs=2, resume_from=path,
+                                                    progress=False)

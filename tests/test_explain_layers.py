@@ -216,17 +216,17 @@ def test_the_command_line_explains_a_model_with_batch_normalisation(tmp_path, ca
                   loss="categorical_cross_entropy", normalization=["batch"], seed=5)
     path = tmp_path / "bn.json"
     net.save(path)
-    code = main(["explain", "--model", str(path), "--layer", "0", "--weight", "1,2"])
+    batch = ["--dataset", "iris", "--sample", "48", "--rows", "4"]
+    code = main(["explain", "--model", str(path), *batch, "--layer", "0", "--weight", "1,2"])
     out = capsys.readouterr().out
     assert code == 0
     assert "layer 0 (tanh, batch normalisation)" in out
     for term in ("mean = sum of sop / M", "std = sqrt(var + 1e-05)", "dError/dXhat",
                  "dError/dVar", "dError/dMean", "dError/dSop[0][2] = dError/dXhat / std"):
         assert term in out
-    assert "a batch of one sample: its mean is its sop" in out
     # A batch from a dataset: the statistics are its rows', and the gradient the engine's.
-    code = main(["explain", "--model", str(path), "--dataset", "iris", "--sample", "48",
-                 "--rows", "4", "--layer", "0", "--weight", "1,2", "--json"])
+    code = main(["explain", "--model", str(path), *batch, "--layer", "0", "--weight", "1,2",
+                 "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and len(data["forward"]["x"]) == 4
     from chainrule.datasets import load_dataset
@@ -235,5 +235,35 @@ def test_the_command_line_explains_a_model_with_batch_normalisation(tmp_path, ca
     X, Y = iris.X[48:52], np.eye(3)[iris.y[48:52].astype(int)]
     assert data["gradient"] == pytest.approx(net.gradients(X, Y)[0][0][1, 2], rel=1e-12)
     assert data["backward"][-1]["through_layer"]["normalization"]["M"] == 4
-    code = main(["explain", "--model", str(path), "--layer", "0", "--gamma", "1", "--json"])
+    code = main(["explain", "--model", str(path), *batch, "--layer", "0", "--gamma", "1",
+                 "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out)["parameter"] == "gammas[0][1]"
+
+
+@pytest.mark.parametrize("rows", [[], ["--dataset", "iris", "--rows", "1"]])
+def test_one_row_of_a_batch_normalised_model_is_refused_in_one_line(tmp_path, capsys, rows):
+    """The engine does not train batch normalisation on one row (its variance is 0, no
+    gradient reaches the sop through it): explain refuses it too, and says what to ask."""
+    net = Network([4, 3, 3], activation="tanh", output_activation="softmax",
+                  loss="categorical_cross_entropy", normalization=["batch"], seed=5)
+    path = tmp_path / "bn.json"
+    net.save(path)
+    code = main(["explain", "--model", str(path), *rows, "--layer", "0", "--weight", "1,2"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    error = captured.err.strip()
+    assert len(error.splitlines()) == 1
+    assert "at least 2 rows" in error and "--rows 2 or more" in error
+
+
+def test_the_library_refuses_one_row_of_a_batch_normalised_network_as_the_engine_does():
+    net = Network([3, 4, 2], normalization="batch", seed=0)
+    X, Y = np.array([[0.1, 0.2, 0.3]]), np.array([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="at least 2 rows per batch"):
+        net.gradients(X, Y)
+    with pytest.raises(ValueError, match="at least 2 rows per batch in training.*2 rows or "
+                                         "more"):
+        net.explain(X, Y, 0, (0, 1))
+    layer = Network([3, 4, 2], normalization="layer", seed=0)  # one row is fine there
+    assert layer.explain(X, Y, 0, (0, 1)).gradient == pytest.approx(
+        layer.gradients(X, Y)[0][0][0, 1], rel=1e-12)

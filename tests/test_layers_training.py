@@ -2,6 +2,7 @@
 with the weights, batch normalisation's 1-row batches are refused before any step, and the
 network's loss takes sample weights."""
 
+import re
 import warnings
 
 import numpy as np
@@ -87,15 +88,68 @@ def test_batch_normalisation_refuses_a_batch_of_one_row_before_any_step(rows, ba
     np.testing.assert_array_equal(net.flat_parameters(), before)
 
 
-def test_layer_normalisation_and_sizes_that_leave_two_rows_train():
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_a_last_batch_of_two_rows_gets_the_references_gradient(normalization):
+    """42 rows in batches of 8 leave a last batch of 2 rows: its step's gradient is the
+    reference engine's on those 2 rows, from the weights the step started from."""
+    from chainrule import reference
+    from chainrule.training import Trainer
+
     X, Y = regression(42)
-    for net in (batch_normalised(), Network([3, 8, 1], output_activation="identity",
-                                             loss="mse", normalization="layer", seed=1)):
-        history = net.fit(X, Y, epochs=2, batch_size=8, learning_rate=0.01, progress=False)
-        assert np.all(np.isfinite(history["loss"]))
-    layer = Network([3, 8, 1], output_activation="identity", loss="mse",
-                    normalization="layer", seed=1)
-    assert layer.fit(X[:41], Y[:41], epochs=1, batch_size=8, progress=False).epochs == 1
+    net = Network([3, 8, 1], activation="tanh", output_activation="identity", loss="mse",
+                  normalization=normalization, seed=1)
+    trainer = Trainer(net, X, Y, epochs=1, batch_size=8, shuffle=False, learning_rate=0.01,
+                      optimizer="gd", progress=False)
+    for _ in range(5):
+        trainer.step()
+    before = net.copy()
+    step = trainer.step(watch=True)
+    assert len(step.inputs) == 2
+    np.testing.assert_array_equal(step.inputs, X[40:])
+    expected = reference.backprop(before, X[40:], Y[40:])
+    assert step.loss == pytest.approx(expected["error"], rel=1e-12)
+    for found, wanted in zip(step.weight_grads, expected["weight_grads"]):
+        np.testing.assert_allclose(found, wanted, rtol=1e-10, atol=1e-14)
+    for found, wanted in zip(net.gamma_grads, expected["gamma_grads"]):
+        if wanted is not None:
+            np.testing.assert_allclose(found, wanted, rtol=1e-10, atol=1e-14)
+    assert trainer.finished
+
+
+def test_batch_norm_on_inputs_far_from_0_is_not_a_false_divergence():
+    """After one full-batch step on inputs offset by 1e5, the running statistics are far
+    from the batch's, so the evaluation loss is ~1e9 times the first loss: the check of the
+    last update takes the training-mode loss (batch statistics) instead, and the weights
+    the run made stay."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 3)) + 1e5, rng.normal(size=(40, 1))
+    net = Network([3, 8, 1], activation="relu", output_activation="identity", loss="mse",
+                  normalization="batch", seed=0)
+    statistics = net.running_statistics()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = net.fit(X, Y, epochs=1, progress=False, on_divergence="warn")
+    assert not history.diverged
+    assert history.stopped_reason == "reached the maximum number of epochs (1)"
+    assert net.loss(X, Y) > 1e6 * history["loss"][0]  # what the old check compared
+    assert not np.array_equal(net.running_statistics()[0], statistics[0])  # the step's
+
+
+def test_the_last_updates_check_moves_neither_the_statistics_nor_the_generator():
+    from chainrule.training import Trainer
+
+    X, Y = regression(40)
+    net = Network([3, 8, 1], activation="relu", output_activation="identity", loss="mse",
+                  normalization="batch", dropout=0.5, seed=2)
+    trainer = Trainer(net, X, Y, epochs=1, batch_size=8, learning_rate=0.01, progress=False)
+    while trainer.step() is not None and not trainer.finished:
+        pass
+    statistics, state = net.running_statistics(), net.rng.bit_generator.state
+    history = trainer.finish()
+    assert not history.diverged
+    assert net.rng.bit_generator.state == state
+    for now, then in zip(net.running_statistics(), statistics, strict=True):
+        np.testing.assert_array_equal(now, then)
 
 
 def test_the_command_line_refuses_it_in_one_line(tmp_path, capsys):
@@ -106,7 +160,8 @@ def test_the_command_line_refuses_it_in_one_line(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert "batch_size=1 gives batches of 1 row" in error
+    # (the library's batch_size=1, or its flag's spelling)
+    assert re.search(r"(batch_size=|--batch-size )1 gives batches of 1 row", error)
     assert not (tmp_path / "m.npz").exists()
 
 

@@ -1,5 +1,5 @@
-"""Play in a real browser: at full speed a request brings several updates and the page draws
-every one of them, in order, each with the engine's own numbers; at a set speed one a time."""
+"""Play in a real browser: at full speed the page draws every update the server made, in order,
+each with the engine's own numbers, however many a request brings; at a set speed one a time."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_full_speed_draws_every_update_in_order_with_the_engines_numbers(page):
     position = state["position"]
     assert drawn[:position] == list(range(1, position + 1))  # none skipped, none twice
     assert stats["steps"] == position  # every update the server made during play was drawn
-    assert stats["requests"] < position  # several updates to a request
+    # (How many updates a request brings follows the measured drawing time: W8 reports it.)
     session = Session(CONFIG)
     session.step("batch", position)
     assert all(np.array_equal(a, b.ravel()) for a, b in zip(weights(state), session.net.weights))

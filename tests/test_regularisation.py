@@ -1,6 +1,7 @@
 """L1, the elastic net and gradient clipping, in the one step every way of training takes."""
 
 import copy
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -127,14 +128,63 @@ def test_the_helpers_match_hand_computation():
 
 
 def test_a_step_with_the_penalties_and_clipping_allocates_no_gradient_buffer():
-    X, Y = problem()
-    net = network()
-    descent = Descent(net, Recorder(), 0.1, 0.1, l1=0.1, clip_norm=0.1, clip_value=0.01)
-    scratch = [id(b) for b in descent._scratch]
-    for _ in range(3):
-        descent(net.compute_gradients(*net.check_data(X, Y)))
-    assert [id(b) for b in descent._scratch] == scratch
+    from chainrule.optimizers import get_optimizer
+
+    rng = np.random.default_rng(0)
+    net = Network([200, 200, 10], activation="tanh", seed=1)
+    X, Y = rng.normal(size=(16, 200)), rng.normal(size=(16, 10))
+    optimizer = get_optimizer("momentum")
+    optimizer.bind([net.flat_parameters()], [net.parameter_scratch()])
+    weights_bytes = sum(w.nbytes for w in net.weights)
+    tracemalloc.start()
+    try:  # the penalties' buffers are the network's free scratch, not new arrays
+        descent = Descent(net, optimizer, 0.1, 0.01, l1=0.1, clip_norm=0.1, clip_value=0.01)
+        made = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert made < weights_bytes / 10
+    error = net.compute_gradients(*net.check_data(X, Y))
+    descent(error)  # warm: the optimizer's state
+    tracemalloc.start()
+    try:
+        for _ in range(100):
+            descent(error)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < weights_bytes / 10
     assert descent.last_norm > 0.1
+
+
+def test_dropout_draws_the_same_words_from_every_bit_generator_layout():
+    """MT19937's 32-bit outputs, read in place from its 64-bit raw values: the words (and so
+    the masks) are each output's two halves in order, as a copy to 32-bit words gives them."""
+    from chainrule.engine.dropout import draw_kept, draw_mask, keep_threshold
+
+    for shape in [(7, 5), (8, 4), (1, 1), (3, 33)]:
+        size = int(np.prod(shape))
+        raw = np.random.Generator(np.random.MT19937(4)).bit_generator.random_raw(
+            (size + 1) // 2)
+        words = raw.astype(np.uint32).view(np.uint16)[:size].reshape(shape)
+        expected = words >= keep_threshold(0.3)
+        kept = draw_kept(np.random.Generator(np.random.MT19937(4)), 0.3,
+                         np.empty(shape, dtype=bool))
+        np.testing.assert_array_equal(kept, expected)
+        mask = draw_mask(np.random.Generator(np.random.MT19937(4)), 0.3, np.empty(shape))
+        np.testing.assert_array_equal(mask, expected.astype(float))
+        strided = np.empty((shape[0], 2 * shape[1]), dtype=bool)[:, ::2]
+        draw_kept(np.random.Generator(np.random.MT19937(4)), 0.3, strided)
+        np.testing.assert_array_equal(strided, expected)
+    kept = np.empty((400, 250), dtype=bool)
+    rng = np.random.Generator(np.random.MT19937(1))
+    draw_kept(rng, 0.5, kept)
+    tracemalloc.start()
+    try:  # the raw outputs (8 bytes per two words) and NumPy's buffer, no 32-bit copy
+        draw_kept(rng, 0.5, kept)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < kept.size * 4 * 1.25  # with the copy: 1.5
 
 
 def test_fit_takes_the_options_and_records_them():

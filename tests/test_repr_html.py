@@ -184,3 +184,18 @@ def test_a_long_history_keeps_each_pixel_columns_lowest_and_highest_value():
     assert min(ys) == pytest.approx(10)  # the spike, at the top
     assert [x for x, _ in line] == sorted(x for x, _ in line)
     assert line[0][0] < line[-1][0]
+
+
+def test_an_explanation_through_dropout_and_batch_norm_shows_the_texts_lines():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(4, 3)), rng.random((4, 1))
+    net = Network([3, 4, 1], dropout=0.3, normalization="batch", loss="mse",
+                  activation="tanh", output_activation="identity", seed=1)
+    explanation = explain(net, X, Y, 0, (1, 2))
+    blocks = [pre.text.splitlines() for pre in parsed(explanation._repr_html_()).iter("pre")]
+    written = [line.strip() for line in str(explanation).splitlines()]
+    assert len(blocks) == 2  # the forward pass through the layer and the backward pass
+    for block in blocks:  # each line as the text form writes it, numbers and all
+        assert all(line in written for line in block)
+    backward = next(block for block in blocks if any("dError/dXhat" in line for line in block))
+    assert any(line.startswith("dOutput/dActivated = mask[0][:, 2]") for line in backward)

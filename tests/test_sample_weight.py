@@ -63,6 +63,56 @@ def test_row_values_average_to_the_loss(name):
         loss.value(predicted, target), rel=1e-13)
 
 
+OUTPUTS = [("categorical_cross_entropy", "softmax"), ("categorical_cross_entropy", "sigmoid"),
+           ("binary_cross_entropy", "sigmoid"), ("mse", "identity"), ("squared_error", "tanh")]
+
+
+def wide_problem(loss, output, rows=40, seed=6):
+    rng = np.random.default_rng(seed)
+    net = Network([6, 9, 4], activation="relu", output_activation=output, loss=loss, seed=1)
+    Y = np.eye(4)[rng.integers(0, 4, rows)]
+    return net, *net.check_data(rng.normal(size=(rows, 6)), Y), rng.uniform(0, 2, rows)
+
+
+@pytest.mark.parametrize("loss, output", OUTPUTS)
+def test_the_weighted_step_is_the_mean_step_reweighed(loss, output):
+    """Each row's error computed once (into a buffer of the workspace) gives what the mean's
+    error and delta, reweighed by :func:`weigh_rows`, give."""
+    from chainrule.losses import weigh_rows
+
+    net, X, Y, weights = wide_problem(loss, output)
+    error = net.compute_gradients(X, Y, None, weights)
+    gradient = net.flat_gradients().copy()
+    workspace = net.workspace(X.shape[0])
+    net.forward(X, workspace)
+    net.output_delta(Y, workspace)  # the mean's delta, then reweighed
+    last, function = net._last, net.activation_functions[-1]
+    sop = workspace.sops[last] if net.loss_function.combines_with(function) else None
+    expected = weigh_rows(net.loss_function, workspace.outputs[last], Y, sop,
+                          workspace.deltas[last], weights)
+    net.backward(X, workspace)
+    assert error == pytest.approx(expected, rel=1e-13)
+    np.testing.assert_allclose(gradient, net.flat_gradients(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("loss, output", [o for o in OUTPUTS if o[1] != "sigmoid"
+                                          or o[0] == "binary_cross_entropy"])
+def test_a_weighted_step_allocates_no_more_than_the_mean_step(loss, output):
+    import tracemalloc
+
+    net, X, Y, weights = wide_problem(loss, output, rows=400)
+    peaks = []
+    for w in (None, weights):
+        net.compute_gradients(X, Y, None, w)  # warm: the workspace
+        tracemalloc.start()
+        try:
+            net.compute_gradients(X, Y, None, w)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] <= peaks[0] + 1024  # a row's errors alone: 3.2 kB
+
+
 def test_mini_batches_weigh_by_the_batch_own_sum_of_weights():
     """Each batch's gradient is its weighted mean (normalised by the batch's weights, as
     scikit-learn's MLP); the epoch's loss the weighted mean of the batches' losses."""
@@ -218,6 +268,55 @@ def test_class_weight_balanced_weighs_each_class_by_its_rarity():
         GDClassifier(class_weight="rare", **settings).fit(X, y)
 
 
+@pytest.mark.parametrize("schedule", [None, "plateau"])
+def test_early_stopping_weighs_the_validation_loss(schedule):
+    """As scikit-learn weighs its validation score: the held-out rows' weighted mean loss is
+    what early stopping (and a plateau schedule) follow, and the best epoch's is kept."""
+    pytest.importorskip("sklearn")
+    import warnings
+
+    from chainrule.sklearn import GDRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(scale=0.3, size=40)
+    weights = rng.uniform(0.0, 3.0, size=40)
+    settings = dict(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.25,
+                    epochs=8, random_state=0, batch_size=10, learning_rate=0.01,
+                    schedule=schedule)
+    estimator = GDRegressor(**settings)
+    held = estimator._new_network(3, 1, X.dtype).rng.permutation(40)[:10]  # the split's draw
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator.fit(X, y, sample_weight=weights)
+        plain = GDRegressor(**settings).fit(X, y, sample_weight=np.where(
+            np.isin(np.arange(40), held), 1.0, weights))  # the same training, held rows 1
+    net, Y = estimator.network_, y[:, None]
+    weighted = Engine.evaluate(net, X[held], Y[held], weights[held])[0]
+    assert -estimator.best_validation_score_ == pytest.approx(weighted, rel=1e-12)
+    assert max(estimator.validation_scores_) == estimator.best_validation_score_
+    assert estimator.history_["val_loss"] == [-v for v in estimator.validation_scores_]
+    assert not np.isclose(weighted, Engine.evaluate(net, X[held], Y[held])[0])
+    np.testing.assert_allclose(estimator.loss_curve_[:1], plain.loss_curve_[:1], rtol=1e-12)
+    assert estimator.validation_scores_ != plain.validation_scores_
+
+
+def test_partial_fit_refuses_balanced_but_takes_a_dict():
+    """``"balanced"`` from one call's ``y`` would weigh each call's classes differently."""
+    pytest.importorskip("sklearn")
+    from chainrule.sklearn import GDClassifier
+
+    X = np.random.default_rng(2).normal(size=(6, 2))
+    y = np.array([0, 0, 0, 0, 1, 1])
+    settings = dict(hidden_layer_sizes=(3,), random_state=0, batch_size=None)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        GDClassifier(class_weight="balanced", **settings).partial_fit(X, y, classes=[0, 1])
+    by_dict = GDClassifier(class_weight={1: 2.0}, **settings).partial_fit(X, y, classes=[0, 1])
+    by_row = GDClassifier(**settings).partial_fit(X, y, classes=[0, 1],
+                                                  sample_weight=np.where(y == 1, 2.0, 1.0))
+    np.testing.assert_allclose(by_dict.loss_curve_, by_row.loss_curve_, rtol=1e-13)
+
+
 # ---------------------------------------------------------------------- Dask
 @pytest.fixture(scope="module")
 def client():
@@ -257,21 +356,39 @@ def test_the_dask_path_weighs_rows_as_one_process(client, settings):
 
 
 def test_dask_block_visits_weigh_their_mini_batches(client):
+    """By block, each visit's mini-batches are local training's, with their rows' weights:
+    one epoch equals training in one process on the rows in the visits' order."""
     import dask.array as da
 
     from chainrule import distributed
 
     X, Y = problem(n=16)
     weights = np.repeat([1.0, 2.0], 8)
-    runs = []
-    for w in (weights, None):
-        net = network()
-        runs.append(distributed.fit(
-            net, da.from_array(X, chunks=(8, 3)), da.from_array(Y, chunks=(8, 2)),
-            client=client, epochs=2, batch_size=4, batching="blocks", learning_rate=0.1,
-            progress=False, sample_weight=None if w is None else da.from_array(w, chunks=8),
-            l1=0.01, clip_value=0.1)["loss"])
-    assert np.all(np.isfinite(runs[0])) and runs[0] != runs[1]
+    weights[3] = 0.0
+    options = dict(batch_size=4, learning_rate=0.1, progress=False, l1=0.01, clip_value=0.1,
+                   optimizer="adam")
+    remote = network()
+    history = distributed.fit(
+        remote, da.from_array(X, chunks=(8, 3)), da.from_array(Y, chunks=(8, 2)),
+        client=client, epochs=1, batching="blocks", sample_weight=da.from_array(weights,
+                                                                                 chunks=8),
+        **options)
+    reference = network()  # the visits' order: drawn as distributed draws it
+    rows = []
+    for block in reference.rng.permutation(2):
+        generator = np.random.default_rng(int(reference.rng.integers(2**63)))
+        rows.append(block * 8 + generator.permutation(8))
+    rows = np.concatenate(rows)
+    local = network()
+    expected = local.fit(X[rows], Y[rows], epochs=1, shuffle=False,
+                         sample_weight=weights[rows], **options)
+    assert history.updates == expected.updates == 4
+    np.testing.assert_allclose(remote.flat_parameters(), local.flat_parameters(), rtol=1e-12,
+                               atol=1e-15)
+    assert history["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+    unweighted = network()
+    unweighted.fit(X[rows], Y[rows], epochs=1, shuffle=False, **options)
+    assert not np.allclose(unweighted.flat_parameters(), local.flat_parameters())
 
 
 def test_dask_refuses_bad_weights_by_block(client):
@@ -363,9 +480,11 @@ def test_the_command_line_trains_with_weights(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sample-weight", "nope"], "nope"),
-    (["--sample-weight", "label"], "target"),
-    (["--sample-weight", "w"], ">= 0"),
+    (["--sample-weight", "nope"], "no column 'nope'"),
+    (["--sample-weight", "label"], "'label' is the target column"),  # the default target
+    (["--sample-weight", "a", "--target", "a"], "'a' is the target column"),
+    (["--sample-weight", "w"], "row 7 of "),  # data row 5: the file's line 7, unshuffled
+    (["--sample-weight", "w", "--test-split", "0.3"], "row 7 of "),
 ])
 def test_the_command_line_refuses_bad_weights_in_one_line(tmp_path, capsys, args, message):
     from chainrule.cli import main
@@ -377,7 +496,35 @@ def test_the_command_line_refuses_bad_weights_in_one_line(tmp_path, capsys, args
                  str(tmp_path / "m.npz"), *args])
     err = capsys.readouterr().err
     assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert "--sample-weight" in err and "--drop" not in err
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_the_weight_column_is_checked_in_a_glob_first_file(tmp_path):
+    import argparse
+
+    from chainrule.cli.arguments import UsageError
+    from chainrule.cli.sample_weights import check_weight_options
+
+    for index in range(2):
+        weighted_csv(tmp_path / f"part-{index}.csv", np.ones(40))
+    source = str(tmp_path / "part-*.csv")
+
+    def args(column, target=None):
+        return argparse.Namespace(sample_weight=column, data=source, target=target, drop=[])
+
+    with pytest.raises(UsageError, match="--sample-weight: .* has no column 'nope'"):
+        check_weight_options(args("nope"))
+    with pytest.raises(UsageError, match="'label' is the target"):
+        check_weight_options(args("label"))
+    checked = args("w")
+    check_weight_options(checked)
+    assert checked.drop == ["w"]
+    check_weight_options(args("w", target="x"))  # not this check's to refuse: the reading's
+    nothing = argparse.Namespace(sample_weight="w", data=str(tmp_path / "none-*.csv"),
+                                 target=None, drop=[])
+    check_weight_options(nothing)  # no file: reading the data says so
+    assert nothing.drop == ["w"]
 
 
 def test_sample_weight_needs_a_table_and_class_weight_classes(tmp_path, capsys):
@@ -390,17 +537,37 @@ def test_sample_weight_needs_a_table_and_class_weight_classes(tmp_path, capsys):
     assert code == 2 and "classification" in capsys.readouterr().err
 
 
-def test_the_command_line_reads_the_weight_column_on_a_dask_cluster(tmp_path, capsys):
+def test_the_command_line_reads_the_weight_column_on_a_dask_cluster(tmp_path, capsys,
+                                                                    monkeypatch):
+    """The weights read on the workers travel with their rows: each training row's weight, as
+    ``distributed.fit`` gets it, is the file's for that row (here a function of its label).
+    (Out of core the file's preparation is the cluster's own, which does not equal one
+    process's to the bit, so the runs are compared through what ``fit`` receives.)"""
     pytest.importorskip("distributed")
-    from chainrule import load
+    from chainrule import distributed, load
     from chainrule.cli import main
 
-    path = weighted_csv(tmp_path / "w.csv", np.tile([1, 2, 0, 3], 10))
+    path = weighted_csv(tmp_path / "w.csv", np.ones(40))
+    lines = path.read_text().splitlines()
+    by_label = [lines[0]] + [",".join([*cells[:2], "3" if cells[3] == "1" else "1", cells[3]])
+                             for cells in (line.split(",") for line in lines[1:])]
+    path.write_text("\n".join(by_label) + "\n")
+    received = []
+    real_fit = distributed.fit
+
+    def fit(net, X, Y, **options):
+        received.append((Y.compute(), options.get("sample_weight")))
+        return real_fit(net, X, Y, **options)
+
+    monkeypatch.setattr(distributed, "fit", fit)
     common = ["train", str(path), "--hidden", "4", "--epochs", "3", "--no-progress",
               "--dask-workers", "2", "--batch-size", "8"]
     assert main([*common, "--out", str(tmp_path / "plain.npz"), "--drop", "w"]) == 0
     assert main([*common, "--out", str(tmp_path / "weighted.npz"), "--sample-weight", "w"]) == 0
     assert "w       dropped" in capsys.readouterr().out
+    (_, none), (Y, weights) = received
+    assert none is None and weights is not None
+    np.testing.assert_array_equal(weights.compute(), np.where(Y[:, 1] == 1, 3.0, 1.0))
     plain, weighted = load(tmp_path / "plain.npz"), load(tmp_path / "weighted.npz")
     assert weighted.n_inputs == plain.n_inputs  # w weighs the rows, it is no feature
     assert weighted.metadata["training"]["sample_weight"] is True

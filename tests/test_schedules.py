@@ -50,6 +50,22 @@ def test_plateau_watches_the_validation_loss_when_there_is_one():
         X, Y, epochs=8, learning_rate=0.1, schedule=Plateau(factor=0.5, patience=0,
                                                             threshold=0.0))
     assert watched["learning_rate"] != alone["learning_rate"]
+    # each run's rates are a Plateau's fed what the history records, replayed by hand: the
+    # validation loss when there is one, else the training loss
+    for history, watches in ((watched, "val_loss"), (alone, "loss")):
+        rates = [0.1]  # epoch 0 starts at the initial rate
+        best, bad = np.inf, 0
+        for value in history[watches][:-1]:
+            rate = rates[-1]
+            if value < best:  # threshold 0: any decrease improves
+                best, bad = value, 0
+            else:
+                bad += 1
+            if bad > 0:  # patience 0: the first epoch without improvement halves it
+                rate, bad = rate * 0.5, 0
+            rates.append(rate)
+        assert history["learning_rate"] == rates
+    assert watched["learning_rate"][-1] < 0.1  # the validation loss did stall
 
 
 def test_one_plateau_object_serves_run_after_run():
@@ -109,3 +125,29 @@ def test_ten_epochs_straight_equal_five_then_a_checkpoint_then_five(tmp_path, sc
         np.testing.assert_array_equal(p, q)
     assert history["learning_rate"] == full["learning_rate"]
     assert history["loss"] == full["loss"]
+
+
+def test_a_checkpoint_refuses_another_schedule_setting_and_an_older_one_resumes(tmp_path):
+    from chainrule.training import Trainer
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(12, 2)), rng.normal(size=(12, 1))
+    path = str(tmp_path / "checkpoint.npz")
+    Network([2, 3, 1], loss="mse", seed=0).fit(X, Y, epochs=2, checkpoint=path,
+                                               schedule=Plateau(factor=0.5))
+    with pytest.raises(ValueError, match="schedule_settings=.*'factor': 0.5.*'factor': 0.1"):
+        Network([2, 3, 1], loss="mse", seed=0).fit(
+            X, Y, epochs=4, resume_from=path, schedule=Plateau(factor=0.1, patience=0))
+    history = Network([2, 3, 1], loss="mse", seed=0).fit(
+        X, Y, epochs=4, resume_from=path, schedule=Plateau(factor=0.5))
+    assert history.epochs == 4 and history.params["schedule_settings"]["factor"] == 0.5
+    # a state saved before the schedule's settings were: resumed, not checked for them
+    trainer = Trainer(Network([2, 3, 1], loss="mse", seed=0), X, Y, epochs=2,
+                      schedule=Plateau(factor=0.5))
+    trainer.run_epoch()
+    state = trainer.state_dict()
+    del state["history"]["params"]["schedule_settings"]
+    later = Trainer(Network([2, 3, 1], loss="mse", seed=0), X, Y, epochs=2,
+                    schedule=Plateau(factor=0.1, patience=0))
+    later.load_state_dict(state)
+    assert later.epoch == 1

@@ -427,3 +427,20 @@ def test_batches_larger_than_a_slice_give_the_same_training(batch_size, monkeypa
     for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
         np.testing.assert_allclose(sliced_history[key], whole_history[key], rtol=1e-12)
     assert max(sliced._workspaces) <= 7  # slices of 7 rows (and the remainders), never 97
+
+
+def test_validation_data_takes_the_held_out_rows_weights():
+    """``(X_val, Y_val, sample_weight_val)``: ``val_loss`` is their weighted mean."""
+    from chainrule import Network
+    from chainrule.engine import Engine
+
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(12, 2)), rng.random((12, 1))
+    X_val, Y_val = rng.normal(size=(5, 2)), rng.random((5, 1))
+    weights = np.array([0.0, 1.0, 2.0, 0.5, 3.0])
+    net = Network([2, 3, 1], loss="mse", seed=0)
+    history = net.fit(X, Y, epochs=2, validation_data=(X_val, Y_val, weights), progress=False)
+    assert history.history["val_loss"][-1] == Engine.evaluate(net, X_val, Y_val, weights)[0]
+    assert history.history["val_loss"][-1] != net.loss(X_val, Y_val)
+    with pytest.raises(ValueError, match="sample_weight_val"):
+        net.fit(X, Y, epochs=1, validation_data=(X_val, Y_val, -weights), progress=False)

@@ -3,7 +3,9 @@
 scikit-learn's MLP takes ``sample_weight`` since 1.7 (the loss is the weighted mean over a
 batch, ``sum_i w_i loss_i / sum_i w_i``); its linear classifiers take ``class_weight``. The
 estimators in :mod:`chainrule.sklearn` take both; this module turns them into one weight per row
-for training (:class:`chainrule.sources.LocalData` makes the weighted mean).
+for training (:class:`chainrule.sources.LocalData` makes the weighted mean); the held-out rows
+of early stopping keep theirs (``validation_data``'s third entry), as scikit-learn weighs its
+validation score.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 
 from .losses import check_sample_weight
 
-__all__ = ["checked_weights", "row_weights", "with_class_weight"]
+__all__ = ["check_partial_class_weight", "checked_weights", "row_weights",
+           "with_class_weight"]
 
 
 def checked_weights(sample_weight: Any, n_samples: int,
@@ -46,6 +49,16 @@ def row_weights(sample_weight: Any, class_weight: Any, y: np.ndarray, multilabel
     return by_class if weights is None else weights * by_class
 
 
+def check_partial_class_weight(class_weight: Any) -> None:
+    """``partial_fit`` refuses ``class_weight="balanced"``, as ``SGDClassifier`` does: one
+    call's ``y`` is no measure of the classes' frequencies, so each call would weigh them
+    differently. A dict is fine."""
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        raise ValueError("class_weight 'balanced' is not supported for partial_fit: pass "
+                         "a dict, e.g. dict(zip(classes, compute_class_weight('balanced', "
+                         "classes=classes, y=y))) on enough of the training targets")
+
+
 def with_class_weight(base: type):
     """A class decorator: the classifier's ``__init__`` is ``base``'s plus ``class_weight``
     (scikit-learn reads the parameters from the signature), whatever parameters ``base``
@@ -66,3 +79,4 @@ def with_class_weight(base: type):
         return cls
 
     return decorate
+

@@ -70,9 +70,10 @@ class EarlyStopping(Callback):
         if self.restore_best_weights:
             if self.best_state is None:
                 self.best_state = trainer.net.get_state()
-            else:
-                for saved, param in zip(self.best_state, trainer.net.parameters()):
-                    np.copyto(saved, param)
+            else:  # the parameters, then batch normalisation's running statistics
+                current = [*trainer.net.parameters(), *trainer.net.running_statistics()]
+                for saved, value in zip(self.best_state, current, strict=True):
+                    np.copyto(saved, value)
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.monitor not in logs:

@@ -25,7 +25,8 @@ from .csv_messages import locate_refusal
 
 __all__ = ["BLOCK_CACHE_BYTES", "bad_cell", "block_column", "block_gap", "block_predictions",
            "block_sums", "check_block", "held_out_block", "kind_of_kinds", "load", "load_state",
-           "part_weights", "plan", "scan_block", "unify", "visit_block", "worker_network"]
+           "part_weights", "plan", "scan_block", "unify", "visit_block", "worker_network",
+           "worker_optimizer"]
 
 
 def _files(source: str) -> list[str]:
@@ -264,6 +265,26 @@ def worker_network(spec: str) -> Any:
     return net
 
 
+def worker_optimizer(net: Any, name: str, hyperparameters: dict) -> Any:
+    """The optimizer a block's visit steps ``net`` (a :func:`worker_network`) with, built and
+    bound to its parameters once per thread, network and settings; each visit copies the
+    driver's state and step count into it (its scratch buffers hold nothing between steps)."""
+    cached = getattr(_THREAD, "optimizers", None)
+    if cached is None:
+        cached = _THREAD.optimizers = {}
+    key = (id(net), name, json.dumps(hyperparameters, sort_keys=True))
+    entry = cached.get(key)
+    if entry is None:  # (the entry holds ``net``: its id is not reused while cached)
+        from .optimizers import OPTIMIZERS
+
+        if len(cached) >= 8:
+            cached.clear()
+        chosen = OPTIMIZERS[name](**hyperparameters)
+        chosen.bind([net.flat_parameters()], [net.parameter_scratch()])
+        entry = cached[key] = (net, chosen)
+    return entry[1]
+
+
 def load_state(net: Any, parameters: np.ndarray, statistics: list) -> Any:
     """Copy the driver's parameters and batch normalisation's running statistics (as
     :meth:`Engine.running_statistics` gives them) into a worker's network; return it."""
@@ -374,12 +395,10 @@ def visit_block(spec: str, shared: tuple, optimizer: dict, step: dict, batch_siz
     loss (each mini-batch's before its update, times its rows or, with sample weights ``W``,
     its sum of weights), the rows (the sum of the weights), and the loss of the mini-batch
     that diverged (``None`` if none did: the visit stops there)."""
-    from .optimizers import OPTIMIZERS
     from .training import Descent
 
     net = load_state(worker_network(spec), *shared)
-    chosen = OPTIMIZERS[optimizer["name"]](**optimizer["hyperparameters"])
-    chosen.bind([net.flat_parameters()], [net.parameter_scratch()])
+    chosen = worker_optimizer(net, optimizer["name"], optimizer["hyperparameters"])
     for name, buffers in chosen.state.items():
         for buffer, value in zip(buffers, optimizer["state"][name]):
             np.copyto(buffer, value)

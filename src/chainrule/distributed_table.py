@@ -37,6 +37,10 @@ from .cluster_blocks import (
     scan_block,
     unify,
 )
+from .cluster_tasks import checked as _checked
+from .cluster_tasks import gather as _gather
+from .cluster_tasks import reduce as _reduce
+from .cluster_tasks import submit as _submit
 from .columns import merge_stats
 from .feature_rules import DataError, _numeric_values, target_stats
 from .features import Preparation
@@ -51,55 +55,6 @@ GATHER = 1 << 16  # keys of a median's bin brought to the driver to finish the s
 
 
 # ---------------------------------------------------------------------------- the passes
-class _Refused:
-    """A task's refusal of its block (a ``ValueError``), returned to the driver, which raises
-    it, rather than raised on the worker (which would log it, traceback and all, on stderr)."""
-
-    def __init__(self, error: ValueError) -> None:
-        self.error = error
-
-
-def _guarded(task: Any, *args: Any) -> Any:
-    """``task(*args)`` on a worker, a refusal (bad input, a file not readable) returned as a
-    :class:`_Refused`; one of ``args`` refused is passed on."""
-    for arg in args:
-        if isinstance(arg, _Refused):
-            return arg
-    try:
-        return task(*args)
-    except OSError as exc:
-        where = exc.filename or next((a["path"] for a in args if isinstance(a, dict)
-                                      and "path" in a), "the data")
-        return _Refused(ValueError(f"{where}: cannot be read ({exc.strerror or exc})"))
-    except ValueError as exc:
-        exc.__traceback__ = None
-        return _Refused(exc)
-
-
-def _submit(client: Any, task: Any, *args: Any) -> Any:
-    return client.submit(_guarded, task, *args, pure=False)
-
-
-def _checked(result: Any) -> Any:
-    """A guarded task's result; its refusal raised here, in the driver."""
-    if isinstance(result, _Refused):
-        raise result.error from None
-    return result
-
-
-def _gather(client: Any, futures: list[Any]) -> list[Any]:
-    return [_checked(result) for result in client.gather(futures)]
-
-
-def _reduce(client: Any, futures: list[Any], combine: Any, *args: Any) -> Any:
-    """Blocks' results combined by a tree of tasks pairing neighbours: a fixed order."""
-    while len(futures) > 1:
-        paired = [_submit(client, combine, a, b, *args)
-                  for a, b in zip(futures[::2], futures[1::2])]
-        futures = paired + ([futures[-1]] if len(futures) % 2 else [])
-    return _checked(futures[0].result())
-
-
 def _count_by_ranges(client: Any, blocks: list, task: Any, args: tuple,
                      samples: dict[str, Any], keep: int) -> dict[str, tuple[int, Any]]:
     """The exact number of different values of each column of ``samples`` (some of its values,

@@ -36,21 +36,27 @@ summed over the samples.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .engine import Engine
-from .engine.dropout import draw_mask
 from .explain_layers import LayerTerms, layer_arrays, layer_terms
+from .explain_layers_text import layered_backward, layered_forward
 from .explain_numbers import fmt
 from .explain_text import explanation_text
 from .notebook import explanation_html
 from .reference import ACTIVATIONS, LOSSES, backprop
 
-__all__ = ["Explanation", "Factor", "NeuronDelta", "explain", "next_masks"]
+__all__ = ["ONE_ROW_BATCH_NORM", "Explanation", "Factor", "NeuronDelta", "explain", "next_masks"]
+
+#: Why a batch-normalised network is not explained on one row: the engine refuses to train so.
+ONE_ROW_BATCH_NORM = (
+    "batch normalisation needs at least 2 rows per batch in training (its variance over one "
+    "row is 0, so no gradient reaches a sop through it): explain it on a batch of 2 rows or "
+    "more")
+
 
 @dataclass
 class Factor:
@@ -209,8 +215,13 @@ class Explanation:
         return out
 
     def _repr_html_(self) -> str:
-        """The chain as HTML tables, for Jupyter (see :mod:`chainrule.notebook`)."""
-        return explanation_html(self)
+        """The chain as HTML tables, for Jupyter (see :mod:`chainrule.notebook`), with the
+        lines through dropout and normalisation as the text writes them."""
+        forward = {at: layered_forward(self, at)[1:] for at in range(len(self.sops))
+                   if self.kinds and (self.kinds[at] or self.rates[at])}
+        backward = {(d.layer, d.neuron): layered_backward(d) for d in self.derivation
+                    if d.layer_terms is not None}
+        return explanation_html(self, forward, backward)
 
     def __str__(self) -> str:
         return explanation_text(self)
@@ -225,9 +236,12 @@ def explain(
     scale or shift of neuron ``j`` of a normalised layer — on the data ``(X, Y)``, as a
     training step computes it (batch statistics; dropout with ``masks``, one per layer as
     :meth:`~chainrule.engine.Engine.dropout_masks` gives them; by default the masks the
-    network's next training pass on ``X`` draws: :func:`next_masks`)."""
+    network's next training pass on ``X`` draws: :func:`next_masks`). A network with batch
+    normalisation needs 2 rows or more, as the engine's training does (a ``ValueError``)."""
     inputs, targets = net.check_data(X, Y)
     kind, from_neuron, to_neuron = _parameter(net, layer, weight, bias, gamma, beta)
+    if getattr(net, "couples_rows", False) and inputs.shape[0] < 2:
+        raise ValueError(ONE_ROW_BATCH_NORM)
     if masks is None and any(getattr(net, "dropout", ())):
         masks = next_masks(net, inputs.shape[0])
     with np.errstate(over="ignore"):
@@ -261,18 +275,12 @@ def explain(
 def next_masks(net: Engine, n_samples: int) -> list[np.ndarray | None]:
     """The dropout masks (one per layer, None where there is none) that the network's next
     training pass on ``n_samples`` rows draws, from a copy of its generator (which is left as
-    it was): each hidden layer's ``n_samples x width`` mask in turn, as
-    :func:`chainrule.engine.dropout.draw_mask` draws it. (A pass in slices, beyond
+    it was): :meth:`Engine.next_masks <chainrule.engine.Engine.next_masks>`, the very masks
+    :meth:`~chainrule.engine.Engine.gradients` and
+    :meth:`~chainrule.engine.Engine.training_loss` use by default, so an explanation and the
+    engine's gradient agree. (A pass in slices, beyond
     :attr:`~chainrule.engine.Engine.rows_per_slice` rows, draws per slice.)"""
-    rng = copy.deepcopy(net.rng)
-    masks: list[np.ndarray | None] = []
-    for p, width in zip(net.dropout, net.sizes[1:]):
-        if not p:
-            masks.append(None)
-            continue
-        mask = np.empty((n_samples, width), dtype=net.dtype)
-        masks.append(draw_mask(rng, p, mask))
-    return masks
+    return net.next_masks(n_samples)
 
 
 def _g3(kind: str, values: dict[str, Any], inputs: np.ndarray, layer: int,

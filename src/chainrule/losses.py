@@ -110,6 +110,43 @@ class Loss(ArrayModuleUser):
     def _combined_value(self, predicted, target, sop, by_product, scratch) -> float:
         return self.value(predicted, target, sop, scratch)
 
+    def weighted_output_delta(
+        self, activation: Activation, predicted: np.ndarray, target: np.ndarray,
+        sop: np.ndarray, by_product: np.ndarray | None, output_grad: np.ndarray,
+        delta: np.ndarray, scratch: np.ndarray, sample_weight: np.ndarray,
+        row_errors: np.ndarray,
+    ) -> float:
+        """:meth:`output_delta` for the weighted mean: return ``sum_i w_i e_i / sum_i w_i`` and
+        write ``delta = w_i / sum_i w_i * de_i/dSop_i`` (the mean's delta, whose rows carry
+        ``1/n``, times ``w_i n / sum_i w_i``), as :func:`weigh_rows` does after
+        :meth:`output_delta`, but with each ``e_i`` computed once, into ``row_errors`` (a free
+        ``(n,)`` buffer), and the mean's own error not at all. Weights summing to 0: error 0,
+        ``delta`` 0."""
+        xp = self.xp
+        total = float(xp.add.reduce(sample_weight, axis=None))
+        if total == 0.0:
+            delta.fill(0.0)
+            return 0.0
+        n = predicted.shape[0]
+        if self.combines_with(activation):  # (output_grad is free: the delta skips it)
+            xp.subtract(predicted, target, out=scratch)
+            xp.multiply(scratch, 1.0 / n, out=delta)
+            self._rows_into(predicted, target, sop, by_product, scratch, output_grad,
+                            row_errors)
+        else:  # (output_grad may be delta itself: an identity output)
+            self._rows_into(predicted, target, None, None, scratch, None, row_errors)
+            self.predicted_deriv(predicted, target, output_grad)
+            activation.backward(output_grad, sop, predicted, delta, scratch)
+        error = float(xp.dot(sample_weight, row_errors)) / total
+        scale = xp.multiply(sample_weight, n / total, out=row_errors)
+        xp.multiply(delta, scale[:, None], out=delta)
+        return error
+
+    def _rows_into(self, predicted, target, sop, by_product, scratch, spare, out) -> None:
+        """:meth:`row_values` written into ``out``; ``scratch`` and ``spare`` (``None`` when
+        not free) are buffers shaped like ``predicted`` a loss may use to avoid allocating."""
+        out[...] = self.row_values(predicted, target, sop)
+
     def row_values(self, predicted: np.ndarray, target: np.ndarray,
                    sop: np.ndarray | None = None) -> np.ndarray:
         """The error of each sample, ``(n,)``: what :meth:`value` averages over the batch
@@ -161,6 +198,13 @@ class SquaredError(Loss):
         return self.xp.einsum("ij,ij->i", difference, difference) * (
             self._output_scale(predicted) * predicted.shape[0])
 
+    def _rows_into(self, predicted, target, sop, by_product, scratch, spare, out):
+        xp = self.xp
+        squares = xp.subtract(predicted, target, out=scratch)
+        xp.multiply(squares, squares, out=squares)
+        xp.add.reduce(squares, axis=1, out=out)
+        xp.multiply(out, self._output_scale(predicted) * predicted.shape[0], out=out)
+
     def formula(self):
         return "2 * (predicted - target)"
 
@@ -211,6 +255,15 @@ class BinaryCrossEntropy(Loss):
             return xp.add.reduce(xp.logaddexp(0.0, sop) - target * sop, axis=1)
         p = _clipped(xp, predicted)
         return -xp.add.reduce(target * xp.log(p) + (1.0 - target) * xp.log1p(-p), axis=1)
+
+    def _rows_into(self, predicted, target, sop, by_product, scratch, spare, out):
+        if sop is None or spare is None:
+            return super()._rows_into(predicted, target, sop, by_product, scratch, spare, out)
+        xp = self.xp
+        terms = xp.logaddexp(0.0, sop, out=scratch)
+        xp.subtract(terms, xp.multiply(target, sop, out=spare), out=terms)
+        xp.add.reduce(terms, axis=1, out=out)
+        return None
 
     def formula(self):
         return "(predicted - target) / (predicted * (1 - predicted))"
@@ -269,6 +322,14 @@ class CategoricalCrossEntropy(Loss):
             log_sum_exp = xp.log(xp.add.reduce(xp.exp(sop - top), axis=1)) + top[:, 0]
             return log_sum_exp - xp.add.reduce(target * sop, axis=1)
         return -xp.add.reduce(target * xp.log(_clipped(xp, predicted)), axis=1)
+
+    def _rows_into(self, predicted, target, sop, by_product, scratch, spare, out):
+        if sop is None or by_product is None or spare is None:
+            return super()._rows_into(predicted, target, sop, by_product, scratch, spare, out)
+        xp = self.xp  # logsumexp(sop_i), the softmax's by-product, minus sum_k t_ik sop_ik
+        xp.add.reduce(xp.multiply(target, sop, out=spare), axis=1, out=out)
+        xp.subtract(by_product, out, out=out)
+        return None
 
     def formula(self):
         return "-target / predicted"

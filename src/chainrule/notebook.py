@@ -214,11 +214,19 @@ def _incoming(explanation: Any) -> str:
             f", with {_e(name)} = {numbers(weights)}{plus}</p>")
 
 
-def explanation_html(explanation: Any) -> str:
+def _lines_html(lines: list[str] | None) -> str:
+    """Lines of the text form (through dropout and normalisation), escaped, as they print."""
+    return f"<pre>{_e(chr(10).join(line.strip() for line in lines))}</pre>" if lines else ""
+
+
+def explanation_html(explanation: Any, forward_lines: dict | None = None,
+                     backward_lines: dict | None = None) -> str:
     """An explanation's chain as the playground shows it: the parameter with its value (where
     the explanation has it) and the weights feeding its neuron, each neuron's dError/dSop from
     the output layer down with its factors, g3 = dSop/dW, and the gradient = dError/dSop · g3
-    (summed over the samples of a batch)."""
+    (summed over the samples of a batch). ``forward_lines`` (by layer) and ``backward_lines``
+    (by ``(layer, neuron)``): the text's lines through dropout and normalisation, shown under
+    the forward pass and in their neuron's dError/dSop."""
     last = len(explanation.sops) - 1
     n = explanation.inputs.shape[0]
     value = getattr(explanation, "value", None)
@@ -232,7 +240,12 @@ def explanation_html(explanation: Any) -> str:
                 numbers(output)]
                for at, (sop, output) in enumerate(zip(explanation.sops, explanation.outputs))]
     forward.append([_e("target"), "", numbers(explanation.targets)])
-    deltas = "".join(_delta_html(delta, last) for delta in explanation.derivation)
+    backward_lines = backward_lines or {}
+    deltas = "".join(_delta_html(delta, last)
+                     + _lines_html(backward_lines.get((delta.layer, delta.neuron)))
+                     for delta in explanation.derivation)
+    through = "".join(f"<p>{_e(f'layer {at}, through its layers')}</p>{_lines_html(lines)}"
+                      for at, lines in (forward_lines or {}).items())
     g3 = explanation.sop_weight_deriv
     product = (f"{numbers(explanation.delta.value)} · {numbers(g3.value)}" if n == 1
                else "sum over the samples of dError/dSop · g3")
@@ -242,6 +255,6 @@ def explanation_html(explanation: Any) -> str:
          f"{product} = <b>{number(explanation.gradient)}</b>"]])
     return (f"<div>{head}<p>Forward pass</p>"
             + _table(["layer", "sop", "output (predicted at the last layer)"], forward)
-            + _incoming(explanation)
+            + through + _incoming(explanation)
             + f"<p>Backward pass, from the error down</p>{deltas}<p>g3 and the gradient</p>"
             + gradient + "</div>")

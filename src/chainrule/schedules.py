@@ -181,7 +181,9 @@ class Plateau(Schedule):
     threshold)``; after more than ``patience`` epochs in a row without improving, the rate
     becomes ``max(rate * factor, min_lr)`` (kept if that changes it by no more than 1e-8) and
     the count starts again. The monitored loss is ``val_loss`` when the run has validation
-    data, else the training ``loss`` (the epoch's mean, L2 and L1 not included). PyTorch's
+    data, else the training ``loss`` as the history records it (the epoch's mean, the L2
+    and L1 penalties included, as Keras's ``ReduceLROnPlateau(monitor="loss")`` sees it; the
+    validation loss has no penalties). PyTorch's
     defaults. Asking for epoch 0's rate starts afresh (every run begins there), so one object
     serves run after run."""
 

@@ -22,7 +22,12 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._sklearn_weights import checked_weights, row_weights, with_class_weight
+from ._sklearn_weights import (
+    check_partial_class_weight,
+    checked_weights,
+    row_weights,
+    with_class_weight,
+)
 from ._validation import non_negative_float, positive_int
 from .callbacks import EarlyStopping
 from .exceptions import warn_at_caller
@@ -136,8 +141,8 @@ _PARAMETERS_DOC = """
     ``fit`` and ``partial_fit`` take ``sample_weight`` (one weight >= 0 per row) as
     scikit-learn's MLP does since 1.7: each batch's loss is the weighted mean over its rows,
     ``sum_i w_i loss_i / sum_i w_i`` (the batch's own sum of weights). With
-    ``early_stopping`` the held-out rows' weights are set aside with them and the validation
-    loss is unweighted.
+    ``early_stopping`` the held-out rows keep their weights: the validation loss is their
+    weighted mean, as scikit-learn weighs its validation score (``class_weight`` included).
 
     Attributes
     ----------
@@ -267,7 +272,9 @@ class _GDBase(BaseEstimator):
                 held, kept = order[:n_validation], order[n_validation:]
                 options["validation_data"] = (X[held], Y[held])
                 X, Y = X[kept], Y[kept]
-                if sample_weight is not None:
+                if sample_weight is not None:  # both parts weighted, as scikit-learn's
+                    if sample_weight[held].sum() > 0:  # (else a weighted mean of nothing)
+                        options["validation_data"] += (sample_weight[held],)
                     sample_weight = sample_weight[kept]
                 validating = True
         # scikit-learn's rule, carried on from the previous fit on a warm start / partial_fit.
@@ -339,7 +346,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
     multi-label targets (a 0/1 indicator matrix) use sigmoid outputs with binary cross-entropy.
     ``class_weight`` (classifier only, as in scikit-learn's linear models): ``None``,
     ``"balanced"`` (each class weighs ``n_samples / (n_classes * count)``) or a dict label ->
-    weight; it multiplies ``sample_weight``.
+    weight; it multiplies ``sample_weight`` (``partial_fit`` takes a dict, not ``"balanced"``).
     """
 
     def fit(self, X, y, sample_weight=None):
@@ -358,6 +365,7 @@ class GDClassifier(ClassifierMixin, _GDBase):
         return row_weights(sample_weight, self.class_weight, y, self._multilabel, n_samples)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
+        check_partial_class_weight(self.class_weight)
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")

@@ -94,9 +94,10 @@ class GradientSource:
         raise NotImplementedError
 
     def loss(self) -> float | None:
-        """The loss on the training data with the current weights (L2 not included), which
-        the loop checks after the run's last update; ``None`` where the data is not at hand
-        (only the weights are checked then)."""
+        """The loss on the training data with the current weights (the penalties not
+        included), which the loop checks after the run's last update against the limit the
+        first step's loss set; ``None`` where the data is not at hand (only the weights are
+        checked then)."""
         return None
 
     def last_prediction(self) -> float:
@@ -180,4 +181,28 @@ class LocalData(GradientSource):
         return Engine.evaluate(self.net, self.X, None)[1]
 
     def loss(self):
+        """In evaluation mode (:meth:`~chainrule.engine.Engine.evaluate`); with batch
+        normalisation in training mode instead (:meth:`training_mode_loss`): the limit it is
+        checked against comes from a training step's loss, and after a few steps the running
+        statistics can be far from any batch's (inputs far from 0), so the evaluation loss of
+        good weights can be orders of magnitude above it."""
+        if self.net.couples_rows:
+            return self.training_mode_loss()
         return float(Engine.evaluate(self.net, self.X, self.Y, self.sample_weight)[0])
+
+    def training_mode_loss(self) -> float:
+        """The loss over the run's batches as training steps see them, each on its own
+        statistics: ``sum_b n_b * loss_b / sum_b n_b`` over the batches of rows in order
+        (weighted: ``n_b`` the batch's sum of weights), each ``loss_b``
+        :meth:`~chainrule.engine.Engine.training_loss` (dropout's masks drawn from a copy of
+        the generator). Nothing moves: not the running statistics, not the generator. Before
+        :meth:`start`, all the rows as one batch."""
+        batches = getattr(self, "_plan", None) or [
+            (0, self.X, self.Y, None, self.sample_weight)]
+        total = weight = 0.0
+        for _, inputs, targets, _, weights in batches:
+            share = float(inputs.shape[0] if weights is None else weights.sum())
+            if share > 0.0:
+                total += share * self.net.training_loss(inputs, targets, None, weights)
+                weight += share
+        return total / weight if weight else 0.0

@@ -31,6 +31,7 @@ from . import evaluate, explain, gradcheck, info, predict, serve, train, tutoria
 from .arguments import UsageError
 from .evaluate import cmd_evaluate
 from .explain import cmd_explain
+from .flag_spelling import in_flags
 from .gradcheck import cmd_gradcheck
 from .info import cmd_info
 from .predict import cmd_predict
@@ -116,8 +117,10 @@ def _run(argv: Sequence[str] | None) -> int:
         code = args.run(args)
         flush_stdout()
         return code
-    except (UsageError, ValueError) as exc:
+    except UsageError as exc:
         return _fail(str(exc))
+    except ValueError as exc:  # the library's words: its keywords become the flags
+        return _fail(in_flags(str(exc)))
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         quiet_stdout()
         return 0

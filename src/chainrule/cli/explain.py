@@ -42,7 +42,7 @@ def add_parser(commands, formatter_class):
     explain.add_argument("--sample", type=int, default=0, help="its row (default 0)")
     explain.add_argument("--rows", type=int, default=1, metavar="N",
                          help="with --dataset, a batch of N rows from --sample on (default 1; "
-                              "batch normalisation needs two or more)")
+                              "a network with batch normalisation needs 2 or more)")
     explain.add_argument("--json", action="store_true")
     return explain
 
@@ -59,6 +59,10 @@ def cmd_explain(args) -> int:
     if scaled and not (np.isfinite(X).all() and np.isfinite(Y).all()):
         raise UsageError(f"the sample, scaled as the model {args.model} was trained, is not "
                          "finite: its values lie too far outside the training data's")
+    if net.couples_rows and X.shape[0] < 2:
+        raise UsageError("batch normalisation needs at least 2 rows per batch in training "
+                         "(its variance over one row is 0): explain this network on a batch "
+                         "of a dataset, --dataset NAME --rows 2 or more")
     named = {name: getattr(args, name, None) for name in ("bias", "gamma", "beta")}
     named = {name: neuron for name, neuron in named.items() if neuron is not None}
     if named:

@@ -37,10 +37,35 @@ def check_weight_options(args) -> None:
     if not args.data:
         raise UsageError("--sample-weight names a column of a table file; a built-in dataset "
                          "has none")
-    if column == args.target:
+    names = _column_names(args.data)
+    if names is not None and column not in names:
+        raise UsageError(f"--sample-weight: {args.data} has no column {column!r} (columns: "
+                         f"{', '.join(names[:20])}{', ...' if len(names) > 20 else ''})")
+    target = args.target if args.target is not None or not names else names[-1]  # the last
+    if column == target:
         raise UsageError(f"--sample-weight {column!r} is the target column")
     if column not in args.drop:
         args.drop = [*args.drop, column]
+
+
+def _column_names(path: str) -> list[str] | None:
+    """The table's column names, read from its header (a CSV; a glob's first file) or schema
+    (Parquet); ``None`` when ``path`` names no file (reading the data will say so)."""
+    import glob
+    import os
+
+    from ..tables import _parquet_columns, _parquet_dataset, _pyarrow, is_parquet, read_header
+
+    if is_parquet(path):
+        return _parquet_columns(_parquet_dataset(_pyarrow(), path))
+    if not os.path.isfile(path):
+        files = sorted(glob.glob(path))
+        if not files or not os.path.isfile(files[0]):
+            return None
+        path = files[0]
+        if is_parquet(path):
+            return _parquet_columns(_parquet_dataset(_pyarrow(), path))
+    return read_header(path)[0]
 
 
 def training_weights(args, data: Any) -> np.ndarray | None:
@@ -96,7 +121,23 @@ def _column_weights(args, data: Any) -> np.ndarray:
         rows = rows[kept]
     values = _numbers(table[column], column)
     name = f"--sample-weight column {column!r}"
-    return check_sample_weight(values[rows], len(rows), np.float64, name)
+    try:
+        return check_sample_weight(values[rows], len(rows), np.float64, name)
+    except ValueError as exc:
+        raise UsageError(_at_file_row(str(exc), name, args.data, rows)) from None
+
+
+def _at_file_row(message: str, name: str, path: str, rows: np.ndarray) -> str:
+    """``check_sample_weight``'s message with the weight's place among the training rows
+    (``name[i]``, shuffled by the splits) turned into the file's row, as other messages name
+    it: ``--sample-weight column 'w': row 7 of t.csv is -2: ...``."""
+    prefix = f"{name}["
+    if not message.startswith(prefix) or "]" not in message:
+        return message  # about the whole column (every weight zero): no row to name
+    index, rest = message[len(prefix):].split("]", 1)
+    from ..tables import row_label
+
+    return f"{name}: {row_label(path)(int(rows[int(index)]))} of {path}{rest}"
 
 
 def _numbers(values: Any, column: str) -> np.ndarray:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -60,25 +61,40 @@ def keep_threshold(p: float) -> np.uint16:
     return np.uint16(min(round(p * 65536.0), 65535))
 
 
-def _words(rng: np.random.Generator, shape: tuple[int, ...], size: int) -> np.ndarray:
-    """``size`` uniform 16-bit words shaped ``shape``: the four quarters of each of the bit
-    generator's 64-bit outputs (two from each output of MT19937, whose outputs are 32-bit).
-    NumPy writes raw outputs only into a new array: the one allocation of a training pass
-    with dropout."""
-    bit_generator = rng.bit_generator
-    if isinstance(bit_generator, np.random.MT19937):
-        raw = bit_generator.random_raw((size + 1) // 2).astype(np.uint32)
-    else:
+#: Where a 32-bit output of MT19937 lies among the four 16-bit words of its 64-bit raw value.
+_LOW_HALF = slice(0, 2) if sys.byteorder == "little" else slice(2, 4)
+
+
+def _compare(rng: np.random.Generator, p: float, out: np.ndarray) -> np.ndarray:
+    """``out = u >= t`` for ``out.size`` uniform 16-bit words ``u``: the four quarters of each
+    of the bit generator's 64-bit outputs, or the two halves of each of MT19937's (32-bit
+    outputs, each in the low half of a 64-bit raw value: read in place, not copied). NumPy
+    writes raw outputs only into a new array: the one allocation of a training pass with
+    dropout."""
+    bit_generator, size, threshold = rng.bit_generator, out.size, keep_threshold(p)
+    if not isinstance(bit_generator, np.random.MT19937):
         raw = bit_generator.random_raw((size + 3) // 4)
-    return raw.view(np.uint16)[:size].reshape(shape)
+        return np.greater_equal(raw.view(np.uint16)[:size].reshape(out.shape), threshold,
+                                out=out)
+    halves = bit_generator.random_raw((size + 1) // 2).view(np.uint16).reshape(-1, 4)[
+        :, _LOW_HALF]
+    flat = out.reshape(-1)
+    if not np.shares_memory(flat, out):  # a strided ``out``: compare a contiguous copy
+        return np.greater_equal(np.ascontiguousarray(halves).reshape(-1)[:size].reshape(
+            out.shape), threshold, out=out)
+    pairs = size // 2
+    np.greater_equal(halves[:pairs], threshold, out=flat[:2 * pairs].reshape(pairs, 2))
+    if size % 2:
+        flat[-1] = halves[pairs, 0] >= threshold
+    return out
 
 
 def draw_kept(rng: np.random.Generator, p: float, kept: np.ndarray) -> np.ndarray:
     """Fill the boolean ``kept`` with the mask, True with probability ``1 - p``."""
-    return np.greater_equal(_words(rng, kept.shape, kept.size), keep_threshold(p), out=kept)
+    return _compare(rng, p, kept)
 
 
 def draw_mask(rng: np.random.Generator, p: float, mask: np.ndarray) -> np.ndarray:
     """Fill ``mask`` with 1.0 (kept, probability ``1 - p``) or 0.0 (dropped): the mask
     :func:`draw_kept` draws from the same generator state."""
-    return np.greater_equal(_words(rng, mask.shape, mask.size), keep_threshold(p), out=mask)
+    return _compare(rng, p, mask)

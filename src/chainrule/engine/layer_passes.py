@@ -21,11 +21,14 @@ The output layer is never normalised nor dropped.
 
 from __future__ import annotations
 
+import contextlib
+import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .dropout import draw_kept
+from .dropout import draw_kept, draw_mask
 from .passes import Passes
 from .workspace import Workspace
 
@@ -125,16 +128,18 @@ class LayerPasses:
     def training_loss(self, X: Any, Y: Any, masks: Any = None,
                       sample_weight: np.ndarray | None = None) -> float:
         """The error on ``(X, Y)`` as a training step sees it: batch statistics, and dropout
-        with ``masks`` (one per layer, as :meth:`dropout_masks` gives them) or with masks
-        drawn from :attr:`rng`; with ``sample_weight`` (checked, one per row) the weighted
-        mean. Nothing is updated (running statistics, gradients). Without dropout and
-        normalisation, the loss :meth:`evaluate` gives."""
+        with ``masks`` (one per layer, as :meth:`dropout_masks` gives them) or with the masks
+        the next training pass on these rows draws (:meth:`next_masks`: from a copy of
+        :attr:`rng`); with ``sample_weight`` (checked, one per row) the weighted mean. Nothing
+        is changed (running statistics, gradients, the generator): this is the loss whose
+        gradient :meth:`gradients` gives. Without dropout and normalisation, the loss
+        :meth:`evaluate` gives."""
         inputs, targets = self.check_data(X, Y)
         if not self.has_layers:
             return Passes.evaluate(self, inputs, targets, sample_weight)[0]
         workspace = self._new_workspace(inputs.shape[0])
         loss = self.loss_function
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"), self._generator_copy():
             output = self._forward_with_layers(inputs, workspace, True, masks, update=False)
             sop = workspace.sops[-1] if loss.combines_with(self.activation_functions[-1]) \
                 else None
@@ -142,6 +147,48 @@ class LayerPasses:
                 return float(loss.value(output, targets, sop, workspace.scratch[-1]))
             weighted = self.xp.dot(sample_weight, loss.row_values(output, targets, sop))
             return float(weighted) / float(sample_weight.sum())
+
+    def _layered_gradients(self, X: np.ndarray, Y: np.ndarray,
+                           sample_weight: np.ndarray | None) -> float:
+        """:meth:`Passes.gradients`' training pass on checked data when there are layers: the
+        masks drawn from a copy of :attr:`rng` (the next training pass's), batch normalisation
+        on the batch's statistics without updating the running ones. Returns the error."""
+        with self._generator_copy():
+            if not self.couples_rows:  # no running statistics: slices as a training step
+                return self.compute_gradients(X, Y, None, sample_weight)
+            workspace = self.workspace(X.shape[0])
+            self._forward_with_layers(X, workspace, True, None, update=False)
+            error = self.output_delta(Y, workspace, sample_weight)[0]
+            self.backward(X, workspace)
+            self.last_workspace = workspace
+            return error
+
+    @contextlib.contextmanager
+    def _generator_copy(self) -> Iterator[None]:
+        """Inside, dropout draws from a copy of :attr:`rng`, which is put back after: the
+        masks drawn are those the next training pass draws, and the generator does not move."""
+        rng = self.rng
+        self.rng = copy.deepcopy(rng)
+        try:
+            yield
+        finally:
+            self.rng = rng
+
+    def next_masks(self, n_samples: int) -> list[np.ndarray | None]:
+        """The dropout masks (1.0 kept, 0.0 dropped; one per layer, ``None`` where there is no
+        dropout) that the next training pass on ``n_samples`` rows draws, from a copy of
+        :attr:`rng` (left as it is): each hidden layer's ``n_samples x width`` mask in turn,
+        as :func:`.dropout.draw_mask` draws it (the draws of :func:`.dropout.draw_kept`). A
+        pass in slices (beyond :attr:`rows_per_slice` rows, without batch normalisation)
+        draws slice by slice instead."""
+        rng = copy.deepcopy(self.rng)
+        masks: list[np.ndarray | None] = []
+        for p, width in zip(self.dropout, self.sizes[1:]):
+            if not p:
+                masks.append(None)
+                continue
+            masks.append(draw_mask(rng, p, np.empty((n_samples, width), dtype=self.dtype)))
+        return masks
 
     def dropout_masks(self) -> list[np.ndarray | None]:
         """Copies of the masks the last training pass drew (:attr:`last_workspace`), one per

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..losses import check_sample_weight, weigh_rows
+from ..losses import check_sample_weight
 from .workspace import Workspace
 
 __all__ = ["Passes"]
@@ -66,18 +66,20 @@ class Passes:
         """The error of the last forward pass, and ``delta = dError/dSop`` at the output layer
         (in ``workspace.deltas[-1]``), as the loss defines it (see :mod:`chainrule.losses`).
         With ``sample_weight`` (one weight ``w_i`` per row), the weighted mean ``sum_i w_i e_i /
-        sum_i w_i`` and its delta (:func:`chainrule.losses.weigh_rows`): the one place where
-        weights enter the chain rule."""
+        sum_i w_i`` and its delta (:meth:`chainrule.losses.Loss.weighted_output_delta`): the
+        one place where weights enter the chain rule."""
         last = self._last
         loss, activation = self.loss_function, self.activation_functions[last]
-        error = loss.output_delta(
-            activation, workspace.outputs[last], Y, workspace.sops[last],
-            workspace.output_by_product, workspace.output_grads[last], workspace.deltas[last],
-            workspace.scratch[last])
-        if sample_weight is not None:
-            sop = workspace.sops[last] if loss.combines_with(activation) else None
-            error = weigh_rows(loss, workspace.outputs[last], Y, sop, workspace.deltas[last],
-                               sample_weight)
+        arguments = (activation, workspace.outputs[last], Y, workspace.sops[last],
+                     workspace.output_by_product, workspace.output_grads[last],
+                     workspace.deltas[last], workspace.scratch[last])
+        if sample_weight is None:
+            error = loss.output_delta(*arguments)
+        else:  # each row's error into a (n,) buffer made once per workspace
+            row_errors = workspace.row_errors
+            if row_errors is None:
+                row_errors = workspace.row_errors = self.xp.empty(Y.shape[0], self.dtype)
+            error = loss.weighted_output_delta(*arguments, sample_weight, row_errors)
         return error, workspace.deltas[last]
 
     def backward(self, X: np.ndarray, workspace: Workspace) -> None:
@@ -201,12 +203,24 @@ class Passes:
                   ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         """``(weight_grads, bias_grads)`` of the loss on ``(X, Y)`` (with ``sample_weight``:
         of the weighted mean), aligned with ``weights`` and ``biases`` (``None`` for a layer
-        without bias). New arrays."""
+        without bias). New arrays.
+
+        With dropout or normalisation, of the training-mode loss (:meth:`training_loss`):
+        batch statistics, and dropout with the masks the network's next training pass on
+        these rows would draw (:meth:`next_masks`, from a copy of :attr:`rng`). The model does
+        not change: neither the running statistics nor the generator move.
+        :meth:`dropout_masks` then gives the masks used, and :attr:`gamma_grads` and
+        :attr:`beta_grads` hold ``dError/dgamma`` and ``dError/dbeta`` of each normalised
+        layer (``None`` elsewhere; views of the gradient buffer until the next pass: copy
+        them)."""
         inputs, targets = self.check_data(X, Y)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, inputs.shape[0], self.dtype)
         with np.errstate(over="ignore"):
-            self.compute_gradients(inputs, targets, None, sample_weight)
+            if self.has_layers:
+                self._layered_gradients(inputs, targets, sample_weight)
+            else:
+                self.compute_gradients(inputs, targets, None, sample_weight)
         return (
             [g.copy() for g in self.weight_grads],
             [None if g is None else g.copy() for g in self.bias_grads],

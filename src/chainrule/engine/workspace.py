@@ -88,6 +88,8 @@ class Workspace:
         self.ones = xp.ones(n_samples, dtype=dtype)
         self.outputs: list[np.ndarray] = list(self.output_buffers)
         self.output_by_product: np.ndarray | None = None
+        #: Each row's error, for weights per sample (made on the first weighted step).
+        self.row_errors: np.ndarray | None = None
         self.norms = [None if kind is None else
                       Normalization(kind, n_samples, size, dtype, xp, self.ones, scratch)
                       for kind, size, scratch in zip(normalization, layer_sizes, self.scratch)]

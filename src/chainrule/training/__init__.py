@@ -44,8 +44,9 @@ def fit(net: Engine, X: Any, Y: Any, *, epochs: int, callbacks: Iterable[Callbac
     """Train ``net`` on ``(X, Y)`` by gradient descent and return the :class:`History`.
 
     Besides the options below: ``validation_data``, ``(X_val, Y_val)``, evaluated after every
-    epoch (``val_loss``); ``callbacks``, objects with ``on_train_begin`` / ``on_epoch_end`` /
-    ``on_train_end`` (see :mod:`chainrule.callbacks`); ``early_stopping``, a patience in epochs
+    epoch (``val_loss``; ``(X_val, Y_val, sample_weight_val)``: their weighted mean);
+    ``callbacks``, objects with ``on_train_begin`` / ``on_epoch_end`` / ``on_train_end`` (see
+    :mod:`chainrule.callbacks`); ``early_stopping``, a patience in epochs
     (or an :class:`~chainrule.callbacks.EarlyStopping`): stop when ``val_loss`` stops improving
     and restore the best weights; ``sample_weight``, one weight >= 0 per sample (not all 0):
     every batch's error becomes the weighted mean over its rows, ``sum_i w_i e_i / sum_i w_i``

@@ -1,7 +1,8 @@
 """Checkpoint state: everything a run needs to go on bit for bit, and taking it back.
 
-:func:`state_dict` gathers a trainer's state — the parameters, the optimizer's state, the
-generator's state, the sample order, the position in the run and the history so far — and
+:func:`state_dict` gathers a trainer's state — the network's architecture, the parameters, the
+optimizer's state, the generator's state, the sample order, the position in the run and the
+history so far (whose ``params`` hold the run's settings, the schedule's among them) — and
 :func:`load_state_dict` checks a saved one against the run it is to continue, then restores it.
 The files are not this package's business (training sits below model files): the
 :class:`Checkpoint` callback and :func:`prepare_run` are handed the functions that write and
@@ -22,8 +23,9 @@ from ..history import History
 __all__ = ["RESUMABLE_AS_SAVED", "Checkpoint", "load_state_dict", "prepare_run", "state_dict"]
 
 #: The settings a resumed run must share with the state it continues (``epochs`` may change).
-RESUMABLE_AS_SAVED = ("learning_rate", "optimizer", "batch_size", "shuffle", "schedule", "l2",
-                      "l1", "clip_norm", "clip_value", "n_samples", "sample_weight")
+RESUMABLE_AS_SAVED = ("learning_rate", "optimizer", "batch_size", "shuffle", "schedule",
+                      "schedule_settings", "l2", "l1", "clip_norm", "clip_value", "n_samples",
+                      "sample_weight")
 
 #: ``write(net, state, path)``: a trainer's state written beside its model.
 Writer = Callable[[Any, dict[str, Any], str], None]
@@ -36,6 +38,7 @@ def state_dict(trainer: Any) -> dict[str, Any]:
     rest is JSON-able."""
     t, optimizer = trainer, trainer.optimizer
     return {
+        "network": t.net.spec(),  # the architecture (dropout and normalisation included)
         "epoch": t.epoch,
         "batch": t.batch,
         "epoch_error": t._epoch_error,
@@ -58,7 +61,11 @@ def state_dict(trainer: Any) -> dict[str, Any]:
 
 def _refusal(t: Any, state: dict[str, Any]) -> str | None:
     """Why ``state`` cannot continue ``t``'s run (another network, optimizer, setting, amount
-    of data or batching), or ``None``."""
+    of data or batching), or ``None``. A state from before a field was saved (the
+    architecture, the schedule's settings) is not checked for it."""
+    refusal = _architecture_refusal(state.get("network"), t.net.spec())
+    if refusal is not None:
+        return refusal
     optimizer, saved = t.optimizer, state["optimizer"]
     if saved["name"] != optimizer.name or saved["hyperparameters"] != \
             optimizer.hyperparameters():
@@ -99,6 +106,19 @@ def _refusal(t: Any, state: dict[str, Any]) -> str | None:
         if len(arrays) != len(buffers) or any(a.shape != b.shape
                                              for a, b in zip(arrays, buffers)):
             return f"the state's optimizer {name} does not fit this network"
+    return None
+
+
+def _architecture_refusal(saved: dict[str, Any] | None, here: dict[str, Any]) -> str | None:
+    """The first field of the network's :meth:`~chainrule.engine.Engine.spec` in which the
+    state's differs (a field a plain network leaves out, ``dropout`` or ``normalization``,
+    reads as ``None``), or ``None``."""
+    if saved is None:
+        return None
+    for key in [*saved, *(k for k in here if k not in saved)]:
+        if saved.get(key) != here.get(key):
+            return (f"the state was made for a network with {key}={saved.get(key)!r}, this "
+                    f"one has {key}={here.get(key)!r}; resume into the same network")
     return None
 
 

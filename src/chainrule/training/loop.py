@@ -112,7 +112,7 @@ def end_epoch(t: Any) -> None:
             logs["accuracy"] = value
     if t.validation is not None:
         X_val, Y_val = t.validation
-        logs["val_loss"], predicted = Engine.evaluate(t.net, X_val, Y_val)
+        logs["val_loss"], predicted = Engine.evaluate(t.net, X_val, Y_val, t.validation_weight)
         if t.classification:
             logs["val_accuracy"] = accuracy(t.net, predicted, Y_val)
     logs["time"] = time.perf_counter() - t._start_time

@@ -86,6 +86,16 @@ def clip_by_value(gradient: np.ndarray, value: float, xp=np) -> None:
     xp.clip(gradient, -value, value, out=gradient)
 
 
+def _weight_shaped(net: Engine) -> list[np.ndarray]:
+    """One buffer shaped like each weight: consecutive views of ``net.parameter_scratch()``
+    (the weights are part of the flat parameters, so they fit)."""
+    flat, views, offset = net.parameter_scratch(), [], 0
+    for weight in net.weights:
+        views.append(flat[offset:offset + weight.size].reshape(weight.shape))
+        offset += weight.size
+    return views
+
+
 class Descent:
     """The step that follows a batch's gradient (in ``net.flat_gradients()``)::
 
@@ -99,7 +109,9 @@ class Descent:
     ``learning_rate`` is the epoch's (the loop sets it as each epoch begins) and
     ``loss_limit`` the divergence limit (``divergence_factor`` times the first loss, set after
     the first step; until then only NaN diverges). ``clip_norm`` and ``clip_value`` are
-    ``None`` for no clipping. Each buffer is made once, here: a step allocates nothing.
+    ``None`` for no clipping. A step allocates nothing: the penalties' scratch is views of
+    ``net.parameter_scratch()``, free here (the optimizer's, used only within its update,
+    which comes after the penalties are added).
     """
 
     def __init__(self, net: Engine, optimizer: Optimizer, l2: float = 0.0,
@@ -110,7 +122,7 @@ class Descent:
         self.clip_norm, self.clip_value = clip_norm, clip_value
         self.learning_rate, self.loss_limit = learning_rate, loss_limit
         self._parameters, self._gradients = [net.flat_parameters()], [net.flat_gradients()]
-        self._scratch = [net.xp.empty_like(w) for w in net.weights] if l2 or l1 else None
+        self._scratch = _weight_shaped(net) if l2 or l1 else None
         #: The global norm of the last step's gradient before clipping (``clip_norm`` only).
         self.last_norm: float | None = None
 

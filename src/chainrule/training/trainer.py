@@ -20,7 +20,7 @@ from ..callbacks import Callback, EarlyStopping, TargetReached
 from ..engine import Engine
 from ..exceptions import DivergenceError, DivergenceWarning, warn_at_caller
 from ..history import History
-from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy
+from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, check_sample_weight
 from ..metrics import AccuracyMeter
 from ..optimizers import Optimizer
 from ..schedules import Schedule
@@ -110,11 +110,20 @@ class Trainer:
         self.record_predictions, self.progress = opts["record_predictions"], opts["progress"]
 
     def _validation(self, data: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(X_val, Y_val)`` checked; a third entry, the held-out rows' weights, goes to
+        :attr:`validation_weight` (``val_loss`` is then their weighted mean, as the training
+        loss is with ``sample_weight``)."""
+        self.validation_weight = None
         if data is None:
             return None
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, Y_val)")
-        return self.net.check_data(*data, x_name="X_val", y_name="Y_val")
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError("validation_data must be a pair (X_val, Y_val) or a triple "
+                             "(X_val, Y_val, sample_weight_val)")
+        X_val, Y_val = self.net.check_data(*data[:2], x_name="X_val", y_name="Y_val")
+        if len(data) == 3 and data[2] is not None:
+            self.validation_weight = check_sample_weight(data[2], X_val.shape[0],
+                                                         self.net.dtype, "sample_weight_val")
+        return X_val, Y_val
 
     def _callbacks(self, given: Iterable[Callback], opts: dict[str, Any],
                    early_stopping: int | EarlyStopping | None) -> list[Callback]:
@@ -158,7 +167,8 @@ class Trainer:
         history.params = {
             "epochs": self.epochs, "learning_rate": self.learning_rate,
             "optimizer": self.optimizer.name, "batch_size": self.batch_size,
-            "shuffle": self.shuffle, "schedule": self.schedule.name, "l2": self.l2,
+            "shuffle": self.shuffle, "schedule": self.schedule.name,
+            "schedule_settings": self.schedule.settings(), "l2": self.l2,
             "l1": self.l1, "clip_norm": self.clip_norm, "clip_value": self.clip_value,
             "n_samples": self.n_samples, "gradient_source": self.source.name,
             "sample_weight": self.source.weighted,
@@ -273,7 +283,12 @@ class Trainer:
             warn_at_caller(message, DivergenceWarning)
 
     def _penalised_loss(self) -> float | None:
-        """The loss on the training data with the penalties (``None``: data not at hand)."""
+        """The loss on the training data with the penalties (``None``: data not at hand), for
+        the check of the run's last update. With batch normalisation it is taken in training
+        mode, each batch on its own statistics, nothing moved
+        (:meth:`~chainrule.sources.LocalData.training_mode_loss`): the divergence limit comes
+        from a training step's loss, and the evaluation loss on the running statistics is
+        not comparable with it (after one step on inputs far from 0 it can be 1e9 times it)."""
         value = self.source.loss()
         return None if value is None else value + self.descent.penalty()
 
