@@ -38,32 +38,6 @@ __all__ = ["LayerPasses"]
 class LayerPasses:
     """The part of :class:`~chainrule.engine.Engine` that runs its dropout and normalisation."""
 
-    def _forward_with_layers(self, X: np.ndarray, workspace: Workspace, training: bool,
-                             masks: Any = None, update: bool = True) -> np.ndarray:
-        """:meth:`Passes.forward` through the extra layers; in training, masks are drawn
-        from :attr:`rng` (or taken from ``masks``, one per layer, ``None`` where there is no
-        dropout: kept where not 0) and the running statistics updated (``update``; batch
-        norm)."""
-        xp, last = self.xp, self._last
-        layer_input = X
-        for layer, (function, weight, bias) in enumerate(
-            zip(self.activation_functions, self.weights, self.biases)
-        ):
-            sop, out, scratch = (workspace.sops[layer], workspace.output_buffers[layer],
-                                 workspace.scratch[layer])
-            if bias is None:
-                xp.dot(layer_input, weight, out=sop)
-            else:
-                xp.add(xp.dot(layer_input, weight, out=out), bias, out=sop)
-            if layer == last:
-                output, workspace.output_by_product = self.loss_function.forward_output(
-                    function, sop, out, scratch)
-            else:
-                output = self._hidden_forward(layer, function, workspace, training, masks,
-                                              update)
-            workspace.outputs[layer] = layer_input = output
-        return layer_input
-
     def _hidden_forward(self, layer: int, function: Any, workspace: Workspace, training: bool,
                         masks: Any, update: bool) -> np.ndarray:
         """A hidden layer's ``z``, activation and dropout, from its sop (already computed)."""
@@ -97,33 +71,26 @@ class LayerPasses:
         workspace.activated[layer] = None
         return xp.multiply(output, factors, out=output)
 
-    def _backward_with_layers(self, X: np.ndarray, workspace: Workspace) -> None:
-        """:meth:`Passes.backward` through the extra layers (after a training forward pass)."""
+    def _hidden_backward(self, below: int, grad: np.ndarray, workspace: Workspace) -> np.ndarray:
+        """:meth:`Passes.backward` at hidden layer ``below``, from ``grad = dError/dOutput``:
+        through the dropout factor, the activation and the normalisation (whose ``dError/dgamma``
+        and ``dError/dbeta`` land in their gradient buffers); returns ``delta = dError/dSop``.
+        After a training forward pass."""
         xp = self.xp
-        weight_grads, bias_grads, outputs = self.weight_grads, self.bias_grads, workspace.outputs
-        delta = workspace.deltas[self._last]
-        for layer in range(self._last, -1, -1):
-            layer_input = X if layer == 0 else outputs[layer - 1]
-            xp.dot(layer_input.T, delta, out=weight_grads[layer])
-            if bias_grads[layer] is not None:
-                xp.dot(workspace.ones, delta, out=bias_grads[layer])
-            if not layer:
-                return
-            below = layer - 1
-            grad = xp.dot(delta, self.weights[layer].T, out=workspace.output_grads[below])
-            factors, norm = workspace.factors[below], workspace.norms[below]
-            into = workspace.deltas[below] if norm is None else workspace.z_grads[below]
-            if factors is not None and workspace.zeros[below] is not None:
-                delta = xp.multiply(grad, factors, out=into)  # relu: mask, scale, relu'(z)
-            else:
-                if factors is not None:
-                    grad = xp.multiply(grad, factors, out=workspace.activated_grads[below])
-                z = workspace.sops[below] if norm is None else norm.z
-                delta = self.activation_functions[below].backward(
-                    grad, z, workspace.activated[below], into, workspace.scratch[below])
-            if norm is not None:
-                delta = norm.backward(delta, self.gammas[below], self.gamma_grads[below],
-                                      self.beta_grads[below], workspace.deltas[below])
+        factors, norm = workspace.factors[below], workspace.norms[below]
+        into = workspace.deltas[below] if norm is None else workspace.z_grads[below]
+        if factors is not None and workspace.zeros[below] is not None:
+            delta = xp.multiply(grad, factors, out=into)  # relu: mask, scale, relu'(z)
+        else:
+            if factors is not None:
+                grad = xp.multiply(grad, factors, out=workspace.activated_grads[below])
+            z = workspace.sops[below] if norm is None else norm.z
+            delta = self.activation_functions[below].backward(
+                grad, z, workspace.activated[below], into, workspace.scratch[below])
+        if norm is not None:
+            delta = norm.backward(delta, self.gammas[below], self.gamma_grads[below],
+                                  self.beta_grads[below], workspace.deltas[below])
+        return delta
 
     def training_loss(self, X: Any, Y: Any, masks: Any = None,
                       sample_weight: np.ndarray | None = None) -> float:
@@ -140,7 +107,7 @@ class LayerPasses:
         workspace = self._new_workspace(inputs.shape[0])
         loss = self.loss_function
         with np.errstate(over="ignore"), self._generator_copy():
-            output = self._forward_with_layers(inputs, workspace, True, masks, update=False)
+            output = self.forward(inputs, workspace, True, masks, update=False)
             sop = workspace.sops[-1] if loss.combines_with(self.activation_functions[-1]) \
                 else None
             if sample_weight is None:
@@ -157,7 +124,7 @@ class LayerPasses:
             if not self.couples_rows:  # no running statistics: slices as a training step
                 return self.compute_gradients(X, Y, None, sample_weight)
             workspace = self.workspace(X.shape[0])
-            self._forward_with_layers(X, workspace, True, None, update=False)
+            self.forward(X, workspace, True, None, update=False)
             error = self.output_delta(Y, workspace, sample_weight)[0]
             self.backward(X, workspace)
             self.last_workspace = workspace

@@ -31,18 +31,16 @@ class Passes:
                          self.xp, self.dropout, self.normalization)
 
     def forward(self, X: np.ndarray, workspace: Workspace, training: bool = True,
-                masks: Any = None) -> np.ndarray:
+                masks: Any = None, update: bool = True) -> np.ndarray:
         """Fill ``workspace`` with every layer's sop and output; return the predicted output.
 
         ``X`` must already be checked (:meth:`check_inputs`). Runs allocation-free.
         ``training`` matters only with dropout or normalisation (:mod:`.layer_passes`): a
-        training pass drops (the masks drawn from :attr:`rng`, or ``masks``) and normalises
-        with the batch's statistics, updating the running ones; an evaluation pass does
-        neither.
+        training pass drops (the masks drawn from :attr:`rng`, or ``masks``: one per layer,
+        ``None`` where there is no dropout) and normalises with the batch's statistics,
+        updating the running ones (unless not ``update``); an evaluation pass does neither.
         """
-        if self.has_layers:
-            return self._forward_with_layers(X, workspace, training, masks)
-        xp, last = self.xp, self._last
+        xp, last, layered = self.xp, self._last, self.has_layers
         layer_input = X
         for layer, (function, weight, bias) in enumerate(
             zip(self.activation_functions, self.weights, self.biases)
@@ -56,6 +54,9 @@ class Passes:
             if layer == last:
                 output, workspace.output_by_product = self.loss_function.forward_output(
                     function, sop, out, scratch)
+            elif layered:  # normalisation, the activation, dropout
+                output = self._hidden_forward(layer, function, workspace, training, masks,
+                                              update)
             else:
                 output = function.forward(sop, out, scratch)
             workspace.outputs[layer] = layer_input = output
@@ -87,9 +88,7 @@ class Passes:
         first layer, filling every ``deltas[l]`` and writing every ``dError/dWeights`` and
         ``dError/dBiases`` into the gradient buffers. No gradient is computed for the network's
         inputs (nothing would use it)."""
-        if self.has_layers:
-            return self._backward_with_layers(X, workspace)
-        xp = self.xp
+        xp, layered = self.xp, self.has_layers
         weight_grads, bias_grads, outputs = self.weight_grads, self.bias_grads, workspace.outputs
         delta = workspace.deltas[self._last]
         for layer in range(self._last, -1, -1):
@@ -101,10 +100,12 @@ class Passes:
                 below = layer - 1
                 output_grad = xp.dot(delta, self.weights[layer].T,
                                      out=workspace.output_grads[below])
-                delta = self.activation_functions[below].backward(
-                    output_grad, workspace.sops[below], outputs[below],
-                    workspace.deltas[below], workspace.scratch[below],
-                )
+                if layered:  # dropout, the activation, normalisation
+                    delta = self._hidden_backward(below, output_grad, workspace)
+                else:
+                    delta = self.activation_functions[below].backward(
+                        output_grad, workspace.sops[below], outputs[below],
+                        workspace.deltas[below], workspace.scratch[below])
 
     def compute_gradients(
         self, X: np.ndarray, Y: np.ndarray,
