@@ -376,3 +376,45 @@ def test_lr_is_an_alias_of_learning_rate(capsys):
             assert args.learning_rate == 0.25
     code, _, err = run(capsys, "tutorial", "--learning-rate", "0")
     assert code == 2 and "learning_rate must be a finite number > 0, got 0.0" in err
+
+
+def test_optimizer_and_schedule_settings_reach_training(tmp_path, capsys):
+    from chainrule.adam_family import AdamW
+    from chainrule.schedules import Plateau
+
+    out = tmp_path / "m.npz"
+    common = ["train", "--dataset", "iris", "--epochs", "4", "--no-progress", "--seed", "3"]
+    assert main([*common, "--optimizer", "adamw", "--optimizer-settings",
+                 "weight_decay=0.3,beta1=0.8", "--schedule", "plateau",
+                 "--schedule-settings", "patience=1,factor=0.5", "--out", str(out)]) == 0
+    training = chainrule.load(str(out)).metadata["training"]
+    assert training["optimizer_settings"]["weight_decay"] == 0.3
+    assert training["optimizer_settings"]["beta1"] == 0.8
+    assert training["schedule_settings"]["patience"] == 1
+    assert AdamW(weight_decay=0.3, beta1=0.8).hyperparameters() == training["optimizer_settings"]
+    assert Plateau(patience=1, factor=0.5).settings() == training["schedule_settings"]
+    # and they changed the training: the same run without the decay ends elsewhere
+    plain = tmp_path / "plain.npz"
+    assert main([*common, "--optimizer", "adamw", "--optimizer-settings",
+                 "weight_decay=0,beta1=0.8", "--schedule", "plateau",
+                 "--schedule-settings", "patience=1,factor=0.5", "--out", str(plain)]) == 0
+    assert not np.array_equal(chainrule.load(str(out)).flat_parameters(),
+                              chainrule.load(str(plain)).flat_parameters())
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--optimizer", "adamw", "--optimizer-settings", "bogus=1"],
+     "adamw has no setting 'bogus' (it takes beta1, beta2, eps, weight_decay)"),
+    (["--optimizer-settings", "beta1=2"], "beta1 must be in [0, 1)"),
+    (["--schedule-settings", "patience=3"], "--schedule-settings needs --schedule"),
+    (["--optimizer-settings", "beta1"], "expected NAME=VALUE pairs"),
+    (["--optimizer-settings", "beta1=nan"], "expected NAME=VALUE pairs"),
+])
+def test_bad_settings_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    out = tmp_path / "m.npz"
+    code = main(["train", "--dataset", "iris", "--epochs", "1", "--no-progress",
+                 "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["UsageError", "count_or_zero", "dropout_list", "float_list", "hidden_list",
            "index_list", "int_list", "names", "normalization_list", "option", "positive_count",
-           "add_model_command", "add_training_option", "training_options"]
+           "add_model_command", "add_training_option", "settings_list", "training_options"]
 
 
 class UsageError(ValueError):
@@ -51,6 +51,27 @@ hidden_list = _numbers(int, 1, "hidden layer sizes", allow_none=True)
 index_list = _numbers(int, 0, "neuron indices")
 float_list = _numbers(float, None, "values")
 _count = _numbers(int, 1, "a count")
+
+
+def settings_list(text: str) -> dict[str, float]:
+    """An argparse type: ``NAME=VALUE`` pairs separated by commas (``weight_decay=0.1,eps=1e-7``),
+    each value a finite number (a whole one stays an integer)."""
+    settings: dict[str, float] = {}
+    for part in text.split(","):
+        name, equals, value = part.partition("=")
+        name = name.strip()
+        try:
+            if not (equals and name.isidentifier()):
+                raise ValueError
+            number = float(value)
+            if not np.isfinite(number):
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=VALUE pairs separated by commas, each value a finite number, "
+                f"got {part.strip()!r}") from None
+        settings[name] = int(number) if value.strip().lstrip("+-").isdigit() else number
+    return settings
 
 
 def dropout_list(text: str) -> list[float]:

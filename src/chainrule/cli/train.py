@@ -31,6 +31,7 @@ from .arguments import (
     normalization_list,
     option,
     positive_count,
+    settings_list,
 )
 from .sample_weights import add_weight_options, check_weight_options
 
@@ -116,7 +117,13 @@ def _add_training_options(parser) -> None:
                         default=DEFAULT_OPTIMIZER)  # the command line's own default
     add_training_option(parser, "learning_rate", "--learning-rate", "--lr", metavar="RATE",
                         default=DEFAULT_LEARNING_RATE)  # the command line's own default
+    parser.add_argument("--optimizer-settings", type=settings_list, metavar="NAME=VALUE,...",
+                        help="the optimizer's hyper-parameters, e.g. weight_decay=0.1 for "
+                             "adamw, momentum=0.95 for momentum (an unknown name is refused "
+                             "with the ones the optimizer takes)")
     add_training_option(parser, "schedule", choices=sorted(SCHEDULES))
+    parser.add_argument("--schedule-settings", type=settings_list, metavar="NAME=VALUE,...",
+                        help="the schedule's settings, e.g. patience=5,factor=0.5 for plateau")
     add_training_option(parser, "batch_size", parse=int, default=DEFAULT_BATCH_SIZE,
                         note="a size of at least the training rows is full batch")
     add_training_option(parser, "epochs", parse=int, default=DEFAULT_EPOCHS,

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _signals
 from ..callbacks import Callback
-from .arguments import training_options
+from .arguments import UsageError, training_options
 from .sample_weights import training_weights
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,6 +134,7 @@ def train(args, data: TrainingData, client) -> int:
     options = training_options(args, ("epochs", "learning_rate", "optimizer", "batch_size",
                                       "schedule", "l2", "l1", "clip_norm", "clip_value",
                                       "progress"))
+    options.update(configured(args))
     weights = training_weights(args, data)
     if weights is not None:
         options["sample_weight"] = weights
@@ -207,3 +208,30 @@ class _EpochCounter(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         self.epochs += 1
+
+
+def configured(args) -> dict[str, Any]:
+    """``--optimizer-settings`` and ``--schedule-settings`` as the optimizer and schedule objects
+    ``fit`` takes (nothing where neither is given); a name the optimizer or schedule does not
+    take is a :class:`UsageError` that lists the ones it does, a bad value its own
+    ``ValueError``."""
+    from ..optimizers import OPTIMIZERS
+    from ..schedules import SCHEDULES
+
+    found: dict[str, Any] = {}
+    for flag, option, registry, names in (
+            ("--optimizer-settings", "optimizer", OPTIMIZERS, "hyperparameters"),
+            ("--schedule-settings", "schedule", SCHEDULES, "settings")):
+        settings = getattr(args, f"{option}_settings", None)
+        if not settings:
+            continue
+        name = getattr(args, option)
+        if name is None:
+            raise UsageError(f"{flag} needs --{option}")
+        known = getattr(registry[name](), names)()
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise UsageError(f"{flag}: {name} has no setting {unknown[0]!r} (it takes "
+                             f"{', '.join(known) or 'none'})")
+        found[option] = registry[name](**settings)
+    return found

@@ -166,7 +166,8 @@ class Trainer:
         history = History()
         history.params = {
             "epochs": self.epochs, "learning_rate": self.learning_rate,
-            "optimizer": self.optimizer.name, "batch_size": self.batch_size,
+            "optimizer": self.optimizer.name,
+            "optimizer_settings": self.optimizer.hyperparameters(), "batch_size": self.batch_size,
             "shuffle": self.shuffle, "schedule": self.schedule.name,
             "schedule_settings": self.schedule.settings(), "l2": self.l2,
             "l1": self.l1, "clip_norm": self.clip_norm, "clip_value": self.clip_value,
