@@ -26,8 +26,9 @@ FLOORS = {
         "explain_text", "explain_layers", "explain_layers_text", "gradcheck", "tutorial",
         "preparation", "features", "feature_rules"],
     5: ["network"],
-    6: ["sklearn", "_sklearn_weights", "distributed", "distributed_run", "distributed_table",
-        "cluster_blocks", "cluster_tasks", "playground"],
+    6: ["sklearn", "_sklearn_parameters", "_sklearn_weights", "distributed",
+        "distributed_run", "distributed_table", "cluster_blocks", "cluster_tasks",
+        "playground"],
     7: ["cli", "__main__", "__init__"],
 }
 FLOOR_OF = {module: floor for floor, modules in FLOORS.items() for module in modules}
