@@ -28,7 +28,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from workers import digits_split, limit_threads  # noqa: E402
+from workers import digits_split, limit_threads, torch_sgd_epochs  # noqa: E402
 
 #: Epochs per timed fit (W2's 50); REPEATS times plain, layers, layers, plain.
 EPOCHS, REPEATS = 50, 2
@@ -67,18 +67,8 @@ def torch_trainer(X, Y, batch: int, seed: int):
 
     def train(layers: bool, epochs: int):
         model = network(layers)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss_function = torch.nn.CrossEntropyLoss()
         model.train()
-        start = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.randperm(len(Xt))
-            for begin in range(0, len(Xt), batch):
-                index = order[begin:begin + batch]
-                optimizer.zero_grad()
-                loss_function(model(Xt[index]), yt[index]).backward()
-                optimizer.step()
-        elapsed = time.perf_counter() - start
+        elapsed = torch_sgd_epochs(model, Xt, yt, epochs, batch)
         model.eval()
 
         def predict(inputs):

@@ -48,6 +48,24 @@ def digits_split():
 
 
 # ---------------------------------------------------------------------------- W2
+def torch_sgd_epochs(model, Xt, yt, epochs: int, batch: int, lr: float = 0.1) -> float:
+    """Seconds of ``epochs`` passes of PyTorch SGD with cross-entropy over ``(Xt, yt)`` in
+    batches of ``batch`` rows, reshuffled each epoch (W2's and W10's PyTorch loop)."""
+    import torch
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_function = torch.nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(Xt))
+        for begin in range(0, len(Xt), batch):
+            index = order[begin:begin + batch]
+            optimizer.zero_grad()
+            loss_function(model(Xt[index]), yt[index]).backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
 def w2(impl: str, batch: int, epochs: int = 50, seed: int = 0) -> dict:
     X, Y, X_test, y_test = digits_split()
     if impl == "chainrule":
@@ -91,18 +109,8 @@ def w2(impl: str, batch: int, epochs: int = 50, seed: int = 0) -> dict:
         torch.manual_seed(seed)
         model = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(),
                                     torch.nn.Linear(100, 10)).double()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss_function = torch.nn.CrossEntropyLoss()
         Xt, yt = torch.from_numpy(X), torch.from_numpy(np.argmax(Y, axis=1))
-        start = time.perf_counter()
-        for _ in range(epochs):
-            order = torch.randperm(len(Xt))
-            for begin in range(0, len(Xt), batch):
-                index = order[begin:begin + batch]
-                optimizer.zero_grad()
-                loss_function(model(Xt[index]), yt[index]).backward()
-                optimizer.step()
-        elapsed = time.perf_counter() - start
+        elapsed = torch_sgd_epochs(model, Xt, yt, epochs, batch)
         with torch.no_grad():
             predicted = model(torch.from_numpy(X_test)).argmax(dim=1).numpy()
     else:

@@ -1,10 +1,10 @@
 import json
 import os
 import signal
-import warnings
 
 import numpy as np
 import pytest
+from dask_cluster import local_client
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -18,14 +18,8 @@ from chainrule.exceptions import DivergenceError, DivergenceWarning  # noqa: E40
 
 @pytest.fixture(scope="module")
 def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
-        client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with local_client(processes=True) as started:
+        yield started
 
 
 def data(rows=300, seed=0):

@@ -2,10 +2,10 @@
 column: it trains, replays bit for bit from a seed, and equals one process where it should."""
 
 import csv
-import warnings
 
 import numpy as np
 import pytest
+from dask_cluster import local_client
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -16,14 +16,8 @@ from chainrule import distributed as chainrule_distributed  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                           dashboard_address=None)
-        client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with local_client(processes=False) as started:
+        yield started
 
 
 def data(rows=128, seed=0):

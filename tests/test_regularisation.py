@@ -219,6 +219,7 @@ def test_clipping_tames_a_learning_rate_that_diverges_without_it():
 @pytest.mark.parametrize("settings", [
     {"l1": 0.01}, {"l1": 0.01, "l2": 0.02}, {"clip_norm": 0.3}, {"clip_value": 0.02},
     {"l1": 0.01, "clip_norm": 0.3, "clip_value": 0.02, "optimizer": "adam"},
+    {"sample_weight": np.linspace(0.5, 2.0, 10), "optimizer": "adam"},
 ])
 def test_a_checkpointed_run_resumes_bit_for_bit(settings):
     X, Y = problem(n=10)

@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pytest
+from dask_cluster import local_client
 
 from chainrule import Network
 from chainrule.engine import Engine
@@ -188,22 +189,17 @@ def test_float32_networks_keep_float32_weights():
     assert net.flat_parameters().dtype == np.float32 and np.isfinite(history["loss"]).all()
 
 
-def test_checkpoints_resume_bit_for_bit_with_weights():
+def test_a_checkpoint_refuses_other_weights():
+    """(A run with weights resumes bit for bit: tests/test_regularisation.py.)"""
     X, Y = problem(n=10)
     weights = np.linspace(0.5, 2.0, 10)
     options = dict(epochs=3, learning_rate=0.05, batch_size=3, progress=False,
                    sample_weight=weights, optimizer="adam")
-    straight = network()
-    history = straight.fit(X, Y, **options)
     trainer = network().trainer(X, Y, **options)
     for _ in range(5):
         trainer.step()
     state = copy.deepcopy(trainer.state_dict())
-    resumed = network()
-    other = resumed.trainer(X, Y, **options)
-    other.load_state_dict(state)
-    assert other.run()["loss"] == history["loss"]
-    assert np.array_equal(resumed.flat_parameters(), straight.flat_parameters())
+    assert network().trainer(X, Y, **options).load_state_dict(state) is None  # the same data
     elsewhere = network().trainer(X, Y, **{**options, "sample_weight": weights[::-1]})
     with pytest.raises(ValueError, match="other training data"):
         elsewhere.load_state_dict(state)
@@ -320,17 +316,8 @@ def test_partial_fit_refuses_balanced_but_takes_a_dict():
 # ---------------------------------------------------------------------- Dask
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.array")
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                           dashboard_address=None)
-        client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with local_client(processes=False) as started:
+        yield started
 
 
 @pytest.mark.parametrize("settings", [{}, {"batch_size": 5}, {"batch_size": 5, "l1": 0.01,
