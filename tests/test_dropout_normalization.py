@@ -92,7 +92,7 @@ def differences(net, X, Y):
     scales = rounding_scales(net, X, expected)
     floors = scales | {"db": [d * len(X) for d in scales["delta"]], "dbeta": scales["dgamma"]}
     for layer in range(net.n_layers):
-        pairs = [("sop", workspace.sops, expected["sops"]),
+        pairs = [("sop", [workspace.sop(at) for at in range(net.n_layers)], expected["sops"]),
                  ("output", workspace.outputs, expected["outputs"]),
                  ("delta", workspace.deltas, expected["deltas"]),
                  ("dW", net.weight_grads, expected["weight_grads"])]

@@ -42,7 +42,7 @@ def differences(net, X, Y):
     assert delta is workspace.deltas[-1]
     found = [] if close(error, expected["error"]) else ["error"]
     for layer in range(net.n_layers):
-        pairs = [("sop", workspace.sops, expected["sops"]),
+        pairs = [("sop", [workspace.sop(at) for at in range(net.n_layers)], expected["sops"]),
                  ("output", workspace.outputs, expected["outputs"]),
                  ("delta", workspace.deltas, expected["deltas"]),
                  ("dW", net.weight_grads, expected["weight_grads"])]

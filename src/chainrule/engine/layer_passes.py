@@ -45,31 +45,48 @@ class LayerPasses:
         z = workspace.sops[layer]
         if norm is not None:
             running = self.running_means[layer], self.running_vars[layer]
-            z = norm.forward(z, self.gammas[layer], self.betas[layer], running, training)
+            z = norm.forward(z, self.biases[layer], self.gammas[layer], self.betas[layer],
+                             running, training)
             if training and update and norm.kind == "batch":
                 norm.update_running(*running)
         zeros = workspace.zeros[layer] if training else None  # (evaluation: untouched)
+        dropping = bool(p) and training
+        if zeros is not None and dropping:
+            return self._relu_dropout(layer, z, workspace, masks)
         if zeros is None:
             output = function.forward(z, workspace.output_buffers[layer], workspace.scratch[layer])
         else:  # relu
             output = xp.maximum(z, zeros, out=workspace.output_buffers[layer])
         workspace.activated[layer] = output
-        if not (p and training):
+        if not dropping:
             return output
-        kept, factors = workspace.kept[layer], workspace.factors[layer]
+        factors = workspace.factors[layer]
+        kept = self._draw_kept(layer, workspace, masks)
+        xp.multiply(kept.view(np.uint8), 1.0 / (1.0 - p), out=factors)
+        return xp.multiply(output, factors, out=workspace.dropped[layer])
+
+    def _draw_kept(self, layer: int, workspace: Workspace, masks: Any) -> np.ndarray:
+        """Dropout's mask of hidden layer ``layer`` for this pass, in ``workspace.kept``: drawn
+        from :attr:`rng`, or read from ``masks`` (one per layer, 1.0 kept and 0.0 dropped)."""
+        kept = workspace.kept[layer]
         if masks is None:
-            draw_kept(self.rng, p, kept)
-        else:
-            xp.not_equal(masks[layer], 0.0, out=kept)
-        if zeros is None:
-            xp.multiply(kept, 1.0 / (1.0 - p), out=factors)
-            return xp.multiply(output, factors, out=workspace.dropped[layer])
-        # relu: the factor of the chain rule has relu'(z) in it, and the backward pass needs
-        # nothing else, so the mask is applied in place (activated[l] is then not kept)
-        chained = xp.greater(z, zeros, out=workspace.positive[layer])
-        xp.multiply(xp.logical_and(chained, kept, out=chained), 1.0 / (1.0 - p), out=factors)
+            return draw_kept(self.rng, self.dropout[layer], kept)
+        return self.xp.not_equal(masks[layer], 0.0, out=kept)
+
+    def _relu_dropout(self, layer: int, z: np.ndarray, workspace: Workspace, masks: Any
+                      ) -> np.ndarray:
+        """relu and dropout in training as one product, ``output = z * factors`` with
+        ``factors = (z > 0) * mask / (1 - p)``: relu(z) times the mask's factor, and also the
+        whole chain rule back from the output to ``z`` (relu'(z) is ``z > 0``), so nothing
+        else is kept. (``z * 0`` is ``-0.0`` where relu gives ``0.0``: equal values.)"""
+        xp, factors = self.xp, workspace.factors[layer]
+        kept = self._draw_kept(layer, workspace, masks)
+        chained = xp.greater(z, 0.0, out=workspace.positive[layer])
+        chained = xp.logical_and(chained, kept, out=chained)
+        # As bytes, 0 or 1: a boolean operand is converted on a slower path.
+        xp.multiply(chained.view(np.uint8), 1.0 / (1.0 - self.dropout[layer]), out=factors)
         workspace.activated[layer] = None
-        return xp.multiply(output, factors, out=output)
+        return xp.multiply(z, factors, out=workspace.output_buffers[layer])
 
     def _hidden_backward(self, below: int, grad: np.ndarray, workspace: Workspace) -> np.ndarray:
         """:meth:`Passes.backward` at hidden layer ``below``, from ``grad = dError/dOutput``:

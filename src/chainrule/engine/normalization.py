@@ -117,6 +117,8 @@ class Normalization:
         else:
             self._scale, self._coefficient, self._shift = (xp.empty(k, dtype=dtype)
                                                            for _ in range(3))
+            #: The bias of the last pass (see :meth:`forward`).
+            self.bias = xp.empty(k, dtype=dtype)
             self._mean_weights = xp.asarray([1.0 - MOMENTUM, MOMENTUM], dtype=dtype)
             self._var_weights = xp.asarray(
                 [1.0 - MOMENTUM, MOMENTUM * n / (n - 1) if n > 1 else 0.0], dtype=dtype)
@@ -135,11 +137,18 @@ class Normalization:
             return self.xp.dot(array, self._averager, out=out)
         return self.xp.dot(self._averager, array, out=out)
 
-    def forward(self, sop: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
-                running: tuple[np.ndarray, np.ndarray] | None, training: bool) -> np.ndarray:
+    def forward(self, sop: np.ndarray, bias: np.ndarray | None, gamma: np.ndarray,
+                beta: np.ndarray, running: tuple[np.ndarray, np.ndarray] | None,
+                training: bool) -> np.ndarray:
         """``z = gamma * (sop - mean) / sqrt(var + eps) + beta``, in :attr:`z`; batch norm in
         evaluation (``training`` False) takes ``running = (mean, var)`` instead of the
-        batch's."""
+        batch's.
+
+        For batch norm ``sop`` is ``input @ weights`` without the layer's ``bias`` (see
+        :attr:`folds_bias`): a bias shifts each neuron's sop and its mean alike, so it cancels
+        in ``sop - mean`` and enters only the mean (in training) or, in evaluation, the
+        difference with the running mean; one pass over the batch fewer. Layer norm takes the
+        whole sop (``bias`` unused)."""
         xp, centred = self.xp, self.centred
         batch = self.kind == "batch"
         if batch and training and self.n < 2:
@@ -147,6 +156,8 @@ class Normalization:
                              "(its variance over one row is 0; an epoch's last batch has "
                              "n_samples % batch_size rows): use another batch_size, or "
                              "normalization='layer'")
+        if batch:
+            self._keep_bias(bias)
         if batch and not training:
             return self._evaluation_forward(sop, gamma, beta, running)
         self._group_mean(sop, self.mean)
@@ -155,12 +166,20 @@ class Normalization:
         self._group_mean(self._tmp, self.var)  # two passes: no cancellation
         inv_std = self._inverse_std()
         if batch:
+            xp.add(self.mean, self.bias, out=self.mean)  # the mean of the whole sop
             xp.multiply(gamma, inv_std, out=self._scale)
             xp.multiply(centred, self._scale, out=self.z)
         else:
             xp.multiply(centred, self._inv_std_column, out=self._xhat)
             xp.multiply(self._xhat, gamma, out=self.z)
         return xp.add(self.z, beta, out=self.z)
+
+    def _keep_bias(self, bias: np.ndarray | None) -> None:
+        """:attr:`bias`: the pass's bias (a copy: the step updates the layer's own after)."""
+        if bias is None:
+            self.bias.fill(0.0)
+        else:
+            self.xp.copyto(self.bias, bias)
 
     def _inverse_std(self) -> np.ndarray:
         """``inv_std = 1 / sqrt(var + eps)``, from :attr:`var`."""
@@ -171,17 +190,26 @@ class Normalization:
 
     def _evaluation_forward(self, sop: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
                             running: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """Batch normalisation in evaluation, ``z = (sop - mean) * scale + beta`` with the
-        running ``mean`` and ``var`` (``scale = gamma * inv_std``), all in :attr:`z`:
-        :attr:`centred` is left alone (an evaluation's workspace is new, and each buffer it
-        touches costs its first writing)."""
-        xp, z = self.xp, self.z
+        """Batch normalisation in evaluation with the running ``mean`` and ``var``, ``z =
+        (sop + bias - mean) * scale + beta = sop * scale + shift`` (``scale = gamma * inv_std``,
+        ``shift = beta + (bias - mean) * scale``, per neuron), in :attr:`z`: :attr:`centred` is
+        left alone (an evaluation's workspace is new, and each buffer it touches costs its
+        first writing)."""
+        xp, z, shift = self.xp, self.z, self._shift
         xp.copyto(self.mean, running[0])
         xp.copyto(self.var, running[1])
         xp.multiply(gamma, self._inverse_std(), out=self._scale)
-        xp.subtract(sop, self.mean, out=z)
-        xp.multiply(z, self._scale, out=z)
-        return xp.add(z, beta, out=z)
+        xp.subtract(self.bias, self.mean, out=shift)
+        xp.multiply(shift, self._scale, out=shift)
+        xp.add(shift, beta, out=shift)
+        xp.multiply(sop, self._scale, out=z)
+        return xp.add(z, shift, out=z)
+
+    @property
+    def folds_bias(self) -> bool:
+        """Whether the layer's sop buffer holds ``input @ weights`` without the bias (batch
+        norm; see :meth:`forward`)."""
+        return self.kind == "batch"
 
     def update_running(self, running_mean: np.ndarray, running_var: np.ndarray) -> None:
         """After a training pass (batch norm): ``running = (1 - momentum) * running + momentum

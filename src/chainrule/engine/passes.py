@@ -47,7 +47,7 @@ class Passes:
         ):
             sop, out, scratch = (workspace.sops[layer], workspace.output_buffers[layer],
                                  workspace.scratch[layer])
-            if bias is None:
+            if bias is None or workspace.folds_bias[layer]:  # (batch norm adds it itself)
                 xp.dot(layer_input, weight, out=sop)
             else:  # the product goes to a free buffer first: adding in place costs more
                 xp.add(xp.dot(layer_input, weight, out=out), bias, out=sop)

@@ -18,7 +18,8 @@ class Workspace:
 
     After :meth:`Engine.forward`, for each layer ``l``:
 
-    * ``sops[l]``: the sum of products of the batch;
+    * ``sops[l]``: the sum of products of the batch (for a batch-normalised layer without the
+      bias, which cancels in its centring: :meth:`sop` adds it);
     * ``outputs[l]``: the layer's output (for identity, the very array ``sops[l]``);
 
     after :meth:`Engine.output_delta` and :meth:`Engine.backward`:
@@ -93,6 +94,8 @@ class Workspace:
         self.norms = [None if kind is None else
                       Normalization(kind, n_samples, size, dtype, xp, self.ones, scratch)
                       for kind, size, scratch in zip(normalization, layer_sizes, self.scratch)]
+        #: Per layer: whether ``sops[l]`` leaves the bias to the normalisation (batch norm).
+        self.folds_bias = [norm is not None and norm.folds_bias for norm in self.norms]
         self.dropped = [None if f is None or on else xp.empty_like(f)
                         for f, on in zip(self.factors, relu)]
         self.kept = [None if f is None else xp.empty(f.shape, dtype=bool) for f in self.factors]
@@ -100,6 +103,14 @@ class Workspace:
         self.zeros = [xp.zeros_like(g) if on else None for g, on in zip(self.output_grads, relu)]
         self.positive = [None if f is None or not on else xp.empty(f.shape, dtype=bool)
                          for f, on in zip(self.factors, relu)]
+
+    def sop(self, layer: int) -> np.ndarray:
+        """Layer ``layer``'s sum of products of the last pass, ``input @ weights + biases``:
+        ``sops[layer]`` itself, or for a batch-normalised layer a new array, its buffer plus
+        the bias that pass used."""
+        if not self.folds_bias[layer]:
+            return self.sops[layer]
+        return self.sops[layer] + self.norms[layer].bias
 
     @property
     def masks(self) -> list[np.ndarray | None]:

@@ -76,7 +76,7 @@ def _fill(t: Any, record: Step, batch: int, before: np.ndarray) -> None:
     record.rows = np.arange(t._starts[batch], t._stops[batch]) if index is None else index
     record.inputs, record.targets = t.source.batch_data(batch, index)
     if workspace is not None:
-        record.sops = [a.copy() for a in workspace.sops]
+        record.sops = [workspace.sop(layer).copy() for layer in range(len(workspace.sops))]
         record.outputs = [a.copy() for a in workspace.outputs]
         record.deltas = [a.copy() for a in workspace.deltas]
         record.output_grads = [a.copy() for a in workspace.output_grads]
