@@ -840,3 +840,30 @@ def test_values_too_large_to_standardise_are_named_with_the_largest(values, larg
                                         rf"{re.escape(largest)}\)"):
         Preparation(None, task="regression").fit_transform({"a": np.array(values),
                                                             "y": np.arange(4.0)})
+
+
+class _NoIteration(dict):
+    """A dict that fails when iterated over once a key has been removed, as it does when
+    another thread removes one meanwhile."""
+
+    popped = False
+
+    def pop(self, *args):
+        self.popped = True
+        return super().pop(*args)
+
+    def __iter__(self):
+        if self.popped:
+            raise RuntimeError("dictionary changed size during iteration")
+        return super().__iter__()
+
+
+def test_a_consumed_table_is_encoded_without_iterating_over_the_dict():
+    # encode(consume=True) removes each column from the dict on the cores while other columns
+    # are being read: a column must be found by its key, never by walking the dict.
+    rng = np.random.default_rng(0)
+    columns = {f"x{i}": rng.normal(size=50) for i in range(6)}
+    columns["y"] = rng.normal(size=50)
+    expected = Preparation(task="regression").fit_transform(dict(columns))
+    found = Preparation(task="regression").fit_transform(_NoIteration(columns), consume=True)
+    np.testing.assert_array_equal(found, expected)

@@ -103,7 +103,10 @@ def _read_column(table: Any, name: str) -> Column:
         index = column_names(table).index(name)
         return _from_array(np.asarray(table[:, index]))
     if isinstance(table, dict):
-        values = table[next(k for k in table if str(k) == name)]
+        # By its key when it is one: the encoding of a consumed table removes columns from the
+        # dict on other threads meanwhile, and iterating over it then fails.
+        values = table[name] if name in table else \
+            table[next(k for k in list(table) if str(k) == name)]
         if isinstance(values, Column):  # read already (chainrule.tables.read_columns)
             return values
         if hasattr(values, "type") and hasattr(values, "cast"):  # a pyarrow (chunked) array
