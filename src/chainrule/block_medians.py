@@ -102,8 +102,14 @@ def median_of(values: np.ndarray, missing: int | None = None) -> float:
     few passes instead of a selection over every value: the middle of an evenly spaced sample
     brackets the middle of the whole, the values below the bracket are counted and the few
     inside it selected. ``missing``: the number of NaN, when known. ``NaN`` when there is no
-    value."""
-    values = np.asarray(values, dtype=np.float64)
+    value. Two middle values beyond half the largest float average to infinity, as in
+    ``numpy.median``, without its overflow warning (the preparation refuses such a column with
+    a message of its own)."""
+    with np.errstate(over="ignore"):
+        return _median(np.asarray(values, dtype=np.float64), missing)
+
+
+def _median(values: np.ndarray, missing: int | None) -> float:
     if missing is None:
         missing = int(np.count_nonzero(np.isnan(values)))
     n = len(values) - missing
