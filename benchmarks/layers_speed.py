@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from measuring import run_json  # noqa: E402
 from workers import digits_split, limit_threads, torch_sgd_epochs  # noqa: E402
 
 #: Epochs per timed fit (W2's 50); REPEATS times plain, layers, layers, plain.
@@ -102,18 +102,7 @@ def measure_one(impl: str, batch: int, seed: int) -> dict:
 def run_process(impl: str, batch: int, seed: int, threads: int | None, meter) -> dict | None:
     command = [sys.executable, os.path.abspath(__file__), impl, "--batch", str(batch),
                "--seed", str(seed)]
-    if threads is not None:
-        command += ["--threads", str(threads)]
-    before = os.times()
-    result = subprocess.run(command, capture_output=True, text=True)
-    after = os.times()
-    meter.add_own((after.children_user - before.children_user)
-                  + (after.children_system - before.children_system))
-    if result.returncode != 0:
-        print(f"  W10 {impl} batch {batch} failed: {result.stderr.strip()[-300:]}",
-              file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(command, threads, meter, f"W10 {impl} batch {batch}")
 
 
 def sections(impls: list[str], rounds: int, threads: int | None, results: dict, meter_class,

@@ -66,8 +66,16 @@ def run_worker(workload: str, impl: str, threads: int | None, meter: LoadMeter,
     command = [sys.executable, os.path.join(HERE, "workers.py"), workload, impl]
     for key, value in options.items():
         command += [f"--{key}", str(value)]
+    return run_json(command, threads, meter, f"{workload} {impl} {options}")
+
+
+def run_json(command: list[str], threads: int | None, meter: LoadMeter, label: str
+             ) -> dict | None:
+    """Run a measuring script in a process of its own (``--threads`` added when given): the
+    JSON object its last line prints, with ``wall_s``; its CPU time counted as the run's own
+    in ``meter``; ``None`` (said on stderr) when it fails."""
     if threads is not None:
-        command += ["--threads", str(threads)]
+        command = [*command, "--threads", str(threads)]
     start = time.perf_counter()
     usage_before = os.times()
     result = subprocess.run(command, capture_output=True, text=True)
@@ -75,8 +83,7 @@ def run_worker(workload: str, impl: str, threads: int | None, meter: LoadMeter,
     meter.add_own((usage_after.children_user - usage_before.children_user)
                   + (usage_after.children_system - usage_before.children_system))
     if result.returncode != 0:
-        print(f"  {workload} {impl} {options} failed: {result.stderr.strip()[-300:]}",
-              file=sys.stderr)
+        print(f"  {label} failed: {result.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     data = json.loads(result.stdout.strip().splitlines()[-1])
     data["wall_s"] = time.perf_counter() - start

@@ -432,15 +432,9 @@ def test_a_stopped_and_resumed_run_with_the_layers_ends_bit_identical(tmp_path):
 def early_stopped_run():
     """A run whose validation loss is best at epoch 4 of 7 (targets 0.4 times the training
     ones: predictions pass them on the way), with every epoch's state."""
-    from chainrule.callbacks import Callback, EarlyStopping
+    from epoch_states import EpochStates
 
-    class EpochStates(Callback):
-        def __init__(self):
-            self.states = {}
-
-        def on_epoch_end(self, trainer, epoch, logs):
-            self.states[epoch] = (trainer.net.flat_parameters().copy(),
-                                  trainer.net.running_statistics())
+    from chainrule.callbacks import EarlyStopping
 
     rng = np.random.default_rng(0)
     slopes = np.array([[1.0], [-2.0], [0.5]])

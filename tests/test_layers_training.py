@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from epoch_states import EpochStates
 
 from chainrule import Network
-from chainrule.callbacks import Callback
 
 
 def regression(rows=40, seed=0):
@@ -21,17 +21,6 @@ def regression(rows=40, seed=0):
 def batch_normalised(**options):
     return Network([3, 8, 1], activation="relu", output_activation="identity", loss="mse",
                    normalization="batch", seed=1, **options)
-
-
-class EpochStates(Callback):
-    """The weights and running statistics at every epoch's end."""
-
-    def __init__(self):
-        self.states = {}
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        self.states[epoch] = (trainer.net.flat_parameters().copy(),
-                              trainer.net.running_statistics())
 
 
 def test_a_diverged_run_keeps_the_last_good_weights_and_running_statistics():
