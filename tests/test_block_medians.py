@@ -18,8 +18,11 @@ def _cases():
     # only, the bracket misses the middle and every value is selected instead.
     stride = n // 16384
     periodic = np.tile(np.arange(stride, dtype=float), n // stride + 1)[:n]
-    return {"normal": normal, "with nan": with_nan, "ties": ties, "ordered": ordered,
-            "even count": normal[:-1], "periodic": periodic, "small": normal[:1001]}
+    sparse = np.full(n, np.nan)  # no value where the sample looks
+    sparse[1::2][:10] = rng.normal(size=10)
+    return {"sparse": sparse, "normal": normal, "with nan": with_nan, "ties": ties,
+            "ordered": ordered, "even count": normal[:-1], "periodic": periodic,
+            "small": normal[:1001]}
 
 
 @pytest.mark.parametrize("name", list(_cases()))

@@ -75,6 +75,9 @@ def layered_networks(draw, max_width=5, max_inputs=4, max_samples=7, min_batch=2
         if gamma is not None:
             gamma[...] = rng.uniform(0.5, 2.0, gamma.shape)
             beta[...] = rng.normal(size=beta.shape)
+    for bias in net.biases:  # away from 0 (where they start): a bias lost before a batch
+        if bias is not None:  # norm then shows in its running mean and in evaluation
+            bias[...] = rng.normal(2.0, 3.0, bias.shape)
     X = rng.normal(size=(n_samples, n_inputs))
     return net, X, targets_for(loss, output, rng, n_samples, n_outputs)
 
@@ -212,11 +215,13 @@ def test_a_seeded_run_with_dropout_replays_bit_for_bit():
 def test_batch_norm_statistics_in_training_and_evaluation():
     rng = np.random.default_rng(2)
     net = Network([3, 4, 1], activation="identity", normalization="batch", seed=0)
+    net.biases[0][...] = [5.0, -3.0, 0.5, 8.0]  # which the centring cancels (not the mean)
     X = rng.normal(size=(10, 3))
     sop = X @ net.weights[0] + net.biases[0]
     workspace = net.workspace(10)
     net.forward(X, workspace)
     norm = workspace.norms[0]
+    np.testing.assert_allclose(workspace.sop(0), sop, rtol=1e-14)
     np.testing.assert_allclose(norm.mean, sop.mean(axis=0), rtol=1e-13)
     np.testing.assert_allclose(norm.var, sop.var(axis=0), rtol=1e-13)
     np.testing.assert_allclose(net.running_means[0], MOMENTUM * sop.mean(axis=0), rtol=1e-13)

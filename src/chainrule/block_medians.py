@@ -120,6 +120,8 @@ def _median(values: np.ndarray, missing: int | None) -> float:
         return float(np.median(values[~np.isnan(values)]))
     sample = np.sort(values[::len(values) // 16384])
     sample = sample[~np.isnan(sample)]
+    if len(sample) == 0:  # every sampled value missing (a sparse column): select them all
+        return float(np.median(values[~np.isnan(values)]))
     # The sample's middle is within sqrt(size) / 2 of the whole's, as a rank, most of the time.
     at, spread = len(sample) // 2, 4 * int(np.sqrt(len(sample))) + 8
     low, high = sample[max(at - spread, 0)], sample[min(at + spread, len(sample) - 1)]

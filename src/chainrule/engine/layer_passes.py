@@ -78,7 +78,10 @@ class LayerPasses:
         """relu and dropout in training as one product, ``output = z * factors`` with
         ``factors = (z > 0) * mask / (1 - p)``: relu(z) times the mask's factor, and also the
         whole chain rule back from the output to ``z`` (relu'(z) is ``z > 0``), so nothing
-        else is kept. (``z * 0`` is ``-0.0`` where relu gives ``0.0``: equal values.)"""
+        else is kept. (``z * 0`` is ``-0.0`` where relu gives ``0.0``, an equal value; and
+        NaN where ``z`` is ``-inf``, which only a sop that overflowed gives: the step's loss is
+        then not finite and training stops as diverged, where relu would have passed a 0
+        on.)"""
         xp, factors = self.xp, workspace.factors[layer]
         kept = self._draw_kept(layer, workspace, masks)
         chained = xp.greater(z, 0.0, out=workspace.positive[layer])
