@@ -49,10 +49,10 @@ class LayerPasses:
                              running, training)
             if training and update and norm.kind == "batch":
                 norm.update_running(*running)
-        zeros = workspace.zeros[layer] if training else None  # (evaluation: untouched)
         dropping = bool(p) and training
-        if zeros is not None and dropping:
+        if dropping and workspace.relu[layer]:
             return self._relu_dropout(layer, z, workspace, masks)
+        zeros = workspace.zeros[layer] if training else None  # (evaluation: untouched)
         if zeros is None:
             output = function.forward(z, workspace.output_buffers[layer], workspace.scratch[layer])
         else:  # relu
@@ -99,7 +99,7 @@ class LayerPasses:
         xp = self.xp
         factors, norm = workspace.factors[below], workspace.norms[below]
         into = workspace.deltas[below] if norm is None else workspace.z_grads[below]
-        if factors is not None and workspace.zeros[below] is not None:
+        if factors is not None and workspace.relu[below]:
             delta = xp.multiply(grad, factors, out=into)  # relu: mask, scale, relu'(z)
         else:
             if factors is not None:

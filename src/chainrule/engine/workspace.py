@@ -45,9 +45,9 @@ class Workspace:
       ``None`` for relu with dropout, whose mask is applied in place), and
       ``activated_grads[l]``: ``dError/dActivated = dError/dOutput * mask / (1 - p)`` (not
       for relu, whose ``factors`` take it straight to ``dError/dz``);
-    * ``zeros[l]`` (a relu layer): zeros to compare ``z`` with (``maximum(z, zeros)`` runs
-      several times faster than ``maximum(z, 0.0)``), ``positive[l]`` (with dropout too):
-      ``z > 0``;
+    * ``zeros[l]`` (a relu layer without dropout): zeros to compare ``z`` with
+      (``maximum(z, zeros)`` runs several times faster than ``maximum(z, 0.0)``), and
+      ``positive[l]`` (relu with dropout, one product ``z * factors`` forward): ``z > 0``;
     * ``z_grads[l]``: ``dError/dz``, the activation's chain rule, before normalisation's (the
       array ``deltas[l]`` but for identity: it holds ``dError/dz`` until normalisation's
       backward pass has run).
@@ -100,7 +100,10 @@ class Workspace:
                         for f, on in zip(self.factors, relu)]
         self.kept = [None if f is None else xp.empty(f.shape, dtype=bool) for f in self.factors]
         self.activated: list[np.ndarray | None] = [None] * n_layers
-        self.zeros = [xp.zeros_like(g) if on else None for g, on in zip(self.output_grads, relu)]
+        #: Per layer: relu with dropout or normalisation (see :attr:`zeros`, :attr:`positive`).
+        self.relu = relu
+        self.zeros = [xp.zeros_like(g) if on and not p else None
+                      for g, on, p in zip(self.output_grads, relu, dropout)]
         self.positive = [None if f is None or not on else xp.empty(f.shape, dtype=bool)
                          for f, on in zip(self.factors, relu)]
 
