@@ -424,25 +424,59 @@ def weighted_csv(path, weights, n=40):
     return path
 
 
-def test_the_sample_weight_column_follows_the_training_rows(tmp_path):
+def test_the_sample_weight_column_follows_the_training_and_validation_rows(tmp_path):
     import argparse
 
-    from chainrule.cli.sample_weights import training_weights
+    from chainrule.cli.sample_weights import row_weights
     from chainrule.preparation import prepare
 
     path = weighted_csv(tmp_path / "w.csv", np.arange(1, 41))
     data = prepare(str(path), None, 0.25, 0.1, 3, drop=["w"], numeric=["order"])
     args = argparse.Namespace(data=str(path), sample_weight="w", class_weight=None,
                               test_split=0.25, validation_split=0.1, split_seed=3)
-    weights = training_weights(args, data)
+    weights, validation = row_weights(args, data)
     assert len(weights) == len(data.X_train) == 27
+    assert len(validation) == len(data.validation[0]) == 3
     # the weight is the row number + 1, and "order" (standardised) the row number
     assert np.array_equal(np.argsort(weights), np.argsort(data.X_train[:, 1]))
+    assert np.array_equal(np.argsort(validation), np.argsort(data.validation[0][:, 1]))
+    every = np.concatenate([weights, validation])
+    assert len(set(every.tolist())) == 30  # no row weighed twice
     args.class_weight = "balanced"
-    both = training_weights(args, data)
+    both, both_validation = row_weights(args, data)
     labels = np.argmax(data.Y_train, axis=1)
     counts = np.bincount(labels)
     np.testing.assert_allclose(both, weights * 27 / (2 * counts[labels]))
+    # the validation rows' classes weigh what the training rows' counts make them
+    validation_labels = np.argmax(data.validation[1], axis=1)
+    np.testing.assert_allclose(both_validation,
+                               validation * 27 / (2 * counts[validation_labels]))
+    args.sample_weight = None
+    classes_only, classes_validation = row_weights(args, data)
+    np.testing.assert_allclose(classes_validation, 27 / (2 * counts[validation_labels]))
+
+
+def test_the_command_line_weighs_the_validation_loss(tmp_path, monkeypatch):
+    """Early stopping watches the weighted mean the training minimises: ``fit`` gets the
+    validation rows' weights with them."""
+    from chainrule import Network
+    from chainrule.cli import main
+
+    received = []
+    real_fit = Network.fit
+
+    def fit(self, X, Y, **options):
+        received.append(options.get("validation_data"))
+        return real_fit(self, X, Y, **options)
+
+    monkeypatch.setattr(Network, "fit", fit)
+    path = weighted_csv(tmp_path / "w.csv", np.tile([1, 2, 0, 3], 10))
+    common = ["train", str(path), "--hidden", "4", "--epochs", "2", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "plain.npz")]) == 0
+    assert main([*common, "--out", str(tmp_path / "weighted.npz"), "--sample-weight", "w"]) == 0
+    plain, weighted = received
+    assert len(plain) == 2 and len(weighted) == 3
+    assert set(weighted[2].tolist()) <= {0.0, 1.0, 2.0, 3.0}
 
 
 def test_the_command_line_trains_with_weights(tmp_path, capsys):
@@ -543,7 +577,8 @@ def test_the_command_line_reads_the_weight_column_on_a_dask_cluster(tmp_path, ca
     real_fit = distributed.fit
 
     def fit(net, X, Y, **options):
-        received.append((Y.compute(), options.get("sample_weight")))
+        received.append((Y.compute(), options.get("sample_weight"),
+                         options.get("validation_data")))
         return real_fit(net, X, Y, **options)
 
     monkeypatch.setattr(distributed, "fit", fit)
@@ -552,9 +587,12 @@ def test_the_command_line_reads_the_weight_column_on_a_dask_cluster(tmp_path, ca
     assert main([*common, "--out", str(tmp_path / "plain.npz"), "--drop", "w"]) == 0
     assert main([*common, "--out", str(tmp_path / "weighted.npz"), "--sample-weight", "w"]) == 0
     assert "w       dropped" in capsys.readouterr().out
-    (_, none), (Y, weights) = received
+    (_, none, unweighted), (Y, weights, validation) = received
     assert none is None and weights is not None
     np.testing.assert_array_equal(weights.compute(), np.where(Y[:, 1] == 1, 3.0, 1.0))
+    # the validation rows, brought here, with their weights in their order
+    assert len(unweighted) == 2 and len(validation) == 3
+    np.testing.assert_array_equal(validation[2], np.where(validation[1][:, 1] == 1, 3.0, 1.0))
     plain, weighted = load(tmp_path / "plain.npz"), load(tmp_path / "weighted.npz")
     assert weighted.n_inputs == plain.n_inputs  # w weighs the rows, it is no feature
     assert weighted.metadata["training"]["sample_weight"] is True

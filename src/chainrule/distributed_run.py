@@ -102,13 +102,14 @@ def prepare_table(source: str, client: Any, *, test_split: float,
                                           validation_split=validation_split or 0.0, **options)
 
 
-def cluster_weights(data: TrainingData, column: str) -> Any:
+def cluster_weights(data: TrainingData, column: str, part: int = 0) -> Any:
     """The weight of each training row of a table prepared on the cluster (``data.held_out``
     its :class:`~chainrule.distributed_table.ClusterTable`): column ``column`` of every
     training block, read where the block is — a 1-d Dask array chunked as ``data.X_train``, so
-    that the weights travel with their rows. The column is not a feature (the preparation
-    must drop it). Checked on the workers first: numbers, finite, >= 0, not all zero; a bad
-    cell is a ``ValueError`` naming its file and row."""
+    that the weights travel with their rows. ``part=1``: of each validation row instead, a
+    NumPy array in ``data.validation``'s order (those rows are brought here). The column is
+    not a feature (the preparation must drop it). Checked on the workers first: numbers,
+    finite, >= 0, not all zero; a bad cell is a ``ValueError`` naming its file and row."""
     import dask
     import dask.array as da
 
@@ -123,10 +124,10 @@ def cluster_weights(data: TrainingData, column: str) -> Any:
         raise ValueError(f"{table.source}: column {column!r} is "
                          f"{'the target' if column == prep.target_name else 'a feature'}; "
                          "sample weights come from a column the preparation drops")
-    rows = table.part_rows[:, 0].tolist()
+    rows = table.part_rows[:, part].tolist()
     blocks = [(i, block, int(n)) for i, (block, n) in enumerate(zip(table.blocks, rows)) if n]
     summaries = _gather(table.client, [_submit(table.client, part_weights, block, table.ctx,
-                                               column, 0, True) for _, block, _ in blocks])
+                                               column, part, True) for _, block, _ in blocks])
     for (i, _, _), (_, bad_row, value) in zip(blocks, summaries):
         if bad_row is not None:
             what = "missing" if np.isnan(value) else f"{value:g}"
@@ -135,7 +136,12 @@ def cluster_weights(data: TrainingData, column: str) -> Any:
                              f"{what}; weights must be finite numbers >= 0")
     if not sum(total for total, _, _ in summaries):
         raise ValueError(f"{table.source}: column {column!r} (the sample weights): every "
-                         "training row's weight is zero, nothing to learn from")
+                         f"{'validation' if part else 'training'} row's weight is zero, "
+                         f"nothing to {'validate on' if part else 'learn from'}")
+    if part:
+        return np.concatenate(_gather(table.client, [
+            _submit(table.client, part_weights, block, table.ctx, column, part)
+            for _, block, _ in blocks]))
     return da.concatenate([
         da.from_delayed(dask.delayed(part_weights, pure=False)(block, table.ctx, column, 0),
                         (n,), float) for _, block, n in blocks])

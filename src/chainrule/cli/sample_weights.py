@@ -6,6 +6,10 @@ the features: a weight is not an input); its values for the training rows (held-
 validation rows taken out, as :func:`chainrule.preparation.prepare` takes them) must be finite
 numbers >= 0, not all zero. ``--class-weight balanced`` weighs each class ``n / (n_classes *
 count)`` over the training rows (scikit-learn's ``"balanced"``); both together multiply.
+
+The validation rows are weighed the same way (the column's values on them, each class's
+weight from the training rows' counts), so that the validation loss early stopping watches is
+the weighted mean the training minimises, as the estimators do with ``validation_data``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from .arguments import UsageError
 
-__all__ = ["add_weight_options", "balanced", "check_weight_options", "training_weights"]
+__all__ = ["add_weight_options", "check_weight_options", "row_weights"]
 
 
 def add_weight_options(parser) -> None:
@@ -68,23 +72,27 @@ def _column_names(path: str) -> list[str] | None:
     return read_header(path)[0]
 
 
-def training_weights(args, data: Any) -> np.ndarray | None:
-    """The weight of each training row (``data.X_train``'s order), or ``None``."""
-    weights = None
+def row_weights(args, data: Any) -> tuple[Any, np.ndarray | None]:
+    """The weight of each training row (``data.X_train``'s order) and of each validation row
+    (``data.validation``'s), ``None`` for each without weights."""
+    weights = validation = None
     if getattr(args, "sample_weight", None) is not None:
-        weights = _column_weights(args, data)
+        weights, validation = _column_weights(args, data)
     if getattr(args, "class_weight", None) == "balanced":
         if data.task != "classification":
             raise UsageError("--class-weight is for classification")
-        weights = balanced(data.Y_train) if weights is None else weights * balanced(
-            data.Y_train)
-    return weights
+        by_class = _class_weights(data.Y_train)
+        weights = _per_row(data.Y_train, by_class, weights)
+        if data.validation is not None:
+            validation = _per_row(data.validation[1], by_class, validation)
+    return weights, validation
 
 
-def balanced(Y: Any) -> Any:
-    """``n / (n_classes * count)`` of each row's class, counting the classes present; ``Y``
-    holds one-hot rows (or 0/1 in one column), in this process or as a Dask array on the
-    cluster (the counts are computed there; the weights stay in ``Y``'s row-blocks)."""
+def _class_weights(Y: Any) -> np.ndarray:
+    """Each class's ``n / (n_classes * count)`` over ``Y``'s rows, counting the classes present
+    (0 for one absent); ``Y`` holds one-hot rows (or 0/1 in one column), in this process or as
+    a Dask array on the cluster (the counts are computed there; each row's weight, made by
+    :func:`_per_row`, stays in ``Y``'s row-blocks)."""
     if Y.shape[1] == 1:
         Y = _stack(Y)
     counts = Y.sum(axis=0)
@@ -92,7 +100,13 @@ def balanced(Y: Any) -> Any:
     present = counts > 0
     by_class = np.zeros_like(counts)
     by_class[present] = counts.sum() / (present.sum() * counts[present])
-    return Y @ by_class  # one-hot rows: exactly their class's weight
+    return by_class
+
+
+def _per_row(Y: Any, by_class: np.ndarray, weights: Any) -> Any:
+    """Each row's class weight (one-hot rows: exactly their class's), times ``weights``."""
+    rows = (_stack(Y) if Y.shape[1] == 1 else Y) @ by_class
+    return rows if weights is None else weights * rows
 
 
 def _stack(Y: Any) -> Any:
@@ -100,9 +114,10 @@ def _stack(Y: Any) -> Any:
     return module.concatenate([1.0 - Y, Y], axis=1)
 
 
-def _column_weights(args, data: Any) -> np.ndarray:
-    """The column's values on the training rows: the rows with a target, split as
-    :func:`chainrule.preparation.prepare` splits them (held-out, then validation rows)."""
+def _column_weights(args, data: Any) -> tuple[Any, np.ndarray | None]:
+    """The column's values on the training rows and on the validation rows (``None`` without
+    any): the rows with a target, split as :func:`chainrule.preparation.prepare` splits them
+    (held-out, then validation rows)."""
     from ..losses import check_sample_weight
     from ..preparation import split
     from ..tables import read_columns
@@ -110,21 +125,29 @@ def _column_weights(args, data: Any) -> np.ndarray:
     column, prep = args.sample_weight, data.preparation
     if not isinstance(data.held_out, tuple):  # prepared on a Dask cluster: read there
         from ..distributed_run import cluster_weights
-        return cluster_weights(data, column)
+        return cluster_weights(data, column), (
+            None if data.validation is None else cluster_weights(data, column, part=1))
     table = read_columns(args.data, [column, prep.target_name])
     rows = copy.deepcopy(prep).rows_with_target(table)
     if args.test_split:
         kept, _ = split(len(rows), args.test_split, args.split_seed)
         rows = rows[kept]
+    validation_rows = None
     if args.validation_split:
-        kept, _ = split(len(rows), args.validation_split, args.split_seed)
-        rows = rows[kept]
+        kept, held = split(len(rows), args.validation_split, args.split_seed)
+        rows, validation_rows = rows[kept], rows[held]
     values = _numbers(table[column], column)
-    name = f"--sample-weight column {column!r}"
-    try:
-        return check_sample_weight(values[rows], len(rows), np.float64, name)
-    except ValueError as exc:
-        raise UsageError(_at_file_row(str(exc), name, args.data, rows)) from None
+    found = []
+    for these, part in ((rows, ""), (validation_rows, " (validation rows)")):
+        if these is None:
+            found.append(None)
+            continue
+        name = f"--sample-weight column {column!r}"
+        try:
+            found.append(check_sample_weight(values[these], len(these), np.float64, name))
+        except ValueError as exc:
+            raise UsageError(_at_file_row(str(exc), name, args.data, these) + part) from None
+    return found[0], found[1]
 
 
 def _at_file_row(message: str, name: str, path: str, rows: np.ndarray) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from .. import _signals
 from ..callbacks import Callback
 from .arguments import UsageError, training_options
-from .sample_weights import training_weights
+from .sample_weights import row_weights
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
@@ -135,9 +135,11 @@ def train(args, data: TrainingData, client) -> int:
                                       "schedule", "l2", "l1", "clip_norm", "clip_value",
                                       "progress"))
     options.update(configured(args))
-    weights = training_weights(args, data)
+    weights, validation_weights = row_weights(args, data)
     if weights is not None:
         options["sample_weight"] = weights
+    if validation_weights is not None:  # the validation loss: the same weighted mean
+        fit_args["validation_data"] = (*data.validation, validation_weights)
     # The one place the command line's full batch becomes the library's: a size of at least
     # the training rows is batch_size=None.
     options["batch_size"] = full_batch_as_none(options["batch_size"], data.X_train.shape[0])
