@@ -207,3 +207,28 @@ def test_a_model_file_brings_its_batch_statistics(tmp_path):
     for mine, theirs in zip(statistics, model.running_statistics()):
         assert np.array_equal(mine, theirs)
     assert not np.array_equal(session.net.running_means[0], np.zeros(3))  # trained ones
+
+
+def test_a_batch_shown_row_by_row_is_drawn_with_the_statistics_before_its_update(tmp_path):
+    """While a batch is shown row by row its update is not counted yet: the pictures and the
+    model download then hold the weights and the running statistics from before it, not the
+    weights before and the statistics after."""
+    session = Session(LAYERS)
+    session.step("batch", 3)
+    earlier = session.net.running_statistics()
+    session.step("batch", 1)
+    after = session.net.running_statistics()
+    assert not np.array_equal(earlier[0], after[0])  # the update moved the running mean
+    session.goto(3, sample=1)  # update 4's batch, its first row on show
+    session.state()
+    for shown, before in zip(session.probe.running_statistics(), earlier):
+        assert np.array_equal(shown, before)
+    (tmp_path / "model.npz").write_bytes(session.model_bytes())
+    model = load(tmp_path / "model.npz")
+    assert np.array_equal(model.flat_parameters(), session.last["before"])
+    for saved, before in zip(model.running_statistics(), earlier):
+        assert np.array_equal(saved, before)
+    session.goto(4)  # the update counted: the run's own statistics again
+    session.state()
+    for shown, now in zip(session.probe.running_statistics(), after):
+        assert np.array_equal(shown, now)

@@ -51,14 +51,15 @@ class Chains:
             self.goto(self.shown_position, self.sample)
         last = self.last
         if last is None:
-            parameters, inputs, targets = (self.net.flat_parameters(), self.data.X_train,
-                                           self.data.Y_train)
+            parameters, statistics, inputs, targets = (
+                self.net.flat_parameters(), None, self.data.X_train, self.data.Y_train)
             batch_note = ("no step taken yet: the gradient of a full-batch step from these "
                           "weights")
             record = None
         else:
             record = last["record"]
-            parameters, inputs, targets = last["before"], record.inputs, record.targets
+            parameters, statistics, inputs, targets = (last["before"], last["statistics"],
+                                                       record.inputs, record.targets)
             batch_note = (f"update {self.position} (epoch {record.epoch + 1}, batch "
                           f"{record.batch + 1}): {len(record.rows)} "
                           f"{'row' if len(record.rows) == 1 else 'rows'}")
@@ -77,17 +78,17 @@ class Chains:
         if extra > 0 and self.budget is not None:
             self.budget.reserve(extra)
         try:
-            return self._chain(layer, to, source, parameters, inputs, targets, record,
-                               batch_note)
+            return self._chain(layer, to, source, (parameters, statistics), inputs, targets,
+                               record, batch_note)
         finally:
             if needed > 32 * 2**20:  # explain's values are held in reference cycles: free them
                 gc.collect()
             if extra > 0 and self.budget is not None:
                 self.budget.release(extra)
 
-    def _chain(self, layer, to, source, parameters, inputs, targets, record,
+    def _chain(self, layer, to, source, shown, inputs, targets, record,
                batch_note) -> dict[str, Any]:
-        net = self._probe_at(parameters)
+        net = self._probe_at(*shown)  # the parameters and running statistics before the step
         weight = None if source is None else (source, to)
         bias = to if source is None else None
         # Dropout: the step's own masks where its record kept them, else those the probe's

@@ -28,7 +28,10 @@ class Exports:
         """The network on show as a model file (``chainrule.load`` and ``chainrule predict``
         take it)."""
         net = self.net.copy()
-        net.flat_parameters()[...] = self._shown_parameters()
+        parameters, statistics = self._shown_state()
+        net.flat_parameters()[...] = parameters
+        if statistics is not None:
+            net.set_running_statistics(statistics)
         net.metadata = dict(self.net.metadata)
         net.metadata["training"] = {**self.trainer.history.params,
                                     "epochs_done": self.trainer.history.epochs,

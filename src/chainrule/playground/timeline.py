@@ -124,6 +124,7 @@ class Timeline:
         if trainer.finished:
             return False
         before = self.net.flat_parameters().copy() if watch else None
+        statistics = self.net.running_statistics() if watch else None  # (copies)
         optimizer_before = ({k: [b.copy() for b in v] for k, v in trainer.optimizer.state.items()}
                             if watch else None)
         epochs_before = trainer.history.epochs
@@ -136,7 +137,7 @@ class Timeline:
         if trainer.history.epochs > epochs_before:
             self._record_epoch()
         if watch:
-            self.last = {"before": before, "record": record,
+            self.last = {"before": before, "statistics": statistics, "record": record,
                          "optimizer": optimizer_before, "steps": trainer.optimizer.steps}
         else:
             self.last = None

@@ -37,17 +37,22 @@ class Views:
     """The state and pictures of a run (mixed into
     :class:`~chainrule.playground.session.Session`)."""
 
-    def _shown_parameters(self) -> np.ndarray:
-        """The parameters on show: before the pending update while a batch is shown row by
-        row, else the run's."""
+    def _shown_state(self) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The parameters and batch normalisation's running statistics on show: before the
+        pending update while a batch is shown row by row (``None``: the run's own), else the
+        run's."""
         if self.sample:
-            return self.last["before"]
-        return self.net.flat_parameters()
+            return self.last["before"], self.last["statistics"]
+        return self.net.flat_parameters(), None
 
-    def _probe_at(self, parameters: np.ndarray) -> Network:
+    def _probe_at(self, parameters: np.ndarray,
+                  statistics: list[np.ndarray] | None = None) -> Network:
+        """The probe network with ``parameters`` and the running ``statistics`` (default: the
+        run's), which batch normalisation evaluates with."""
         self.probe.flat_parameters()[...] = parameters
-        if any(self.net.normalization):  # batch norm evaluates with its running statistics
-            self.probe.set_running_statistics(self.net.running_statistics())
+        if any(self.net.normalization):
+            self.probe.set_running_statistics(
+                self.net.running_statistics() if statistics is None else statistics)
         return self.probe
 
     def _test_metrics(self) -> dict[str, Any]:
@@ -64,7 +69,7 @@ class Views:
         configuration), and the loss, accuracy or R² on all training and held-out rows if
         ``metrics`` (while playing, the page asks for those a few times a second)."""
         since = whole(since, "since")
-        net = self._probe_at(self._shown_parameters())
+        net = self._probe_at(*self._shown_state())
         trainer = self.trainer
         out: dict[str, Any] = {
             "position": self.shown_position, "sample": self.sample, "furthest": self.furthest,
