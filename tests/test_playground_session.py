@@ -683,6 +683,15 @@ CIRCLE = {"source": "generator", "name": "circle", "samples": 1000, "noise": 0.1
      "data": {"source": "builtin", "name": "digits"}},
     {"hidden": [1000, 900], "activations": ["tanh", "tanh", "sigmoid"], "batch_size": 10,
      "optimizer": "adam", "data": {**CIRCLE, "samples": 400}},
+    {"hidden": [512, 512], "activations": ["relu", "tanh", "sigmoid"], "batch_size": 256,
+     "dropout": [0.2, 0.5], "normalization": ["batch", "layer"], "data": {**CIRCLE,
+                                                                           "samples": 4000}},
+    {"hidden": [128, 512], "activations": ["relu", "tanh", "sigmoid"], "batch_size": 256,
+     "dropout": [0.0, 0.5], "normalization": [None, "layer"], "data": {**CIRCLE,
+                                                                        "samples": 4000}},
+    {"hidden": [256, 256], "activations": ["tanh", "relu", "sigmoid"], "batch_size": 128,
+     "dropout": [0.3, 0.0], "normalization": ["layer", "batch"], "data": {**CIRCLE,
+                                                                           "samples": 2000}},
 ])
 def test_the_memory_estimate_bounds_what_a_session_takes(changes):
     session, stepping, chain = _measured({**SMALL, "data": CIRCLE, "epochs": 50, **changes},
@@ -692,7 +701,8 @@ def test_the_memory_estimate_bounds_what_a_session_takes(changes):
     assert stepping <= footprint.total <= 2.5 * stepping + 4 * 2**20, (stepping, footprint)
     rows = len(session.last["record"].rows)
     estimated = budget.chain_bytes(session.net.sizes, 0, rows,
-                                   session.net.activation_functions[-1].couples_neurons)
+                                   session.net.activation_functions[-1].couples_neurons,
+                                   session.net.normalization, session.net.dropout)
     assert chain <= estimated <= 2.5 * chain + 4 * 2**20, (chain, estimated)
 
 

@@ -50,6 +50,10 @@ PARAMETER_COPIES = 12
 #: workspace (sops, outputs, output gradients, deltas, scratch) and the step's record (sops,
 #: outputs, deltas, output gradients); and those it makes while it runs.
 WORKSPACE_ARRAYS, RECORD_ARRAYS = 5, 4
+#: Arrays of a layer's values a workspace adds for a normalised layer (its centred sop and
+#: ``z``, batch norm's scale on every row or layer norm's ``xhat`` and ``dxhat``) and for a
+#: layer with dropout (its factors, and the mask and ``z > 0`` as bytes: a quarter each).
+NORMALIZED_WORKSPACE_ARRAYS, DROPOUT_WORKSPACE_ARRAYS = 4, 1.5
 #: Bytes of one epoch's records (the session's curves and the trainer's history, as Python
 #: floats in lists): up to 8 records, twice.
 EPOCH_BYTES = 16 * 40
@@ -99,11 +103,13 @@ def _values(rows: int, sizes: list[int]) -> int:
 
 def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_held: int,
              n_points: int, epochs: int, couples_outputs: bool = False,
-             normalization: str | list[str | None] | None = None) -> Footprint:
+             normalization: str | list[str | None] | None = None,
+             dropout: float | list[float] = 0.0) -> Footprint:
     """The footprint of a session training the network of layer ``sizes`` with ``optimizer``
     on batches of ``batch_rows`` of its ``n_train`` training rows (``n_held`` held out,
     ``n_points`` drawn) for at most ``epochs`` epochs; ``couples_outputs`` for a softmax
-    output; ``normalization`` the hidden layers' (one kind for all, or one per hidden layer)."""
+    output; ``normalization`` and ``dropout`` the hidden layers' (one value for all, or one
+    per hidden layer)."""
     n_in, n_out = sizes[0], sizes[-1]
     parameters = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     buffers = OPTIMIZER_BUFFERS.get(optimizer, 2)
@@ -115,8 +121,16 @@ def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_
             + epochs * EPOCH_BYTES + SLACK)
     # The step on show: the engine's workspace for the batches (and the epoch's shorter last
     # one), the record's copies of every layer's values, its rows' inputs and targets.
+    if not isinstance(normalization, list):  # one kind for every hidden layer
+        normalization = [normalization] * (len(sizes) - 2)
+    if not isinstance(dropout, list):
+        dropout = [dropout] * (len(sizes) - 2)
+    layered_width = sum(width * (NORMALIZED_WORKSPACE_ARRAYS * bool(kind)
+                                 + DROPOUT_WORKSPACE_ARRAYS * bool(p))
+                        for width, kind, p in zip(sizes[1:], normalization, dropout))
     remainder = n_train % batch_rows if batch_rows < n_train else 0
     kept = (WORKSPACE_ARRAYS * _values(batch_rows + remainder, sizes)
+            + FLOAT * layered_width * (batch_rows + remainder)
             + RECORD_ARRAYS * _values(min(batch_rows, ROWS_PER_SLICE), sizes)
             + 2 * FLOAT * batch_rows * (n_in + n_out))
     # A step request: the step's own temporaries, or the metrics on every row (a workspace per
@@ -127,23 +141,29 @@ def estimate(sizes: list[int], optimizer: str, batch_rows: int, n_train: int, n_
     batch = min(batch_rows, ROWS_PER_SLICE)
     working = max((WORKSPACE_ARRAYS + RECORD_ARRAYS) * _values(batch, sizes),
                   WORKSPACE_ARRAYS * _values(min(max(n_train, n_held), ROWS_PER_SLICE), sizes)
+                  + FLOAT * layered_width * min(max(n_train, n_held), ROWS_PER_SLICE)
                   + 4 * FLOAT * n_rows * n_out,
                   3 * _values(GRID_ROWS, sizes))
     step = working + 8 * FLOAT * parameters
-    if not isinstance(normalization, list):  # one kind for every hidden layer
-        normalization = [normalization] * (len(sizes) - 2)
     kinds = [*normalization, None]  # never the output layer
-    chain = chain_bytes(sizes, 0, max(batch_rows, n_train), couples_outputs, kinds)
+    chain = chain_bytes(sizes, 0, max(batch_rows, n_train), couples_outputs, kinds,
+                        [*dropout, 0.0])
     return Footprint(int(held), int(kept), int(step), int(chain))
 
 
-#: The arrays of a normalised layer's width per row that a chain adds (see
-#: :func:`chain_bytes`).
+#: The arrays of a layer's width per row that a chain adds for a normalised layer and for a
+#: layer with dropout, at or below the weight's layer and above it, where each of its neurons is
+#: on the chain's paths and keeps its terms on every row, as arrays and as the answer's lists
+#: (see :func:`chain_bytes`; measured with ``tests/test_playground_session.py``'s estimate
+#: test: about 11 below, 27 above for batch norm and 31-64 for layer norm, 4 and 8 for dropout).
 NORMALIZED_ARRAYS = 12
+NORMALIZED_ABOVE = {"batch": 32, "layer": 72}
+DROPOUT_ARRAYS, DROPOUT_ABOVE = 4, 10
 
 
 def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool = False,
-                normalization: list[str | None] | None = None) -> int:
+                normalization: list[str | None] | None = None,
+                dropout: list[float] | None = None) -> int:
     """What the chain of a weight of ``layer`` on ``rows`` rows adds: the finite differences'
     float64 copy of the network (its parameters, gradients and scratch) and their forward
     passes (a workspace of their own per slice of rows), and
@@ -154,15 +174,22 @@ def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool =
     and the neuron the weight feeds); a normalised layer (``normalization``, one kind or None
     per layer) keeps about :data:`NORMALIZED_ARRAYS` more arrays of its width on every row (the
     reference's z, xhat and activated, and the chain's centred, dxhat, dsop and the others of
-    :func:`~chainrule.explain_layers.layer_arrays`)."""
+    :func:`~chainrule.explain_layers.layer_arrays`), :data:`NORMALIZED_ABOVE` above ``layer``
+    (each neuron's terms, on the paths); a layer with dropout (``dropout``, one rate per layer)
+    :data:`DROPOUT_ARRAYS` or :data:`DROPOUT_ABOVE` (its mask and factors)."""
     widths = sizes[1:]
     last = len(widths) - 1
     paths = (widths[layer + 1] if layer < last else 0) + sum(
         widths[at] * widths[at + 1] for at in range(layer + 1, last))
     per_row = 5 * sum(widths) + (widths[-1] ** 2 if couples_outputs else 0) + paths
     per_row += max(widths)  # a derivative's temporary
-    per_row += NORMALIZED_ARRAYS * sum(width for width, kind in
-                                       zip(widths, normalization or []) if kind)
+    for at, (width, kind, rate) in enumerate(zip(widths, normalization or [None] * len(widths),
+                                                 dropout or [0.0] * len(widths))):
+        above = at > layer
+        if kind:
+            per_row += width * (NORMALIZED_ABOVE[kind] if above else NORMALIZED_ARRAYS)
+        if rate:
+            per_row += width * (DROPOUT_ABOVE if above else DROPOUT_ARRAYS)
     forward = _values(rows, sizes) + WORKSPACE_ARRAYS * _values(min(rows, ROWS_PER_SLICE), sizes)
     copy = 3 * sum((a + 1) * b for a, b in zip(sizes, sizes[1:])) * FLOAT
     # And the answer's Python objects and JSON: a dict per neuron and path, and the shown rows'
@@ -173,12 +200,14 @@ def chain_bytes(sizes: list[int], layer: int, rows: int, couples_outputs: bool =
 
 
 def largest_batch(sizes: list[int], optimizer: str, n_train: int, n_held: int, n_points: int,
-                  epochs: int) -> int:
+                  epochs: int, normalization: str | list[str | None] | None = None,
+                  dropout: float | list[float] = 0.0) -> int:
     """The largest batch whose step fits :data:`MAX_STEP_BYTES` (0 where none does)."""
     low, high = 0, n_train
     while low < high:
         middle = (low + high + 1) // 2
-        cost = estimate(sizes, optimizer, middle, n_train, n_held, n_points, epochs)
+        cost = estimate(sizes, optimizer, middle, n_train, n_held, n_points, epochs,
+                        normalization=normalization, dropout=dropout)
         if cost.step_cost <= MAX_STEP_BYTES:
             low = middle
         else:

@@ -67,7 +67,7 @@ class Chains:
                 batch_note += f", shown row by row (row {self.sample} of {len(record.rows)})"
         needed = chain_bytes(self.net.sizes, layer, len(inputs),
                              self.net.activation_functions[-1].couples_neurons,
-                             self.net.normalization)
+                             self.net.normalization, self.net.dropout)
         if needed > MAX_STEP_BYTES:
             raise TooLarge(
                 f"the chain of a weight of layer {layer} on {len(inputs):,} rows needs about "

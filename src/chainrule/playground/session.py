@@ -169,9 +169,10 @@ class Session(Timeline, Views, Chains, Exports):
         rows = self.batch_size or n_train
         couples = get_activation(c["activations"][-1]).couples_neurons
         footprint = estimate(sizes, c["optimizer"], rows, n_train, n_held, n_points,
-                             c["epochs"], couples, c["normalization"])
+                             c["epochs"], couples, c["normalization"], c["dropout"])
         if footprint.step_cost > MAX_STEP_BYTES:
-            fits = largest_batch(sizes, c["optimizer"], n_train, n_held, n_points, c["epochs"])
+            fits = largest_batch(sizes, c["optimizer"], n_train, n_held, n_points, c["epochs"],
+                                 c["normalization"], c["dropout"])
             advice = (f"a batch size of at most {fits:,}, or smaller layers" if fits else
                       "smaller layers or fewer rows (even one row per batch is too much: the "
                       "metrics run on every row)")
